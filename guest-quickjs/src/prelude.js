@@ -1,0 +1,84 @@
+// Installed once, before pre-initialisation; every run starts from this state.
+// It turns the native host functions into frozen globals and provides console
+// and ToolError. Nothing here grants anything: the host gates every call.
+(function (native, write) {
+  "use strict";
+
+  class ToolError extends Error {
+    constructor(code, message, rule) {
+      super(message);
+      this.name = "ToolError";
+      this.code = code;
+      if (rule !== undefined && rule !== null) this.rule = rule;
+    }
+  }
+
+  const constant = (object, name, value) =>
+    Object.defineProperty(object, name, {
+      value,
+      writable: false,
+      enumerable: false,
+      configurable: false,
+    });
+
+  const camel = (name) => {
+    let out = "";
+    for (let i = 0; i < name.length; i++) {
+      if (name[i] === "-" && i + 1 < name.length) {
+        out += name[++i].toUpperCase();
+      } else {
+        out += name[i];
+      }
+    }
+    return out;
+  };
+
+  for (const iface of Object.keys(native)) {
+    const functions = native[iface];
+    const api = {};
+    for (const witName of Object.keys(functions)) {
+      const call = functions[witName];
+      const name = camel(witName);
+      api[name] = function (...args) {
+        try {
+          return Promise.resolve(call(...args));
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      };
+      api[name + "Sync"] = function (...args) {
+        return call(...args);
+      };
+    }
+    constant(globalThis, iface, Object.freeze(api));
+  }
+
+  const show = (value) => {
+    if (typeof value === "string") return value;
+    if (value instanceof Error) {
+      return value.stack ? `${value.name}: ${value.message}\n${value.stack}` : String(value);
+    }
+    try {
+      const json = JSON.stringify(value);
+      return json === undefined ? String(value) : json;
+    } catch (_) {
+      return String(value);
+    }
+  };
+  const line = (args) => args.map(show).join(" ") + "\n";
+  const STDOUT = 1;
+  const STDERR = 2;
+
+  constant(
+    globalThis,
+    "console",
+    Object.freeze({
+      log: (...args) => write(STDOUT, line(args)),
+      info: (...args) => write(STDOUT, line(args)),
+      debug: (...args) => write(STDOUT, line(args)),
+      warn: (...args) => write(STDERR, line(args)),
+      error: (...args) => write(STDERR, line(args)),
+    }),
+  );
+  constant(globalThis, "ToolError", ToolError);
+})

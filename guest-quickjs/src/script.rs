@@ -1,0 +1,222 @@
+//! Runs one script: wraps it as the body of an async function, drives its promise
+//! to completion and turns the value (or the error) into what the `run` export returns.
+
+use std::cell::OnceCell;
+
+use javy::quickjs::{
+    CatchResultExt, CaughtError, Ctx, Function, Object, Promise, Value, context::EvalOptions,
+};
+use javy::{Config, Runtime};
+
+use crate::ScriptError;
+
+/// The script's file name in stack traces and error positions.
+const SCRIPT_NAME: &str = "script.js";
+
+/// QuickJS's own stack limit. Deep recursion becomes a catchable `RangeError` well
+/// before the wasm stack (1 MiB) runs out.
+const MAX_STACK_SIZE: usize = 512 * 1024;
+
+/// Opening of the wrapper. It stays on the script's first line so that line numbers
+/// in errors are the script's own; only columns on line 1 need correcting.
+const WRAPPER_HEAD: &str = "(async function (args) {";
+
+/// Closing of the wrapper: a script that only defines `run(args)` (ClamBot's
+/// convention) has it called; a script that returns a value never reaches this.
+const WRAPPER_TAIL: &str =
+    "\n;if (typeof run === \"function\") { return await run(args); }\n})";
+
+thread_local! {
+    static RUNTIME: OnceCell<Runtime> = const { OnceCell::new() };
+}
+
+/// Creates the runtime and the prelude. Idempotent.
+pub fn initialize() {
+    RUNTIME.with(|cell| {
+        cell.get_or_init(|| {
+            let mut config = Config::default();
+            config
+                .max_stack_size(MAX_STACK_SIZE)
+                .text_encoding(true)
+                .javy_stream_io(false);
+            let runtime = Runtime::new(config).expect("the QuickJS runtime starts");
+            runtime.context().with(|ctx| {
+                crate::prelude::install(&ctx).expect("the prelude installs");
+            });
+            runtime
+        });
+    });
+}
+
+/// Runs `source` with `args_json` as `args` and returns the value as JSON text.
+pub fn run(source: &str, args_json: &str) -> Result<String, ScriptError> {
+    initialize();
+    RUNTIME.with(|cell| {
+        let runtime = cell.get().expect("initialised above");
+        runtime.context().with(|ctx| run_in(&ctx, source, args_json))
+    })
+}
+
+fn run_in<'js>(ctx: &Ctx<'js>, source: &str, args_json: &str) -> Result<String, ScriptError> {
+    let args = ctx
+        .json_parse(args_json)
+        .catch(ctx)
+        .map_err(|e| script_error(ctx, "args", e))?;
+
+    let mut options = EvalOptions::default();
+    options.global = true;
+    options.strict = false;
+    options.filename = Some(SCRIPT_NAME.to_owned());
+    let wrapped = format!("{WRAPPER_HEAD}{source}{WRAPPER_TAIL}");
+    let function: Function = ctx
+        .eval_with_options(wrapped, options)
+        .catch(ctx)
+        .map_err(|e| script_error(ctx, "syntax", e))?;
+
+    let promise: Promise = function
+        .call((args,))
+        .catch(ctx)
+        .map_err(|e| script_error(ctx, "exception", e))?;
+    let value: Value = match promise.finish::<Value>().catch(ctx) {
+        Ok(value) => value,
+        Err(CaughtError::Error(javy::quickjs::Error::WouldBlock)) => {
+            return Err(ScriptError {
+                kind: "exception".into(),
+                message: "the script's promise never settled (it awaits something that \
+                          cannot happen inside the sandbox)"
+                    .into(),
+                line: None,
+                column: None,
+                stack: None,
+            });
+        }
+        Err(e) => return Err(script_error(ctx, "exception", e)),
+    };
+
+    let json = ctx
+        .json_stringify(value)
+        .catch(ctx)
+        .map_err(|e| script_error(ctx, "result", e))?;
+    Ok(match json {
+        Some(text) => text
+            .to_string()
+            .map_err(|e| plain_error("result", e.to_string()))?,
+        None => "null".to_owned(),
+    })
+}
+
+fn plain_error(kind: &str, message: String) -> ScriptError {
+    ScriptError {
+        kind: kind.into(),
+        message,
+        line: None,
+        column: None,
+        stack: None,
+    }
+}
+
+/// Describes a caught JS error: `Name: message`, position and stack.
+fn script_error<'js>(ctx: &Ctx<'js>, kind: &str, caught: CaughtError<'js>) -> ScriptError {
+    match caught {
+        CaughtError::Exception(exception) => {
+            let object = exception.as_object();
+            let name: Option<String> = object.get("name").ok();
+            let message = exception.message().unwrap_or_default();
+            let stack = exception.stack().filter(|s| !s.is_empty());
+            let (line, column) = error_position(object, stack.as_deref());
+            let mut text = match name {
+                Some(name) if !name.is_empty() => format!("{name}: {message}"),
+                _ => message,
+            };
+            if let Some(code) = object.get::<_, Option<String>>("code").ok().flatten()
+                && is_tool_error(object)
+            {
+                text = format!("{text} [{code}]");
+            }
+            ScriptError {
+                kind: kind.into(),
+                message: text,
+                line,
+                column,
+                stack: stack.map(|s| fix_stack_columns(&s)),
+            }
+        }
+        CaughtError::Value(value) => {
+            let shown = ctx
+                .json_stringify(value)
+                .ok()
+                .flatten()
+                .and_then(|s| s.to_string().ok())
+                .unwrap_or_else(|| "a value that is not an Error".into());
+            plain_error(kind, format!("uncaught {shown}"))
+        }
+        CaughtError::Error(error) => plain_error(kind, error.to_string()),
+    }
+}
+
+fn is_tool_error(object: &Object<'_>) -> bool {
+    object
+        .get::<_, Option<String>>("name")
+        .ok()
+        .flatten()
+        .is_some_and(|n| n == "ToolError")
+}
+
+/// The position of an error in the script: QuickJS puts `lineNumber` and
+/// `columnNumber` on syntax errors; for others it is the first `script.js` frame.
+fn error_position(object: &Object<'_>, stack: Option<&str>) -> (Option<u32>, Option<u32>) {
+    let line: Option<u32> = object.get("lineNumber").ok().flatten();
+    let column: Option<u32> = object.get("columnNumber").ok().flatten();
+    if let (Some(line), Some(column)) = (line, column) {
+        return (Some(line), Some(script_column(line, column)));
+    }
+    let Some(stack) = stack else {
+        return (None, None);
+    };
+    let marker = format!("{SCRIPT_NAME}:");
+    for frame in stack.lines() {
+        if let Some(at) = frame.find(&marker) {
+            let rest = &frame[at + marker.len()..];
+            let mut parts = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|p| !p.is_empty());
+            let line = parts.next().and_then(|p| p.parse().ok());
+            let column = parts.next().and_then(|p| p.parse().ok());
+            if let (Some(line), Some(column)) = (line, column) {
+                return (Some(line), Some(script_column(line, column)));
+            }
+        }
+    }
+    (None, None)
+}
+
+/// Columns on the first line include the wrapper's opening.
+fn script_column(line: u32, column: u32) -> u32 {
+    let head = WRAPPER_HEAD.len() as u32;
+    if line == 1 && column > head {
+        column - head
+    } else {
+        column
+    }
+}
+
+/// Rewrites `script.js:1:N` frames so their columns are the script's own.
+fn fix_stack_columns(stack: &str) -> String {
+    let marker = format!("{SCRIPT_NAME}:1:");
+    let mut out = String::with_capacity(stack.len());
+    let mut rest = stack;
+    while let Some(at) = rest.find(&marker) {
+        let after = at + marker.len();
+        out.push_str(&rest[..after]);
+        let digits = rest[after..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - after);
+        match rest[after..after + digits].parse::<u32>() {
+            Ok(column) => out.push_str(&script_column(1, column).to_string()),
+            Err(_) => out.push_str(&rest[after..after + digits]),
+        }
+        rest = &rest[after + digits..];
+    }
+    out.push_str(rest);
+    out
+}

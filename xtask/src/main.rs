@@ -1,0 +1,180 @@
+//! Build helper for the sandbox guest.
+//!
+//! `cargo run -p xtask -- guest` compiles `guest-quickjs/` for `wasm32-wasip2` as a
+//! core module, pre-initialises it (wizer: the QuickJS runtime and the JS prelude
+//! are created once and their memory becomes the module's starting state), encodes
+//! it as a component and writes `guest-quickjs/dist/clambot-guest.wasm`.
+//! `cargo run -p xtask -- guest --check` does the same into a scratch file and fails
+//! when the bytes differ from the committed component (the reproducibility check).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use wasmtime::{Config, Engine, Linker, Module, Store, Val, ValType};
+
+/// Where the committed component lives, relative to the repository root.
+const DIST: &str = "guest-quickjs/dist/clambot-guest.wasm";
+
+/// The C toolchain for QuickJS on this Debian: clang 14 does not know the
+/// `wasm32-wasip2` triple, so it compiles for `wasm32-wasi` against Debian's
+/// wasi-libc headers (`apt-get install clang-14 llvm-14 wasi-libc`).
+fn guest_build_env(root: &Path) -> Vec<(String, String)> {
+    let root = root.display().to_string();
+    let cargo_home = std::env::var("CARGO_HOME")
+        .ok()
+        .or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.cargo")))
+        .unwrap_or_default();
+    // Path remapping keeps the build's own location out of the bytes, so a checkout
+    // anywhere gives the same component.
+    let remap = format!("--remap-path-prefix={root}=/clambot --remap-path-prefix={cargo_home}=/cargo");
+    [
+        ("RQUICKJS_SYS_NO_WASI_SDK", "1".to_owned()),
+        ("CC_wasm32_wasip2", "clang-14".to_owned()),
+        ("AR_wasm32_wasip2", "llvm-ar-14".to_owned()),
+        (
+            "CFLAGS_wasm32_wasip2",
+            format!(
+                "--target=wasm32-wasi -ffile-prefix-map={root}=/clambot -ffile-prefix-map={cargo_home}=/cargo"
+            ),
+        ),
+        ("BINDGEN_EXTRA_CLANG_ARGS_wasm32_wasip2", "--target=wasm32-wasi".to_owned()),
+        (
+            "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
+            format!("-Clink-arg=--skip-wit-component {remap}"),
+        ),
+        ("SOURCE_DATE_EPOCH", "0".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = repository_root()?;
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["guest"] => {
+            let component = build_guest(&root)?;
+            let dist = root.join(DIST);
+            std::fs::create_dir_all(dist.parent().expect("dist has a parent"))?;
+            std::fs::write(&dist, &component)?;
+            println!("wrote {} ({} bytes, sha256 {})", DIST, component.len(), sha256(&component));
+            Ok(())
+        }
+        ["guest", "--check"] => {
+            let component = build_guest(&root)?;
+            let committed = std::fs::read(root.join(DIST))
+                .with_context(|| format!("reading the committed {DIST}"))?;
+            if committed != component {
+                bail!(
+                    "the committed {DIST} (sha256 {}) differs from a fresh build (sha256 {}): \
+                     run `just guest` and commit the result",
+                    sha256(&committed),
+                    sha256(&component)
+                );
+            }
+            println!("{DIST} is reproducible (sha256 {})", sha256(&component));
+            Ok(())
+        }
+        _ => bail!("usage: cargo run -p xtask -- guest [--check]"),
+    }
+}
+
+fn repository_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Ok(manifest.parent().context("xtask lives in the repository")?.to_path_buf())
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Compiles, pre-initialises and componentises the guest; returns the component.
+fn build_guest(root: &Path) -> Result<Vec<u8>> {
+    let guest_dir = root.join("guest-quickjs");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2"])
+        .current_dir(&guest_dir)
+        .envs(guest_build_env(root))
+        .status()
+        .context("running cargo for the guest")?;
+    if !status.success() {
+        bail!("building the guest failed ({status})");
+    }
+    let core = std::fs::read(guest_dir.join("target/wasm32-wasip2/release/clambot_guest.wasm"))
+        .context("reading the guest core module")?;
+    let initialised = preinitialise(&core)?;
+    wit_component::ComponentEncoder::default()
+        .module(&initialised)
+        .context("reading the pre-initialised module")?
+        .validate(true)
+        .encode()
+        .context("encoding the guest as a component")
+}
+
+/// Runs the guest's `wizer-initialize` and snapshots its memory. The only imports
+/// initialisation may call are the random seed and the clocks; they return fixed
+/// values so nothing of this machine lands in the snapshot. Any other import traps.
+fn preinitialise(core: &[u8]) -> Result<Vec<u8>> {
+    let config = Config::new();
+    let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
+    let mut store = Store::new(&engine, ());
+    let wizer = wasmtime_wizer::Wizer::new();
+    let runtime = tokio_like_block_on(async {
+        wizer
+            .run(&mut store, core, async |store: &mut Store<()>, module: &Module| {
+                let mut linker = Linker::new(store.engine());
+                define_fixed_imports(&mut linker, module)?;
+                linker.instantiate_async(store, module).await
+            })
+            .await
+    });
+    runtime.map_err(|e| anyhow::anyhow!("pre-initialising the guest: {e:?}"))
+}
+
+fn define_fixed_imports(linker: &mut Linker<()>, module: &Module) -> wasmtime::Result<()> {
+    for import in module.imports() {
+        let Some(ty) = import.ty().func().cloned() else { continue };
+        let (module_name, name) = (import.module().to_owned(), import.name().to_owned());
+        let fixed = module_name.starts_with("wasi:random/insecure-seed")
+            || module_name.starts_with("wasi:clocks/");
+        linker.func_new(&module_name.clone(), &name.clone(), ty.clone(), move |mut caller, params, results| {
+            if !fixed {
+                wasmtime::bail!("pre-initialisation called {module_name}#{name}, which has no fixed value");
+            }
+            // Results that do not fit in registers are written through a return pointer.
+            if let [Val::I32(ret)] = params {
+                let memory = caller
+                    .get_export("memory")
+                    .and_then(|e| e.into_memory())
+                    .ok_or_else(|| wasmtime::format_err!("guest exports no memory"))?;
+                let zeros = [0u8; 16];
+                memory.write(&mut caller, *ret as u32 as usize, &zeros)?;
+            }
+            for (slot, ty) in results.iter_mut().zip(ty.results()) {
+                *slot = match ty {
+                    ValType::I32 => Val::I32(0),
+                    ValType::I64 => Val::I64(0),
+                    other => wasmtime::bail!("unexpected result type {other}"),
+                };
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Drives a future that never waits on I/O (wasmtime's async calls on a local
+/// store complete without a reactor).
+fn tokio_like_block_on<F: Future>(future: F) -> F::Output {
+    use std::task::{Context as TaskContext, Poll, Waker};
+    let mut future = std::pin::pin!(future);
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
