@@ -88,6 +88,8 @@ fn run_in<'js>(ctx: &Ctx<'js>, source: &str, args_json: &str) -> Result<String, 
                 line: None,
                 column: None,
                 stack: None,
+                tool_code: None,
+                rule: None,
             });
         }
         Err(e) => return Err(script_error(ctx, "exception", e)),
@@ -112,6 +114,8 @@ fn plain_error(kind: &str, message: String) -> ScriptError {
         line: None,
         column: None,
         stack: None,
+        tool_code: None,
+        rule: None,
     }
 }
 
@@ -128,9 +132,15 @@ fn script_error<'js>(ctx: &Ctx<'js>, kind: &str, caught: CaughtError<'js>) -> Sc
                 Some(name) if !name.is_empty() => format!("{name}: {message}"),
                 _ => message,
             };
-            if let Some(code) = object.get::<_, Option<String>>("code").ok().flatten()
-                && is_tool_error(object)
-            {
+            let (tool_code, rule) = if is_tool_error(object) {
+                (
+                    object.get::<_, Option<String>>("code").ok().flatten(),
+                    object.get::<_, Option<String>>("rule").ok().flatten(),
+                )
+            } else {
+                (None, None)
+            };
+            if let Some(code) = &tool_code {
                 text = format!("{text} [{code}]");
             }
             ScriptError {
@@ -139,6 +149,8 @@ fn script_error<'js>(ctx: &Ctx<'js>, kind: &str, caught: CaughtError<'js>) -> Sc
                 line,
                 column,
                 stack: stack.map(|s| fix_stack_columns(&s)),
+                tool_code,
+                rule,
             }
         }
         CaughtError::Value(value) => {

@@ -1,0 +1,33 @@
+//! Command-line interface: argument parsing and one module per subcommand.
+
+pub mod exit;
+mod run;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// clambot runs model-written JavaScript only inside a WebAssembly sandbox; every
+/// effect a script has on the world is a host call that policy.toml must allow.
+#[derive(Debug, Parser)]
+#[command(name = "clambot", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const AFTER_HELP: &str = "\
+All per-user state (config, data, cache) lives under $CLAMBOT_HOME (default ~/.clambot).";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a JavaScript file in the sandbox and print its result as JSON.
+    Run(run::RunArgs),
+}
+
+pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+    }
+}

@@ -1,0 +1,51 @@
+//! Where per-user state lives: everything under `$CLAMBOT_HOME` (default
+//! `~/.clambot`), so tests and several agents on one machine never share state
+//! by accident.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// The environment variable that moves all per-user state.
+pub const HOME_VAR: &str = "CLAMBOT_HOME";
+
+/// The per-user directories.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// `$CLAMBOT_HOME`, or `~/.clambot`.
+    pub fn from_env() -> Result<Self> {
+        if let Some(root) = std::env::var_os(HOME_VAR).filter(|v| !v.is_empty()) {
+            return Ok(Self::at(PathBuf::from(root)));
+        }
+        let user_home = home::home_dir()
+            .context("cannot find the home directory; set CLAMBOT_HOME to choose where clambot keeps its state")?;
+        Ok(Self::at(user_home.join(".clambot")))
+    }
+
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `config.toml`.
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+
+    /// Databases, grants, audit logs.
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// Rebuildable things: precompiled components.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+}

@@ -1,0 +1,403 @@
+//! The sandbox: a wasmtime host for the QuickJS guest component.
+//!
+//! Every run gets a fresh instance (nothing carries from one run to the next),
+//! made cheap by the pooling allocator, copy-on-write memory initialisation, a
+//! pre-linked [`InstancePre`] and a guest that was pre-initialised at build time.
+//! A run is bounded in time (epoch interruption plus a wall-clock timeout around
+//! host calls), memory (a limiter), output (a bounded capture) and result size.
+//! The guest's only imports are the gated `clambot:host/*` interfaces and the
+//! minimal WASI it needs; there are no preopened directories, no sockets, no
+//! environment variables and no arguments.
+
+pub mod cache;
+pub mod limits;
+pub mod output;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::Value as Json;
+use tokio::sync::Semaphore;
+use wasmtime::component::{ComponentExportIndex, ComponentType, InstancePre, Lift, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::gate::{self, CallRecord, GateView, Implementations, Policy, RunGate};
+pub use cache::CacheStatus;
+pub use limits::RunLimits;
+use limits::MemoryLimiter;
+use output::{Console, OutputCapture, OutputLimitReached, Stream};
+
+/// How often the engine's epoch advances; the resolution of run deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Extra wall-clock time after the deadline before the run's future is dropped.
+/// The epoch deadline stops wasm code; this catches a run stuck in a host call.
+const WALL_CLOCK_GRACE: Duration = Duration::from_millis(50);
+
+/// The wasm stack. Deep JS recursion ends as a stack-overflow trap here, which
+/// the run reports as `StackOverflow`.
+const MAX_WASM_STACK: usize = 1024 * 1024;
+
+/// The fiber stack a run executes on: the wasm stack plus room for host calls.
+/// It must exceed `MAX_WASM_STACK`, or an overflow would hit the fiber's guard page
+/// and abort the whole process instead of trapping.
+const ASYNC_STACK: usize = MAX_WASM_STACK + 1024 * 1024;
+
+/// How the sandbox is set up.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Where precompiled components are cached (`None`: compile in memory).
+    pub cache_dir: Option<PathBuf>,
+    /// How many runs may be live at once; more wait their turn.
+    pub max_concurrent_runs: u32,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            max_concurrent_runs: 1000,
+        }
+    }
+}
+
+/// A script and what it runs under.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub source: String,
+    /// The `args` the script sees, as JSON text.
+    pub args_json: String,
+    pub limits: RunLimits,
+    pub policy: Arc<dyn Policy>,
+}
+
+impl RunRequest {
+    /// A run of `source` with no arguments, default limits and no policy
+    /// (every host call denied).
+    pub fn new(source: impl Into<String>) -> Self {
+        Self {
+            source: source.into(),
+            args_json: "{}".into(),
+            limits: RunLimits::default(),
+            policy: Arc::new(gate::DenyAll),
+        }
+    }
+}
+
+/// A failure inside the script, as the guest reports it.
+#[derive(Debug, Clone, PartialEq, Eq, ComponentType, Lift)]
+#[component(record)]
+pub struct ScriptFailure {
+    /// `syntax`, `exception`, `args` or `result`.
+    pub kind: String,
+    /// `Name: message`.
+    pub message: String,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    pub stack: Option<String>,
+    /// The `ToolError` code, when the uncaught error was one.
+    #[component(name = "tool-code")]
+    pub tool_code: Option<String>,
+    /// The deciding rule, when the uncaught error was a denial.
+    pub rule: Option<String>,
+}
+
+/// Why a run did not produce a result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error("{}", describe_script_failure(.0))]
+    Script(ScriptFailure),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("out of memory (limit {})", crate::size::show_size(*.0))]
+    OutOfMemory(u64),
+    #[error("output limit of {0} bytes reached")]
+    OutputLimit(usize),
+    #[error("result is {size} bytes, over the limit of {limit}")]
+    ResultTooLarge { size: usize, limit: usize },
+    #[error("stack overflow (recursion too deep)")]
+    StackOverflow,
+    #[error("the sandbox stopped: {0}")]
+    Trap(String),
+}
+
+impl RunError {
+    /// Whether the script died of an uncaught denial.
+    pub fn is_denial(&self) -> bool {
+        matches!(self, Self::Script(f) if f.tool_code.as_deref() == Some("denied"))
+    }
+}
+
+fn describe_script_failure(failure: &ScriptFailure) -> String {
+    let position = match (failure.line, failure.column) {
+        (Some(line), Some(column)) => format!(" at {line}:{column}"),
+        _ => String::new(),
+    };
+    let what = match failure.kind.as_str() {
+        "syntax" => "syntax error",
+        "args" => "bad arguments",
+        "result" => "the result is not JSON",
+        _ => "uncaught",
+    };
+    let rule = failure
+        .rule
+        .as_ref()
+        .map(|r| format!(" (rule: {r})"))
+        .unwrap_or_default();
+    format!("{what}{position}: {}{rule}", failure.message)
+}
+
+/// What one run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The script's value as JSON text, or why there is none.
+    pub result: Result<String, RunError>,
+    /// Console and log output, bounded.
+    pub console: Console,
+    /// Every host call, in order, with the gate's decision.
+    pub calls: Vec<CallRecord>,
+    pub elapsed: Duration,
+}
+
+impl RunOutcome {
+    /// The result parsed as JSON.
+    pub fn value(&self) -> Result<Json, RunError> {
+        let text = self.result.as_ref().map_err(Clone::clone)?;
+        Ok(serde_json::from_str(text).unwrap_or(Json::Null))
+    }
+}
+
+/// The store data of one run.
+struct RunState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    gate: RunGate,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl GateView for RunState {
+    fn gate(&mut self) -> &mut RunGate {
+        &mut self.gate
+    }
+}
+
+/// Advances the engine's epoch until dropped.
+#[derive(Debug)]
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (engine, flag) = (engine.clone(), Arc::clone(&stop));
+        std::thread::Builder::new()
+            .name("clambot-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch thread");
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The compiled, linked guest, ready to run scripts concurrently.
+pub struct Sandbox {
+    engine: Engine,
+    pre: InstancePre<RunState>,
+    run_export: ComponentExportIndex,
+    implementations: Implementations,
+    permits: Semaphore,
+    cache_status: CacheStatus,
+    component_hash: String,
+    _ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("component_hash", &self.component_hash)
+            .field("cache_status", &self.cache_status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The engine configuration: pooling, copy-on-write, epochs.
+pub fn engine(max_concurrent_runs: u32) -> Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(max_concurrent_runs)
+        .total_core_instances(max_concurrent_runs * 4)
+        .total_memories(max_concurrent_runs)
+        .total_tables(max_concurrent_runs * 2)
+        .total_stacks(max_concurrent_runs)
+        .max_memory_size(limits::MAX_MEMORY as usize)
+        .max_memories_per_component(2)
+        .max_tables_per_component(4)
+        .max_core_instances_per_component(8)
+        .table_elements(limits::MAX_TABLE_ELEMENTS_POOL);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        .async_stack_size(ASYNC_STACK)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasmtime engine")
+}
+
+impl Sandbox {
+    /// Compiles (or loads from the cache) the embedded guest and links it.
+    pub fn new(config: &SandboxConfig) -> Result<Self> {
+        Self::with_implementations(config, Implementations::standard())
+    }
+
+    /// Like [`Sandbox::new`], with the given host implementations behind the gate.
+    pub fn with_implementations(config: &SandboxConfig, implementations: Implementations) -> Result<Self> {
+        let engine = engine(config.max_concurrent_runs)?;
+        let (component, cache_status) = cache::load(&engine, crate::GUEST_COMPONENT, config.cache_dir.as_deref())?;
+        let mut linker: Linker<RunState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+        gate::link_host_imports(&mut linker, &component, &engine)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .context("linking the guest: it imports something clambot does not provide")?;
+        let run_export = component
+            .get_export_index(None, "run")
+            .context("the guest component exports no `run` function")?;
+        Ok(Self {
+            _ticker: EpochTicker::start(&engine),
+            engine,
+            pre,
+            run_export,
+            implementations,
+            permits: Semaphore::new(config.max_concurrent_runs as usize),
+            cache_status,
+            component_hash: cache::component_hash(crate::GUEST_COMPONENT),
+        })
+    }
+
+    /// How the compiled guest was obtained.
+    pub fn cache_status(&self) -> &CacheStatus {
+        &self.cache_status
+    }
+
+    /// SHA-256 of the guest component.
+    pub fn component_hash(&self) -> &str {
+        &self.component_hash
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Runs one script in a fresh instance.
+    pub async fn run(&self, request: &RunRequest) -> RunOutcome {
+        let started = Instant::now();
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let limits = request.limits;
+        let output = OutputCapture::new(limits.max_output);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(output.stream(Stream::Stdout))
+            .stderr(output.stream(Stream::Stderr))
+            .build();
+        let state = RunState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(limits.memory),
+            gate: RunGate::new(Arc::clone(&request.policy), self.implementations.clone(), output.clone()),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(deadline_ticks(limits.timeout));
+        store.epoch_deadline_trap();
+
+        let call = self.call_run(&mut store, request);
+        let raw = match tokio::time::timeout(limits.timeout + WALL_CLOCK_GRACE, call).await {
+            Ok(raw) => raw,
+            Err(_) => Err(wasmtime::Error::from(Trap::Interrupt)),
+        };
+        let result = self.classify(raw, &store, &output, &limits);
+        RunOutcome {
+            result,
+            console: output.console(),
+            calls: store.into_data().gate.into_calls(),
+            elapsed: started.elapsed(),
+        }
+    }
+
+    async fn call_run(
+        &self,
+        store: &mut Store<RunState>,
+        request: &RunRequest,
+    ) -> wasmtime::Result<Result<String, ScriptFailure>> {
+        let instance = self.pre.instantiate_async(&mut *store).await?;
+        let run = instance.get_typed_func::<(&str, &str), (Result<String, ScriptFailure>,)>(&mut *store, &self.run_export)?;
+        let (result,) = run
+            .call_async(&mut *store, (request.source.as_str(), request.args_json.as_str()))
+            .await?;
+        Ok(result)
+    }
+
+    fn classify(
+        &self,
+        raw: wasmtime::Result<Result<String, ScriptFailure>>,
+        store: &Store<RunState>,
+        output: &OutputCapture,
+        limits: &RunLimits,
+    ) -> Result<String, RunError> {
+        let memory_hit = store.data().limiter.was_hit();
+        match raw {
+            Ok(Ok(json)) if json.len() > limits.max_result => Err(RunError::ResultTooLarge {
+                size: json.len(),
+                limit: limits.max_result,
+            }),
+            Ok(Ok(json)) => Ok(json),
+            Ok(Err(failure)) if memory_hit && is_out_of_memory(&failure) => Err(RunError::OutOfMemory(limits.memory)),
+            Ok(Err(failure)) if failure.message.contains("stack overflow") => Err(RunError::StackOverflow),
+            Ok(Err(failure)) => Err(RunError::Script(failure)),
+            Err(error) => Err(match error.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => RunError::Timeout(limits.timeout),
+                Some(Trap::StackOverflow) => RunError::StackOverflow,
+                _ if output.is_truncated() || error.downcast_ref::<OutputLimitReached>().is_some() => {
+                    RunError::OutputLimit(limits.max_output)
+                }
+                _ if memory_hit => RunError::OutOfMemory(limits.memory),
+                Some(trap) => RunError::Trap(trap.to_string()),
+                None => RunError::Trap(format!("{error:#}")),
+            }),
+        }
+    }
+}
+
+fn is_out_of_memory(failure: &ScriptFailure) -> bool {
+    failure.message.contains("out of memory")
+}
+
+fn deadline_ticks(timeout: Duration) -> u64 {
+    let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+}
