@@ -51,13 +51,28 @@ impl WireError {
 }
 
 fn describe(value: &Value<'_>) -> String {
-    if value.is_array() {
-        "an array".into()
+    let what = if value.is_array() {
+        "an array"
     } else if value.is_null() {
-        "null".into()
+        "null"
+    } else if value.is_undefined() {
+        "undefined"
+    } else if value.is_number() {
+        "a number"
+    } else if value.is_string() {
+        "a string"
+    } else if value.is_bool() {
+        "a boolean"
+    } else if value.is_big_int() {
+        "a bigint"
+    } else if value.is_function() {
+        "a function"
+    } else if value.is_object() {
+        "an object"
     } else {
-        value.type_name().to_string()
-    }
+        value.type_name()
+    };
+    what.to_owned()
 }
 
 /// A type that crosses between JavaScript and a WIT import.

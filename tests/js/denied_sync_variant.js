@@ -1,0 +1,6 @@
+// expect: "denied"
+try {
+  memory.rememberSync("the sky is blue");
+} catch (e) {
+  return e.code;
+}

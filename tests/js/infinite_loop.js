@@ -1,0 +1,3 @@
+// timeout: 200ms
+// expect-error: timeout
+while (true) {}

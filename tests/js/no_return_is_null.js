@@ -1,0 +1,2 @@
+// expect: null
+const x = 1 + 1;

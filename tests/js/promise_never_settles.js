@@ -1,0 +1,3 @@
+// expect-error: exception
+// expect-message: never settled
+await new Promise(() => {});

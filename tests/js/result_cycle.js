@@ -1,0 +1,5 @@
+// expect-error: result
+// expect-message: circular
+const a = {};
+a.self = a;
+return a;

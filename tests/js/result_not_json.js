@@ -1,0 +1,3 @@
+// expect-error: result
+// expect-message: BigInt
+return 10n;

@@ -1,0 +1,5 @@
+// args: {"name": "clam"}
+// expect: "hello, clam"
+async function run(args) {
+  return `hello, ${args.name}`;
+}

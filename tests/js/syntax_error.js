@@ -1,0 +1,4 @@
+// expect-error: syntax
+// expect-message: SyntaxError
+// expect-position: 4:1
+let x = ;

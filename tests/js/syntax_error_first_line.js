@@ -1,0 +1,4 @@
+let x = );
+// expect-error: syntax
+// expect-message: SyntaxError
+// expect-position: 1:1

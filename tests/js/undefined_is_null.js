@@ -1,0 +1,2 @@
+// expect: null
+return undefined;
