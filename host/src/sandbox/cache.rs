@@ -44,12 +44,15 @@ pub fn load(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<(Compon
         return Ok((component, CacheStatus::Disabled));
     };
     let path = cache_path(dir, engine, &component_hash(bytes));
-    if path.is_file() {
+    // Read, not mmapped: a mapped file truncated by someone else would crash the
+    // process with SIGBUS; a read copy cannot change under us.
+    if let Ok(cached) = std::fs::read(&path) {
         // SAFETY: the file is one this code wrote with `precompile_component` for an
         // engine with the same compatibility hash (it is in the name); it lives in the
-        // user's own cache directory, which is as trusted as the binary itself.
+        // user's own cache directory, which is as trusted as the binary itself, and
+        // wasmtime checks its header and compatibility before using it.
         #[expect(unsafe_code, reason = "loading a precompiled artefact clambot wrote itself")]
-        let loaded = unsafe { Component::deserialize_file(engine, &path) };
+        let loaded = unsafe { Component::deserialize(engine, &cached) };
         if let Ok(component) = loaded {
             return Ok((component, CacheStatus::Hit(path)));
         }
