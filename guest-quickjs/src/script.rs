@@ -202,13 +202,12 @@ fn error_position(object: &Object<'_>, stack: Option<&str>) -> (Option<u32>, Opt
     (None, None)
 }
 
-/// Columns on the first line include the wrapper's opening. (QuickJS reports a
-/// syntax error at the start of its statement, which on line 1 can fall one
-/// column before the script's first character: that is column 1.)
+/// Columns on the first line include the wrapper's opening, and QuickJS counts
+/// them from 0 there (from 1 on later lines).
 fn script_column(line: u32, column: u32) -> u32 {
     let head = WRAPPER_HEAD.len() as u32;
     if line == 1 {
-        column.saturating_sub(head).max(1)
+        (column + 1).saturating_sub(head).max(1)
     } else {
         column
     }

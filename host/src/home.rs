@@ -44,6 +44,16 @@ impl Home {
         self.root.join("data")
     }
 
+    /// "Always" grants, kept apart from the reviewed policy.
+    pub fn grants_file(&self) -> PathBuf {
+        self.data_dir().join("grants.json")
+    }
+
+    /// The audit log and its rotations.
+    pub fn audit_dir(&self) -> PathBuf {
+        self.data_dir().join("audit")
+    }
+
     /// Rebuildable things: precompiled components.
     pub fn cache_dir(&self) -> PathBuf {
         self.root.join("cache")

@@ -4,8 +4,10 @@
 //! component ([`sandbox`]); every effect it can have is a call to a WIT import,
 //! and every such call passes through the [`gate`] before anything happens.
 
+pub mod atomic;
 pub mod gate;
 pub mod home;
+pub mod policy;
 pub mod sandbox;
 pub mod size;
 pub mod tools;

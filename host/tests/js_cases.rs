@@ -15,9 +15,7 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use clambot::gate::DenyAll;
+use clambot::gate::GateSetup;
 use clambot::sandbox::{RunError, RunLimits, RunRequest};
 use clambot::size::{parse_duration, parse_size};
 
@@ -43,17 +41,33 @@ fn parse_case(name: &str, source: &str) -> Case {
         let bad = |what: &str| -> String { format!("{name}: bad `{key}` header: {what}") };
         match key.trim() {
             "args" => case.args = Some(value),
-            "timeout" => case.limits.timeout = parse_duration(&value).unwrap_or_else(|e| panic!("{}", bad(&e))),
-            "memory" => case.limits.memory = parse_size(&value).unwrap_or_else(|e| panic!("{}", bad(&e))),
-            "max-output" => {
-                case.limits.max_output = parse_size(&value).unwrap_or_else(|e| panic!("{}", bad(&e))) as usize
+            "timeout" => {
+                case.limits.timeout =
+                    parse_duration(&value).unwrap_or_else(|e| panic!("{}", bad(&e)))
             }
-            "expect" => case.expect = Some(serde_json::from_str(&value).unwrap_or_else(|e| panic!("{}", bad(&e.to_string())))),
+            "memory" => {
+                case.limits.memory = parse_size(&value).unwrap_or_else(|e| panic!("{}", bad(&e)))
+            }
+            "max-output" => {
+                case.limits.max_output =
+                    parse_size(&value).unwrap_or_else(|e| panic!("{}", bad(&e))) as usize
+            }
+            "expect" => {
+                case.expect = Some(
+                    serde_json::from_str(&value)
+                        .unwrap_or_else(|e| panic!("{}", bad(&e.to_string()))),
+                )
+            }
             "expect-error" => case.expect_error = Some(value),
             "expect-message" => case.expect_message = Some(value),
             "expect-position" => {
-                let (l, c) = value.split_once(':').unwrap_or_else(|| panic!("{}", bad("want line:col")));
-                case.expect_position = Some((l.parse().unwrap_or_else(|_| panic!("{}", bad("line"))), c.parse().unwrap_or_else(|_| panic!("{}", bad("col")))));
+                let (l, c) = value
+                    .split_once(':')
+                    .unwrap_or_else(|| panic!("{}", bad("want line:col")));
+                case.expect_position = Some((
+                    l.parse().unwrap_or_else(|_| panic!("{}", bad("line"))),
+                    c.parse().unwrap_or_else(|_| panic!("{}", bad("col"))),
+                ));
             }
             "expect-console" => case.expect_console = Some(value.replace("\\n", "\n")),
             "expect-console-contains" => case.expect_console_contains = Some(value),
@@ -87,23 +101,29 @@ fn check(name: &str, source: &str) -> Result<(), String> {
         source: source.to_owned(),
         args_json: case.args.clone().unwrap_or_else(|| "{}".into()),
         limits: case.limits,
-        policy: Arc::new(DenyAll),
+        gate: GateSetup::deny_all(),
     };
     let outcome = common::run(&request);
     let console = outcome.console.text();
     match (&case.expect, &outcome.result) {
         (Some(expected), Ok(json)) => {
-            let actual: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("result is not JSON: {e}"))?;
+            let actual: serde_json::Value =
+                serde_json::from_str(json).map_err(|e| format!("result is not JSON: {e}"))?;
             if &actual != expected {
                 return Err(format!("expected {expected}, got {actual}"));
             }
         }
-        (Some(expected), Err(error)) => return Err(format!("expected {expected}, got error {error}")),
+        (Some(expected), Err(error)) => {
+            return Err(format!("expected {expected}, got error {error}"));
+        }
         (None, Ok(json)) => return Err(format!("expected an error, got {json}")),
         (None, Err(error)) => {
             let kind = error_kind(error);
             if Some(kind) != case.expect_error.as_deref() {
-                return Err(format!("expected error {:?}, got {kind}: {error}", case.expect_error));
+                return Err(format!(
+                    "expected error {:?}, got {kind}: {error}",
+                    case.expect_error
+                ));
             }
             if let Some(message) = &case.expect_message
                 && !error.to_string().contains(message.as_str())
@@ -145,14 +165,27 @@ fn every_js_case_behaves_as_its_header_says() {
         .filter(|p| p.extension().is_some_and(|e| e == "js"))
         .collect();
     entries.sort();
-    assert!(entries.len() >= 20, "expected the JS corpus, found {} files", entries.len());
+    assert!(
+        entries.len() >= 20,
+        "expected the JS corpus, found {} files",
+        entries.len()
+    );
     let failures: Vec<String> = entries
         .iter()
         .filter_map(|path| {
-            let name = path.file_name().expect("file name").to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
             let source = std::fs::read_to_string(path).expect("readable case");
             check(&name, &source).err().map(|e| format!("{name}: {e}"))
         })
         .collect();
-    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -28,7 +28,8 @@ fn guest_build_env(root: &Path) -> Vec<(String, String)> {
         .unwrap_or_default();
     // Path remapping keeps the build's own location out of the bytes, so a checkout
     // anywhere gives the same component.
-    let remap = format!("--remap-path-prefix={root}=/clambot --remap-path-prefix={cargo_home}=/cargo");
+    let remap =
+        format!("--remap-path-prefix={root}=/clambot --remap-path-prefix={cargo_home}=/cargo");
     [
         ("RQUICKJS_SYS_NO_WASI_SDK", "1".to_owned()),
         ("CC_wasm32_wasip2", "clang-14".to_owned()),
@@ -54,13 +55,23 @@ fn guest_build_env(root: &Path) -> Vec<(String, String)> {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = repository_root()?;
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["guest"] => {
             let component = build_guest(&root)?;
             let dist = root.join(DIST);
             std::fs::create_dir_all(dist.parent().expect("dist has a parent"))?;
             std::fs::write(&dist, &component)?;
-            println!("wrote {} ({} bytes, sha256 {})", DIST, component.len(), sha256(&component));
+            println!(
+                "wrote {} ({} bytes, sha256 {})",
+                DIST,
+                component.len(),
+                sha256(&component)
+            );
             Ok(())
         }
         ["guest", "--check"] => {
@@ -84,7 +95,10 @@ fn main() -> Result<()> {
 
 fn repository_root() -> Result<PathBuf> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    Ok(manifest.parent().context("xtask lives in the repository")?.to_path_buf())
+    Ok(manifest
+        .parent()
+        .context("xtask lives in the repository")?
+        .to_path_buf())
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -95,7 +109,13 @@ fn sha256(bytes: &[u8]) -> String {
 fn build_guest(root: &Path) -> Result<Vec<u8>> {
     let guest_dir = root.join("guest-quickjs");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--locked", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .current_dir(&guest_dir)
         .envs(guest_build_env(root))
         .status()
@@ -124,11 +144,15 @@ fn preinitialise(core: &[u8]) -> Result<Vec<u8>> {
     let wizer = wasmtime_wizer::Wizer::new();
     let runtime = tokio_like_block_on(async {
         wizer
-            .run(&mut store, core, async |store: &mut Store<()>, module: &Module| {
-                let mut linker = Linker::new(store.engine());
-                define_fixed_imports(&mut linker, module)?;
-                linker.instantiate_async(store, module).await
-            })
+            .run(
+                &mut store,
+                core,
+                async |store: &mut Store<()>, module: &Module| {
+                    let mut linker = Linker::new(store.engine());
+                    define_fixed_imports(&mut linker, module)?;
+                    linker.instantiate_async(store, module).await
+                },
+            )
             .await
     });
     runtime.map_err(|e| anyhow::anyhow!("pre-initialising the guest: {e:?}"))
@@ -136,32 +160,41 @@ fn preinitialise(core: &[u8]) -> Result<Vec<u8>> {
 
 fn define_fixed_imports(linker: &mut Linker<()>, module: &Module) -> wasmtime::Result<()> {
     for import in module.imports() {
-        let Some(ty) = import.ty().func().cloned() else { continue };
+        let Some(ty) = import.ty().func().cloned() else {
+            continue;
+        };
         let (module_name, name) = (import.module().to_owned(), import.name().to_owned());
         let fixed = module_name.starts_with("wasi:random/insecure-seed")
             || module_name.starts_with("wasi:clocks/");
-        linker.func_new(&module_name.clone(), &name.clone(), ty.clone(), move |mut caller, params, results| {
-            if !fixed {
-                wasmtime::bail!("pre-initialisation called {module_name}#{name}, which has no fixed value");
-            }
-            // Results that do not fit in registers are written through a return pointer.
-            if let [Val::I32(ret)] = params {
-                let memory = caller
-                    .get_export("memory")
-                    .and_then(|e| e.into_memory())
-                    .ok_or_else(|| wasmtime::format_err!("guest exports no memory"))?;
-                let zeros = [0u8; 16];
-                memory.write(&mut caller, *ret as u32 as usize, &zeros)?;
-            }
-            for (slot, ty) in results.iter_mut().zip(ty.results()) {
-                *slot = match ty {
-                    ValType::I32 => Val::I32(0),
-                    ValType::I64 => Val::I64(0),
-                    other => wasmtime::bail!("unexpected result type {other}"),
-                };
-            }
-            Ok(())
-        })?;
+        linker.func_new(
+            &module_name.clone(),
+            &name.clone(),
+            ty.clone(),
+            move |mut caller, params, results| {
+                if !fixed {
+                    wasmtime::bail!(
+                        "pre-initialisation called {module_name}#{name}, which has no fixed value"
+                    );
+                }
+                // Results that do not fit in registers are written through a return pointer.
+                if let [Val::I32(ret)] = params {
+                    let memory = caller
+                        .get_export("memory")
+                        .and_then(|e| e.into_memory())
+                        .ok_or_else(|| wasmtime::format_err!("guest exports no memory"))?;
+                    let zeros = [0u8; 16];
+                    memory.write(&mut caller, *ret as u32 as usize, &zeros)?;
+                }
+                for (slot, ty) in results.iter_mut().zip(ty.results()) {
+                    *slot = match ty {
+                        ValType::I32 => Val::I32(0),
+                        ValType::I64 => Val::I64(0),
+                        other => wasmtime::bail!("unexpected result type {other}"),
+                    };
+                }
+                Ok(())
+            },
+        )?;
     }
     Ok(())
 }

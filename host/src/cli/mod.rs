@@ -1,6 +1,8 @@
 //! Command-line interface: argument parsing and one module per subcommand.
 
 pub mod exit;
+mod grants;
+mod policy;
 mod run;
 
 use std::process::ExitCode;
@@ -24,10 +26,18 @@ All per-user state (config, data, cache) lives under $CLAMBOT_HOME (default ~/.c
 enum Command {
     /// Run a JavaScript file in the sandbox and print its result as JSON.
     Run(run::RunArgs),
+    /// Check, explain and compare policy files (for code review and CI).
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// List and revoke the "always" grants people gave to [[ask]] rules.
+    #[command(subcommand)]
+    Grants(grants::GrantsCommand),
 }
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Policy(command) => policy::run(command),
+        Command::Grants(command) => grants::run(command),
     }
 }

@@ -10,8 +10,13 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::exit;
-use clambot::gate::{DenyAll, Policy};
+use clambot::gate::GateSetup;
+use clambot::gate::approver::{Approver, DEFAULT_PROMPT_TIMEOUT, NonInteractive, TerminalApprover};
+use clambot::gate::audit::AuditLog;
+use clambot::gate::grants::Grants;
+use clambot::gate::redact::Redactor;
 use clambot::home::Home;
+use clambot::policy::Policy;
 use clambot::sandbox::{RunError, RunLimits, RunRequest, Sandbox, SandboxConfig, limits};
 use clambot::size::{parse_duration, parse_size};
 
@@ -26,17 +31,26 @@ pub struct RunArgs {
     #[arg(long, value_name = "JSON", default_value = "{}")]
     args: String,
 
-    /// Wall-clock limit, e.g. `30s`, `500ms`.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "30s")]
-    timeout: Duration,
+    /// Wall-clock limit, e.g. `30s`, `500ms` [default: 30s, or the policy's].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    timeout: Option<Duration>,
 
-    /// Memory limit for the sandbox, e.g. `64MiB` (at most 512MiB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MiB")]
-    memory: u64,
+    /// Memory limit for the sandbox, e.g. `64MiB`, at most 512MiB [default: 64MiB, or the policy's].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory: Option<u64>,
 
-    /// Limit on captured console output, e.g. `1MiB`.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB")]
-    max_output: u64,
+    /// Limit on captured console output, e.g. `1MiB` [default: 1MiB, or the policy's].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_output: Option<u64>,
+
+    /// The policy every host call is checked against. Without one, every call is denied.
+    #[arg(long, value_name = "FILE", env = "CLAMBOT_POLICY")]
+    policy: Option<PathBuf>,
+
+    /// Never ask: calls that an [[ask]] rule covers are rejected. Implied when
+    /// there is no terminal.
+    #[arg(long)]
+    non_interactive: bool,
 
     /// Print each host call and the gate's decision on stderr.
     #[arg(long, short)]
@@ -46,6 +60,8 @@ pub struct RunArgs {
 const RUN_AFTER_HELP: &str = "\
 The result is printed as JSON on stdout; console output goes to stderr.
 With no policy every host call (http, fs, cron, memory, secrets, log) is denied.
+A policy's [run] limits are ceilings: --timeout, --memory and --max-output can
+only lower them. Every host call is recorded in $CLAMBOT_HOME/data/audit/audit.jsonl.
 
 Exit codes:
   0   the script returned a value
@@ -55,6 +71,7 @@ Exit codes:
   4   the time limit was reached
   5   the memory limit was reached or the stack overflowed
   6   the output or result limit was reached
+  7   the policy file has errors (nothing ran)
   10  clambot itself failed";
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
@@ -62,28 +79,45 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .with_context(|| format!("reading {}", args.file.display()))?;
     let parsed_args: serde_json::Value = serde_json::from_str(&args.args)
         .with_context(|| format!("--args is not valid JSON: {}", args.args))?;
-    if args.memory > limits::MAX_MEMORY {
-        bail!("--memory may be at most 512MiB");
-    }
-    let policy: Arc<dyn Policy> = Arc::new(DenyAll);
+    let policy = match &args.policy {
+        Some(path) => match Policy::load(path) {
+            Ok(policy) => policy,
+            Err(error) => {
+                eprintln!("{error}");
+                eprintln!("clambot: the policy has errors; nothing was run");
+                return Ok(ExitCode::from(exit::POLICY));
+            }
+        },
+        None => Policy::deny_all(),
+    };
+    let limits = effective_limits(&args, &policy)?;
+    let home = Home::from_env()?;
+    let approver: Arc<dyn Approver> = match TerminalApprover::from_tty(DEFAULT_PROMPT_TIMEOUT) {
+        Some(terminal) if !args.non_interactive => Arc::new(terminal),
+        _ => Arc::new(NonInteractive),
+    };
+    let gate = GateSetup {
+        policy: Arc::new(policy),
+        grants: Arc::new(Grants::open(&home.grants_file())?),
+        approver,
+        audit: Some(Arc::new(AuditLog::open(&home.audit_dir())?)),
+        // No secrets store yet: credential headers are still redacted by name.
+        redactor: Arc::new(Redactor::default()),
+    };
     let request = RunRequest {
         source,
         args_json: parsed_args.to_string(),
-        limits: RunLimits {
-            timeout: args.timeout,
-            memory: args.memory,
-            max_output: usize::try_from(args.max_output).unwrap_or(usize::MAX),
-            ..RunLimits::default()
-        },
-        policy,
+        limits,
+        gate,
     };
 
-    let home = Home::from_env()?;
     let sandbox = Sandbox::new(&SandboxConfig {
         cache_dir: Some(home.cache_dir()),
         max_concurrent_runs: 1,
     })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // Multi-threaded so a terminal approval prompt can block without stalling the run.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_time()
         .build()
         .context("starting the async runtime")?;
@@ -93,8 +127,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     stderr.write_all(outcome.console.text().as_bytes())?;
     if args.verbose {
         for call in &outcome.calls {
-            let verdict = if call.allowed { "allowed" } else { "denied" };
-            writeln!(stderr, "clambot: call {} {verdict} by {} ({:?})", call.function, call.rule, call.duration)?;
+            writeln!(
+                stderr,
+                "clambot: call {} {:?} by {} ({:?})",
+                call.function, call.verdict, call.rule, call.duration
+            )?;
         }
     }
     match outcome.result {
@@ -108,6 +145,39 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             Ok(ExitCode::from(exit_code(&error)))
         }
     }
+}
+
+/// The policy's `[run]` limits, lowered by any flag.
+fn effective_limits(args: &RunArgs, policy: &Policy) -> Result<RunLimits> {
+    let run = policy.run();
+    let defaults = RunLimits::default();
+    let lower = |flag: Option<u64>, ceiling: Option<u64>, default: u64| match (flag, ceiling) {
+        (Some(f), Some(c)) => f.min(c),
+        (Some(f), None) => f,
+        (None, Some(c)) => c,
+        (None, None) => default,
+    };
+    let memory = lower(args.memory, run.memory, defaults.memory);
+    if memory > limits::MAX_MEMORY {
+        bail!("the memory limit may be at most 512MiB");
+    }
+    let timeout = match (args.timeout, run.timeout) {
+        (Some(f), Some(c)) => f.min(c),
+        (Some(f), None) => f,
+        (None, Some(c)) => c,
+        (None, None) => defaults.timeout,
+    };
+    Ok(RunLimits {
+        timeout,
+        memory,
+        max_output: usize::try_from(lower(
+            args.max_output,
+            run.max_output,
+            defaults.max_output as u64,
+        ))
+        .unwrap_or(usize::MAX),
+        ..defaults
+    })
 }
 
 fn exit_code(error: &RunError) -> u8 {

@@ -2,16 +2,21 @@
 //!
 //! Every function of every `clambot:host/*` interface the guest imports is linked
 //! here, generically, by walking the component's import types: no function has gate
-//! code of its own, so a new WIT function is gated the moment it exists. A call is
-//! turned into a JSON view of its arguments ([`Call`]), judged by the run's
-//! [`Policy`], recorded, and only then dispatched to the interface's
-//! implementation. A refusal is the WIT `denied` error — a catchable `ToolError`
-//! in JavaScript that names the rule — never a trap.
+//! code of its own, so a new WIT function is gated the moment it exists. For each
+//! call, in this order: the [`Policy`] decides (budgets, deny, ask, allow, default
+//! deny); an `ask` is answered by a stored or turn [`Grants`] entry or else by the
+//! [`Approver`]; the decision is written to the [`AuditLog`]; and only an allowed
+//! call reaches the interface's implementation. A refusal is the WIT `denied`
+//! error — a catchable `ToolError` in JavaScript that names the rule — never a trap.
 //!
-//! Deny by default: with no policy ([`DenyAll`]) and for any function no rule
-//! allows, the answer is `denied`. An allowed call to an interface clambot has no
-//! implementation for is `failed`, never silently successful.
+//! Deny by default: with no policy ([`GateSetup::deny_all`]) and for any call no
+//! rule allows, the answer is `denied`. An allowed call to an interface clambot
+//! has no implementation for is `failed`, never silently successful.
 
+pub mod approver;
+pub mod audit;
+pub mod grants;
+pub mod redact;
 pub mod value;
 
 use std::collections::HashMap;
@@ -27,61 +32,17 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, Type, Val};
 use wasmtime::{Engine, StoreContextMut};
 
+use crate::policy::Usage;
+pub use crate::policy::{Call, DEFAULT_DENY_RULE, Decision, Policy};
 use crate::sandbox::output::OutputCapture;
+use approver::{Approval, ApprovalRequest, Approver, NonInteractive};
+use audit::{AuditLog, AuditRecord, Verdict};
+use grants::Grants;
+use redact::Redactor;
 use value::{json_to_val, val_to_json};
 
 /// The WIT package every gated host interface belongs to.
 pub const HOST_PACKAGE: &str = "clambot:host/";
-
-/// One call a script made, as the policy sees it.
-#[derive(Debug, Clone, Copy)]
-pub struct Call<'a> {
-    /// The interface's short name: `http`, `fs`, …
-    pub interface: &'a str,
-    /// The function's WIT name: `fetch`, `read-text`, …
-    pub function: &'a str,
-    /// The arguments as a JSON object keyed by WIT parameter name.
-    pub args: &'a Json,
-}
-
-impl Call<'_> {
-    /// `interface.function`, the name rules use.
-    pub fn name(&self) -> String {
-        format!("{}.{}", self.interface, self.function)
-    }
-}
-
-/// What the policy says about a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    Allow { rule: String },
-    Deny { rule: String, reason: String },
-}
-
-/// Decides calls. The policy engine implements this; so does [`DenyAll`].
-pub trait Policy: Send + Sync + fmt::Debug {
-    fn decide(&self, call: &Call<'_>) -> Decision;
-}
-
-/// The rule name reported when nothing allows a call.
-pub const DEFAULT_DENY_RULE: &str = "default-deny";
-
-/// The policy in force when none is given: every call is denied.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DenyAll;
-
-impl Policy for DenyAll {
-    fn decide(&self, call: &Call<'_>) -> Decision {
-        Decision::Deny {
-            rule: DEFAULT_DENY_RULE.into(),
-            reason: format!(
-                "no policy is in force, so every call is denied; allow `{}` in a policy file \
-                 (clambot run --policy FILE)",
-                call.name()
-            ),
-        }
-    }
-}
 
 /// The WIT `error` variant, host side.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,7 +73,9 @@ impl ToolError {
 
     fn to_json(&self) -> Json {
         match self {
-            Self::Denied { rule, reason } => json!({ "denied": { "rule": rule, "reason": reason } }),
+            Self::Denied { rule, reason } => {
+                json!({ "denied": { "rule": rule, "reason": reason } })
+            }
             Self::Invalid(m) | Self::NotFound(m) | Self::Failed(m) | Self::Limit(m) => {
                 json!({ self.code(): m })
             }
@@ -120,7 +83,7 @@ impl ToolError {
     }
 }
 
-/// A boxed future, as host implementations return.
+/// A boxed future, as host implementations and approvers return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a host implementation can reach of the run that called it.
@@ -133,7 +96,12 @@ pub struct RunContext {
 pub trait HostInterface: Send + Sync + fmt::Debug {
     /// Performs an allowed call. `args` is the JSON view of the arguments; the
     /// returned JSON must fit the function's `ok` type.
-    fn call<'a>(&'a self, function: &'a str, args: Json, run: &'a RunContext) -> BoxFuture<'a, Result<Json, ToolError>>;
+    fn call<'a>(
+        &'a self,
+        function: &'a str,
+        args: Json,
+        run: &'a RunContext,
+    ) -> BoxFuture<'a, Result<Json, ToolError>>;
 }
 
 /// The implementations available to runs, by interface short name.
@@ -151,11 +119,41 @@ impl Implementations {
     }
 
     pub fn insert(&mut self, interface: &str, implementation: Arc<dyn HostInterface>) {
-        self.by_interface.insert(interface.to_owned(), implementation);
+        self.by_interface
+            .insert(interface.to_owned(), implementation);
     }
 
     fn get(&self, interface: &str) -> Option<&Arc<dyn HostInterface>> {
         self.by_interface.get(interface)
+    }
+}
+
+/// What the gate of every run shares: the policy, the grants, who approves,
+/// where decisions are written, and which secret values to keep out of them.
+#[derive(Debug, Clone)]
+pub struct GateSetup {
+    pub policy: Arc<Policy>,
+    pub grants: Arc<Grants>,
+    pub approver: Arc<dyn Approver>,
+    pub audit: Option<Arc<AuditLog>>,
+    pub redactor: Arc<Redactor>,
+}
+
+impl GateSetup {
+    /// No policy: every call denied, nothing stored, nothing asked.
+    pub fn deny_all() -> Self {
+        Self::with_policy(Policy::deny_all())
+    }
+
+    /// `policy`, non-interactive, with in-memory grants and no audit log.
+    pub fn with_policy(policy: Policy) -> Self {
+        Self {
+            policy: Arc::new(policy),
+            grants: Arc::new(Grants::in_memory()),
+            approver: Arc::new(NonInteractive),
+            audit: None,
+            redactor: Arc::new(Redactor::default()),
+        }
     }
 }
 
@@ -164,26 +162,48 @@ impl Implementations {
 pub struct CallRecord {
     /// `interface.function`.
     pub function: String,
-    pub allowed: bool,
+    pub verdict: Verdict,
     pub rule: String,
     /// The error code when the call did not succeed.
     pub error: Option<&'static str>,
     pub duration: Duration,
 }
 
+impl CallRecord {
+    /// Whether the call got past the gate.
+    pub fn allowed(&self) -> bool {
+        matches!(
+            self.verdict,
+            Verdict::Allow | Verdict::Granted | Verdict::Approved
+        )
+    }
+}
+
 /// The gate's state for one run.
 #[derive(Debug)]
 pub struct RunGate {
-    policy: Arc<dyn Policy>,
+    setup: GateSetup,
+    usage: Usage,
+    run_id: String,
+    script_sha256: String,
     implementations: Implementations,
     context: RunContext,
     calls: Vec<CallRecord>,
 }
 
 impl RunGate {
-    pub fn new(policy: Arc<dyn Policy>, implementations: Implementations, output: OutputCapture) -> Self {
+    pub fn new(
+        setup: GateSetup,
+        implementations: Implementations,
+        output: OutputCapture,
+        run_id: String,
+        script_sha256: String,
+    ) -> Self {
         Self {
-            policy,
+            setup,
+            usage: Usage::default(),
+            run_id,
+            script_sha256,
             implementations,
             context: RunContext { output },
             calls: Vec::new(),
@@ -200,42 +220,140 @@ impl RunGate {
     }
 
     /// Judges one call and, when allowed, performs it.
-    pub async fn handle(&mut self, interface: &str, function: &str, args: Json) -> Result<Json, ToolError> {
+    pub async fn handle(
+        &mut self,
+        interface: &str,
+        function: &str,
+        args: Json,
+    ) -> Result<Json, ToolError> {
         let started = Instant::now();
         let call = Call {
             interface,
             function,
             args: &args,
         };
-        let decision = self.policy.decide(&call);
-        let (outcome, allowed, rule) = match decision {
+        let name = call.name();
+        let decision = self.setup.policy.decide(&call, &mut self.usage);
+        let (verdict, rule, refusal) = match decision {
+            Decision::Allow { rule } => (Verdict::Allow, rule, None),
             Decision::Deny { rule, reason } => (
-                Err(ToolError::Denied {
-                    rule: rule.clone(),
-                    reason,
-                }),
-                false,
-                rule,
+                Verdict::Deny,
+                rule.clone(),
+                Some(ToolError::Denied { rule, reason }),
             ),
-            Decision::Allow { rule } => {
-                let outcome = match self.implementations.get(interface) {
-                    Some(implementation) => implementation.call(function, args, &self.context).await,
-                    None => Err(ToolError::Failed(format!(
-                        "the policy allows {interface}.{function}, but this clambot has no \
-                         implementation of the `{interface}` interface"
-                    ))),
-                };
-                (outcome, true, rule)
+            Decision::Limit { rule, reason } => {
+                (Verdict::Limit, rule, Some(ToolError::Limit(reason)))
+            }
+            Decision::Ask { rule, scope } => {
+                if self.setup.grants.covers(&scope.fingerprint()) {
+                    (Verdict::Granted, rule, None)
+                } else {
+                    let request = ApprovalRequest {
+                        function: name.clone(),
+                        args: self.setup.redactor.json(&args),
+                        rule: rule.clone(),
+                        scope: scope.clone(),
+                    };
+                    match self.setup.approver.approve(&request).await {
+                        Approval::Once => (Verdict::Approved, rule, None),
+                        Approval::Turn => {
+                            self.setup.grants.grant_turn(&scope);
+                            (Verdict::Approved, rule, None)
+                        }
+                        Approval::Always => {
+                            if let Err(e) = self.setup.grants.grant_always(&scope, &rule) {
+                                // The person said yes to this call, so it goes ahead; the
+                                // grant could not be stored, and the output says so.
+                                let note = format!(
+                                    "[gate] allowed once: the grant for {} could not be stored ({e:#})\n",
+                                    scope.summary
+                                );
+                                let _ = self
+                                    .context
+                                    .output
+                                    .append(crate::sandbox::output::Stream::Log, note.as_bytes());
+                            }
+                            (Verdict::Approved, rule, None)
+                        }
+                        Approval::Reject(reason) => {
+                            let reason = self.setup.redactor.text(&reason);
+                            (
+                                Verdict::Rejected,
+                                rule.clone(),
+                                Some(ToolError::Denied { rule, reason }),
+                            )
+                        }
+                    }
+                }
             }
         };
+        let audited_args = self
+            .setup
+            .audit
+            .as_ref()
+            .map(|_| self.setup.redactor.json(&args));
+        let outcome = match refusal {
+            Some(error) => Err(error),
+            None => match self.implementations.get(interface) {
+                Some(implementation) => implementation.call(function, args, &self.context).await,
+                None => Err(ToolError::Failed(format!(
+                    "the policy allows {name}, but this clambot has no implementation of the `{interface}` interface"
+                ))),
+            },
+        };
+        let duration = started.elapsed();
+        let error = outcome.as_ref().err().map(ToolError::code);
+        if let (Some(audit), Some(audited_args)) = (&self.setup.audit, audited_args) {
+            let fingerprint = self
+                .setup
+                .policy
+                .scope(&call_view(interface, function, &audited_args))
+                .fingerprint();
+            let result_bytes = outcome.as_ref().map_or(0, |v| v.to_string().len() as u64);
+            let record = AuditRecord {
+                time: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+                run: &self.run_id,
+                script_sha256: &self.script_sha256,
+                function: &name,
+                decision: verdict,
+                rule: &rule,
+                fingerprint: &fingerprint,
+                args: &audited_args,
+                duration_us: duration.as_micros() as u64,
+                result_bytes,
+                error,
+            };
+            if let Err(e) = audit.record(&record) {
+                // An unrecordable call must not happen unrecorded.
+                let failure = ToolError::Failed(format!(
+                    "the audit log could not be written ({e:#}); the call's result is withheld"
+                ));
+                self.calls.push(CallRecord {
+                    function: name,
+                    verdict,
+                    rule,
+                    error: Some(failure.code()),
+                    duration,
+                });
+                return Err(failure);
+            }
+        }
         self.calls.push(CallRecord {
-            function: format!("{interface}.{function}"),
-            allowed,
+            function: name,
+            verdict,
             rule,
-            error: outcome.as_ref().err().map(ToolError::code),
-            duration: started.elapsed(),
+            error,
+            duration,
         });
         outcome
+    }
+}
+
+fn call_view<'a>(interface: &'a str, function: &'a str, args: &'a Json) -> Call<'a> {
+    Call {
+        interface,
+        function,
+        args,
     }
 }
 
@@ -264,7 +382,9 @@ pub fn link_host_imports<T: GateView + 'static>(
 ) -> Result<Vec<String>> {
     let mut linked = Vec::new();
     for (name, item) in component.component_type().imports(engine) {
-        let Some(rest) = name.strip_prefix(HOST_PACKAGE) else { continue };
+        let Some(rest) = name.strip_prefix(HOST_PACKAGE) else {
+            continue;
+        };
         let interface = rest.split('@').next().unwrap_or(rest).to_owned();
         let ComponentItem::ComponentInstance(instance) = item.ty else {
             bail!("the component imports `{name}`, which is not an interface");
@@ -295,11 +415,12 @@ pub fn link_host_imports<T: GateView + 'static>(
                 err,
             });
             linked.push(format!("{interface}.{function}"));
-            linker_instance.func_new_async(function, move |store, _ty, params, results| {
-                let gated = Arc::clone(&gated);
-                Box::new(async move { gated_call(store, &gated, params, results).await })
-            })
-            .map_err(anyhow::Error::from)?;
+            linker_instance
+                .func_new_async(function, move |store, _ty, params, results| {
+                    let gated = Arc::clone(&gated);
+                    Box::new(async move { gated_call(store, &gated, params, results).await })
+                })
+                .map_err(anyhow::Error::from)?;
         }
     }
     Ok(linked)
@@ -347,6 +468,7 @@ async fn gated_call<T: GateView>(
 }
 
 fn error_val(err_ty: &Type, error: &ToolError) -> wasmtime::Result<Val> {
-    json_to_val(err_ty, &error.to_json())
-        .map_err(|e| wasmtime::format_err!("the WIT `error` type does not have the case clambot sends: {e}"))
+    json_to_val(err_ty, &error.to_json()).map_err(|e| {
+        wasmtime::format_err!("the WIT `error` type does not have the case clambot sends: {e}")
+    })
 }

@@ -78,7 +78,11 @@ pub struct ConvertError {
 impl ConvertError {
     fn new(path: &str, message: impl Into<String>) -> Self {
         Self {
-            path: if path.is_empty() { "value".into() } else { path.into() },
+            path: if path.is_empty() {
+                "value".into()
+            } else {
+                path.into()
+            },
             message: message.into(),
         }
     }
@@ -90,7 +94,8 @@ pub fn json_to_val(ty: &Type, json: &Json) -> Result<Val, ConvertError> {
 }
 
 fn json_to_val_at(ty: &Type, json: &Json, path: &str) -> Result<Val, ConvertError> {
-    let expected = |what: &str| ConvertError::new(path, format!("expected {what}, got {}", kind(json)));
+    let expected =
+        |what: &str| ConvertError::new(path, format!("expected {what}, got {}", kind(json)));
     macro_rules! int {
         ($variant:ident, $t:ty) => {{
             let n = json
@@ -113,19 +118,23 @@ fn json_to_val_at(ty: &Type, json: &Json, path: &str) -> Result<Val, ConvertErro
         Type::U32 => int!(U32, u32),
         Type::S64 => int!(S64, i64),
         Type::U64 => int!(U64, u64),
-        Type::Float32 => {
-            Val::Float32(json.as_f64().ok_or_else(|| expected("a number"))? as f32)
-        }
+        Type::Float32 => Val::Float32(json.as_f64().ok_or_else(|| expected("a number"))? as f32),
         Type::Float64 => Val::Float64(json.as_f64().ok_or_else(|| expected("a number"))?),
         Type::Char => {
-            let s = json.as_str().ok_or_else(|| expected("a one-character string"))?;
+            let s = json
+                .as_str()
+                .ok_or_else(|| expected("a one-character string"))?;
             let mut chars = s.chars();
             match (chars.next(), chars.next()) {
                 (Some(c), None) => Val::Char(c),
                 _ => return Err(expected("a one-character string")),
             }
         }
-        Type::String => Val::String(json.as_str().ok_or_else(|| expected("a string"))?.to_owned()),
+        Type::String => Val::String(
+            json.as_str()
+                .ok_or_else(|| expected("a string"))?
+                .to_owned(),
+        ),
         Type::List(list) => {
             let items = json.as_array().ok_or_else(|| expected("an array"))?;
             let item_ty = list.ty();
@@ -164,7 +173,10 @@ fn json_to_val_at(ty: &Type, json: &Json, path: &str) -> Result<Val, ConvertErro
                 if value.is_null() && !matches!(field.ty, Type::Option(_)) {
                     return Err(ConvertError::new(&field_path, "missing"));
                 }
-                fields.push((field.name.to_owned(), json_to_val_at(&field.ty, value, &field_path)?));
+                fields.push((
+                    field.name.to_owned(),
+                    json_to_val_at(&field.ty, value, &field_path)?,
+                ));
             }
             Val::Record(fields)
         }
@@ -186,16 +198,31 @@ fn json_to_val_at(ty: &Type, json: &Json, path: &str) -> Result<Val, ConvertErro
         Type::Variant(variant) => {
             let cases: Vec<_> = variant.cases().collect();
             let names = || cases.iter().map(|c| c.name).collect::<Vec<_>>().join(", ");
-            let (name, payload) = single_case(json).ok_or_else(|| expected(&format!("one of: {}", names())))?;
-            let case = cases
-                .iter()
-                .find(|c| c.name == name)
-                .ok_or_else(|| ConvertError::new(path, format!("unknown case `{name}`; expected one of: {}", names())))?;
+            let (name, payload) =
+                single_case(json).ok_or_else(|| expected(&format!("one of: {}", names())))?;
+            let case = cases.iter().find(|c| c.name == name).ok_or_else(|| {
+                ConvertError::new(
+                    path,
+                    format!("unknown case `{name}`; expected one of: {}", names()),
+                )
+            })?;
             let payload = match (&case.ty, payload) {
                 (None, None) => None,
-                (Some(ty), Some(p)) => Some(Box::new(json_to_val_at(ty, p, &format!("{path}.{name}"))?)),
-                (None, Some(_)) => return Err(ConvertError::new(path, format!("case `{name}` takes no payload"))),
-                (Some(_), None) => return Err(ConvertError::new(path, format!("case `{name}` needs a payload"))),
+                (Some(ty), Some(p)) => {
+                    Some(Box::new(json_to_val_at(ty, p, &format!("{path}.{name}"))?))
+                }
+                (None, Some(_)) => {
+                    return Err(ConvertError::new(
+                        path,
+                        format!("case `{name}` takes no payload"),
+                    ));
+                }
+                (Some(_), None) => {
+                    return Err(ConvertError::new(
+                        path,
+                        format!("case `{name}` needs a payload"),
+                    ));
+                }
             };
             Val::Variant(name.to_owned(), payload)
         }
@@ -203,7 +230,10 @@ fn json_to_val_at(ty: &Type, json: &Json, path: &str) -> Result<Val, ConvertErro
             let s = json.as_str().ok_or_else(|| expected("a string"))?;
             if !e.names().any(|n| n == s) {
                 let names: Vec<_> = e.names().collect();
-                return Err(ConvertError::new(path, format!("`{s}` is not one of: {}", names.join(", "))));
+                return Err(ConvertError::new(
+                    path,
+                    format!("`{s}` is not one of: {}", names.join(", ")),
+                ));
             }
             Val::Enum(s.to_owned())
         }
@@ -212,7 +242,10 @@ fn json_to_val_at(ty: &Type, json: &Json, path: &str) -> Result<Val, ConvertErro
             other => Val::Option(Some(Box::new(json_to_val_at(&option.ty(), other, path)?))),
         },
         Type::Result(result) => {
-            let object = json.as_object().filter(|o| o.len() == 1).ok_or_else(|| expected("{\"ok\": …} or {\"err\": …}"))?;
+            let object = json
+                .as_object()
+                .filter(|o| o.len() == 1)
+                .ok_or_else(|| expected("{\"ok\": …} or {\"err\": …}"))?;
             let (key, payload) = object.iter().next().expect("one entry");
             let ty = match key.as_str() {
                 "ok" => result.ok(),
@@ -220,13 +253,23 @@ fn json_to_val_at(ty: &Type, json: &Json, path: &str) -> Result<Val, ConvertErro
                 _ => return Err(expected("{\"ok\": …} or {\"err\": …}")),
             };
             let payload = match ty {
-                Some(ty) => Some(Box::new(json_to_val_at(&ty, payload, &format!("{path}.{key}"))?)),
+                Some(ty) => Some(Box::new(json_to_val_at(
+                    &ty,
+                    payload,
+                    &format!("{path}.{key}"),
+                )?)),
                 None => None,
             };
-            Val::Result(if key == "ok" { Ok(payload) } else { Err(payload) })
+            Val::Result(if key == "ok" {
+                Ok(payload)
+            } else {
+                Err(payload)
+            })
         }
         Type::Flags(flags) => {
-            let items = json.as_array().ok_or_else(|| expected("an array of flag names"))?;
+            let items = json
+                .as_array()
+                .ok_or_else(|| expected("an array of flag names"))?;
             let names: Vec<_> = flags.names().collect();
             let mut set = Vec::with_capacity(items.len());
             for item in items {
@@ -243,7 +286,10 @@ fn json_to_val_at(ty: &Type, json: &Json, path: &str) -> Result<Val, ConvertErro
         | Type::Future(_)
         | Type::Stream(_)
         | Type::ErrorContext => {
-            return Err(ConvertError::new(path, "this WIT type cannot be built from JSON"));
+            return Err(ConvertError::new(
+                path,
+                "this WIT type cannot be built from JSON",
+            ));
         }
     })
 }

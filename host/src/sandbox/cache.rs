@@ -34,13 +34,18 @@ fn cache_path(dir: &Path, engine: &Engine, component_hash: &str) -> PathBuf {
     engine.precompile_compatibility_hash().hash(&mut hasher);
     env!("CARGO_PKG_VERSION").hash(&mut hasher);
     let engine_hash = hasher.finish();
-    dir.join(format!("guest-{}-{engine_hash:016x}.cwasm", &component_hash[..16]))
+    dir.join(format!(
+        "guest-{}-{engine_hash:016x}.cwasm",
+        &component_hash[..16]
+    ))
 }
 
 /// Loads `bytes` as a component, through the cache in `dir` when given.
 pub fn load(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<(Component, CacheStatus)> {
     let Some(dir) = dir else {
-        let component = Component::new(engine, bytes).map_err(anyhow::Error::from).context("compiling the guest component")?;
+        let component = Component::new(engine, bytes)
+            .map_err(anyhow::Error::from)
+            .context("compiling the guest component")?;
         return Ok((component, CacheStatus::Disabled));
     };
     let path = cache_path(dir, engine, &component_hash(bytes));
@@ -51,7 +56,10 @@ pub fn load(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<(Compon
         // engine with the same compatibility hash (it is in the name); it lives in the
         // user's own cache directory, which is as trusted as the binary itself, and
         // wasmtime checks its header and compatibility before using it.
-        #[expect(unsafe_code, reason = "loading a precompiled artefact clambot wrote itself")]
+        #[expect(
+            unsafe_code,
+            reason = "loading a precompiled artefact clambot wrote itself"
+        )]
         let loaded = unsafe { Component::deserialize(engine, &cached) };
         if let Ok(component) = loaded {
             return Ok((component, CacheStatus::Hit(path)));
@@ -63,7 +71,10 @@ pub fn load(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<(Compon
         .map_err(anyhow::Error::from)
         .context("compiling the guest component")?;
     // SAFETY: the bytes come from `precompile_component` on this very engine.
-    #[expect(unsafe_code, reason = "loading what precompile_component just produced")]
+    #[expect(
+        unsafe_code,
+        reason = "loading what precompile_component just produced"
+    )]
     let component = unsafe { Component::deserialize(engine, &precompiled) }
         .map_err(anyhow::Error::from)
         .context("loading the compiled guest component")?;
@@ -74,17 +85,8 @@ pub fn load(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<(Compon
     Ok((component, status))
 }
 
-/// Writes atomically: a temporary file in the same directory, then a rename, so a
-/// concurrent reader never sees half a file.
+/// Writes atomically, so a concurrent reader never sees half a file.
 fn store(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let temporary = dir.join(format!(".{}.{}.tmp", std::process::id(), rand_suffix()));
-    std::fs::write(&temporary, bytes).with_context(|| format!("writing {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| format!("renaming into {}", path.display()))
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
+    crate::atomic::write(path, bytes)
 }

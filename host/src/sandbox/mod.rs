@@ -21,14 +21,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::Value as Json;
 use tokio::sync::Semaphore;
-use wasmtime::component::{ComponentExportIndex, ComponentType, InstancePre, Lift, Linker, ResourceTable};
+use wasmtime::component::{
+    ComponentExportIndex, ComponentType, InstancePre, Lift, Linker, ResourceTable,
+};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::gate::{self, CallRecord, GateView, Implementations, Policy, RunGate};
+use crate::gate::{self, CallRecord, GateSetup, GateView, Implementations, RunGate};
 pub use cache::CacheStatus;
-pub use limits::RunLimits;
 use limits::MemoryLimiter;
+pub use limits::RunLimits;
 use output::{Console, OutputCapture, OutputLimitReached, Stream};
 
 /// How often the engine's epoch advances; the resolution of run deadlines.
@@ -72,7 +74,8 @@ pub struct RunRequest {
     /// The `args` the script sees, as JSON text.
     pub args_json: String,
     pub limits: RunLimits,
-    pub policy: Arc<dyn Policy>,
+    /// The policy, grants, approver and audit log every host call goes through.
+    pub gate: GateSetup,
 }
 
 impl RunRequest {
@@ -83,7 +86,7 @@ impl RunRequest {
             source: source.into(),
             args_json: "{}".into(),
             limits: RunLimits::default(),
-            policy: Arc::new(gate::DenyAll),
+            gate: GateSetup::deny_all(),
         }
     }
 }
@@ -265,7 +268,9 @@ pub fn engine(max_concurrent_runs: u32) -> Result<Engine> {
         .max_wasm_stack(MAX_WASM_STACK)
         .async_stack_size(ASYNC_STACK)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasmtime engine")
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("creating the wasmtime engine")
 }
 
 impl Sandbox {
@@ -275,11 +280,17 @@ impl Sandbox {
     }
 
     /// Like [`Sandbox::new`], with the given host implementations behind the gate.
-    pub fn with_implementations(config: &SandboxConfig, implementations: Implementations) -> Result<Self> {
+    pub fn with_implementations(
+        config: &SandboxConfig,
+        implementations: Implementations,
+    ) -> Result<Self> {
         let engine = engine(config.max_concurrent_runs)?;
-        let (component, cache_status) = cache::load(&engine, crate::GUEST_COMPONENT, config.cache_dir.as_deref())?;
+        let (component, cache_status) =
+            cache::load(&engine, crate::GUEST_COMPONENT, config.cache_dir.as_deref())?;
         let mut linker: Linker<RunState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI")?;
         gate::link_host_imports(&mut linker, &component, &engine)?;
         let pre = linker
             .instantiate_pre(&component)
@@ -317,7 +328,11 @@ impl Sandbox {
     /// Runs one script in a fresh instance.
     pub async fn run(&self, request: &RunRequest) -> RunOutcome {
         let started = Instant::now();
-        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let limits = request.limits;
         let output = OutputCapture::new(limits.max_output);
         let wasi = WasiCtxBuilder::new()
@@ -328,7 +343,13 @@ impl Sandbox {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(limits.memory),
-            gate: RunGate::new(Arc::clone(&request.policy), self.implementations.clone(), output.clone()),
+            gate: RunGate::new(
+                request.gate.clone(),
+                self.implementations.clone(),
+                output.clone(),
+                uuid::Uuid::now_v7().to_string(),
+                cache::component_hash(request.source.as_bytes()),
+            ),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -355,9 +376,15 @@ impl Sandbox {
         request: &RunRequest,
     ) -> wasmtime::Result<Result<String, ScriptFailure>> {
         let instance = self.pre.instantiate_async(&mut *store).await?;
-        let run = instance.get_typed_func::<(&str, &str), (Result<String, ScriptFailure>,)>(&mut *store, &self.run_export)?;
+        let run = instance.get_typed_func::<(&str, &str), (Result<String, ScriptFailure>,)>(
+            &mut *store,
+            &self.run_export,
+        )?;
         let (result,) = run
-            .call_async(&mut *store, (request.source.as_str(), request.args_json.as_str()))
+            .call_async(
+                &mut *store,
+                (request.source.as_str(), request.args_json.as_str()),
+            )
             .await?;
         Ok(result)
     }
@@ -376,13 +403,19 @@ impl Sandbox {
                 limit: limits.max_result,
             }),
             Ok(Ok(json)) => Ok(json),
-            Ok(Err(failure)) if memory_hit && is_out_of_memory(&failure) => Err(RunError::OutOfMemory(limits.memory)),
-            Ok(Err(failure)) if failure.message.contains("stack overflow") => Err(RunError::StackOverflow),
+            Ok(Err(failure)) if memory_hit && is_out_of_memory(&failure) => {
+                Err(RunError::OutOfMemory(limits.memory))
+            }
+            Ok(Err(failure)) if failure.message.contains("stack overflow") => {
+                Err(RunError::StackOverflow)
+            }
             Ok(Err(failure)) => Err(RunError::Script(failure)),
             Err(error) => Err(match error.downcast_ref::<Trap>() {
                 Some(Trap::Interrupt) => RunError::Timeout(limits.timeout),
                 Some(Trap::StackOverflow) => RunError::StackOverflow,
-                _ if output.is_truncated() || error.downcast_ref::<OutputLimitReached>().is_some() => {
+                _ if output.is_truncated()
+                    || error.downcast_ref::<OutputLimitReached>().is_some() =>
+                {
                     RunError::OutputLimit(limits.max_output)
                 }
                 _ if memory_hit => RunError::OutOfMemory(limits.memory),

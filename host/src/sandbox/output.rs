@@ -115,7 +115,10 @@ impl OutputCapture {
     }
 
     pub fn is_truncated(&self) -> bool {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner).truncated
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .truncated
     }
 
     /// What was captured so far.
@@ -185,7 +188,11 @@ impl StdoutStream for CaptureStream {
 }
 
 impl tokio::io::AsyncWrite for CaptureStream {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Poll::Ready(
             self.capture
                 .append(self.stream, buf)

@@ -10,7 +10,12 @@ use crate::sandbox::output::Stream;
 pub struct Log;
 
 impl HostInterface for Log {
-    fn call<'a>(&'a self, function: &'a str, args: Json, run: &'a RunContext) -> BoxFuture<'a, Result<Json, ToolError>> {
+    fn call<'a>(
+        &'a self,
+        function: &'a str,
+        args: Json,
+        run: &'a RunContext,
+    ) -> BoxFuture<'a, Result<Json, ToolError>> {
         Box::pin(async move {
             match function {
                 "write" => {

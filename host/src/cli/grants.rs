@@ -1,0 +1,60 @@
+//! `clambot grants list|revoke`: the "always" answers people gave to `ask` rules.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+
+use clambot::gate::grants::Grants;
+use clambot::home::Home;
+
+#[derive(Debug, Subcommand)]
+pub enum GrantsCommand {
+    /// List stored grants: id, function, scope, the rule that asked, when.
+    List,
+    /// Revoke a grant by id (a prefix of at least 4 characters), or all of them.
+    Revoke {
+        /// The grant id from `clambot grants list`.
+        #[arg(required_unless_present = "all")]
+        id: Option<String>,
+        /// Revoke every stored grant.
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+}
+
+pub fn run(command: GrantsCommand) -> Result<ExitCode> {
+    let home = Home::from_env()?;
+    let grants = Grants::open(&home.grants_file())?;
+    match command {
+        GrantsCommand::List => {
+            let list = grants.list();
+            if list.is_empty() {
+                println!("no grants ({})", home.grants_file().display());
+            }
+            for g in list {
+                println!(
+                    "{}  {}  {}  (asked by {}, granted {})",
+                    g.id, g.function, g.scope, g.rule, g.created
+                );
+            }
+        }
+        GrantsCommand::Revoke { all: true, .. } => {
+            println!("revoked {} grant(s)", grants.revoke_all()?);
+        }
+        GrantsCommand::Revoke { id: Some(id), .. } => {
+            let gone = grants.revoke(&id)?;
+            if gone.is_empty() {
+                bail!("no grant has an id starting with `{id}` (see `clambot grants list`)");
+            }
+            for g in gone {
+                println!("revoked {}  {}  {}", g.id, g.function, g.scope);
+            }
+        }
+        GrantsCommand::Revoke {
+            id: None,
+            all: false,
+        } => bail!("give a grant id or --all"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,128 @@
+//! The audit log: one JSON line per host call, whatever the decision.
+//!
+//! Records carry the run, the script's SHA-256, the function, the decision and
+//! the rule behind it, the fingerprint of the call's scope, the arguments with
+//! secrets redacted, the duration and the result size. Lines are appended to
+//! `audit.jsonl` as they happen (no buffering: a crash loses no decided call);
+//! past a size the file is rotated to `audit.1.jsonl`, … keeping a few.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::Value as Json;
+
+/// Rotate when the log passes this size.
+pub const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
+/// Rotated files kept besides the current one.
+pub const DEFAULT_KEEP: usize = 5;
+
+/// How a call was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// An allow rule.
+    Allow,
+    /// An ask rule, answered by a stored or turn grant.
+    Granted,
+    /// An ask rule, answered yes by a person.
+    Approved,
+    /// An ask rule, answered no (or not at all).
+    Rejected,
+    /// A deny rule, or nothing allowed it.
+    Deny,
+    /// A budget ran out.
+    Limit,
+}
+
+/// One audit line.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord<'a> {
+    /// RFC 3339 with microseconds.
+    pub time: String,
+    pub run: &'a str,
+    pub script_sha256: &'a str,
+    pub function: &'a str,
+    pub decision: Verdict,
+    pub rule: &'a str,
+    pub fingerprint: &'a str,
+    pub args: &'a Json,
+    pub duration_us: u64,
+    pub result_bytes: u64,
+    /// The error code when the call did not succeed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+/// An append-only, rotated JSONL file.
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    max_bytes: u64,
+    keep: usize,
+    file: Mutex<(File, u64)>,
+}
+
+impl AuditLog {
+    /// Opens (creating) `dir/audit.jsonl`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        Self::with_rotation(dir, DEFAULT_MAX_BYTES, DEFAULT_KEEP)
+    }
+
+    pub fn with_rotation(dir: &Path, max_bytes: u64, keep: usize) -> Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("audit.jsonl");
+        let file = open_append(&path)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(Self {
+            path,
+            max_bytes,
+            keep,
+            file: Mutex::new((file, size)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record (one `write` of one line).
+    pub fn record(&self, record: &AuditRecord<'_>) -> Result<()> {
+        let mut line = serde_json::to_vec(record).context("encoding an audit record")?;
+        line.push(b'\n');
+        let mut guard = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.1 + line.len() as u64 > self.max_bytes && guard.1 > 0 {
+            self.rotate()?;
+            *guard = (open_append(&self.path)?, 0);
+        }
+        guard
+            .0
+            .write_all(&line)
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        guard.1 += line.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&self) -> Result<()> {
+        let rotated = |n: usize| self.path.with_file_name(format!("audit.{n}.jsonl"));
+        let _ = std::fs::remove_file(rotated(self.keep));
+        for n in (1..self.keep).rev() {
+            let _ = std::fs::rename(rotated(n), rotated(n + 1));
+        }
+        std::fs::rename(&self.path, rotated(1))
+            .with_context(|| format!("rotating {}", self.path.display()))
+    }
+}
+
+fn open_append(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
+}

@@ -1,0 +1,304 @@
+//! `policy diff OLD NEW`: which capabilities a change adds, removes, widens or
+//! narrows, so a reviewer (or CI) can require a second look at every widening.
+//!
+//! Rules are compared by (kind, call). When each side has exactly one such rule,
+//! its matchers are compared one by one; otherwise the rules are compared as
+//! whole sets. Anything that lets more calls through — a new allow or ask rule, a
+//! removed deny rule, an extra URL, path or method, a dropped condition, a higher
+//! budget — is a widening. The comparison is conservative: it does not prove that
+//! one glob contains another, so a reworded pattern counts as both.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use super::{CallPattern, Policy, Rule, RuleKind, RunSettings};
+
+/// Which way a change moves what is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Direction {
+    /// More calls can get through.
+    Widened,
+    /// Fewer calls can get through.
+    Narrowed,
+}
+
+/// One capability change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub direction: Direction,
+    pub what: String,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tag = match self.direction {
+            Direction::Widened => "WIDENED ",
+            Direction::Narrowed => "narrowed",
+        };
+        write!(f, "{tag}  {}", self.what)
+    }
+}
+
+/// Compares two policies.
+pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
+    let mut changes = Vec::new();
+    run_changes(old.run(), new.run(), &mut changes);
+    let old_private: BTreeSet<_> = old.net().allow_private.iter().collect();
+    let new_private: BTreeSet<_> = new.net().allow_private.iter().collect();
+    for addr in new_private.difference(&old_private) {
+        changes.push(widened(format!("[net] allow-private adds {addr}")));
+    }
+    for addr in old_private.difference(&new_private) {
+        changes.push(narrowed(format!("[net] allow-private drops {addr}")));
+    }
+
+    let group = |p: &Policy| {
+        let mut map: BTreeMap<(RuleKind, CallPattern), Vec<Rule>> = BTreeMap::new();
+        for rule in p.rules() {
+            map.entry((rule.kind, rule.call.clone()))
+                .or_default()
+                .push(rule.clone());
+        }
+        map
+    };
+    let (old_rules, new_rules) = (group(old), group(new));
+    let keys: BTreeSet<_> = old_rules.keys().chain(new_rules.keys()).cloned().collect();
+    for key in keys {
+        let (kind, call) = &key;
+        let name = format!("{} {call}", kind.table());
+        let grants = *kind != RuleKind::Deny;
+        match (old_rules.get(&key), new_rules.get(&key)) {
+            (None, Some(rules)) => {
+                for rule in rules {
+                    let what = format!("{name} added ({}:{})", new.name(), rule.line);
+                    changes.push(if grants {
+                        widened(what)
+                    } else {
+                        narrowed(what)
+                    });
+                }
+            }
+            (Some(rules), None) => {
+                for rule in rules {
+                    let what = format!("{name} removed (was {}:{})", old.name(), rule.line);
+                    changes.push(if grants {
+                        narrowed(what)
+                    } else {
+                        widened(what)
+                    });
+                }
+            }
+            (Some(a), Some(b)) if a.len() == 1 && b.len() == 1 => {
+                rule_changes(&name, &a[0], &b[0], grants, &mut changes);
+            }
+            (Some(a), Some(b)) => {
+                let sig = |rs: &[Rule]| rs.iter().map(signature).collect::<BTreeSet<_>>();
+                let (sa, sb) = (sig(a), sig(b));
+                for added in sb.difference(&sa) {
+                    let what = format!("{name} gains a rule: {added}");
+                    changes.push(if grants {
+                        widened(what)
+                    } else {
+                        narrowed(what)
+                    });
+                }
+                for removed in sa.difference(&sb) {
+                    let what = format!("{name} loses a rule: {removed}");
+                    changes.push(if grants {
+                        narrowed(what)
+                    } else {
+                        widened(what)
+                    });
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    changes
+}
+
+/// Whether any change widens what is allowed.
+pub fn widens(changes: &[Change]) -> bool {
+    changes.iter().any(|c| c.direction == Direction::Widened)
+}
+
+fn widened(what: String) -> Change {
+    Change {
+        direction: Direction::Widened,
+        what,
+    }
+}
+
+fn narrowed(what: String) -> Change {
+    Change {
+        direction: Direction::Narrowed,
+        what,
+    }
+}
+
+fn run_changes(old: &RunSettings, new: &RunSettings, changes: &mut Vec<Change>) {
+    let limits = [
+        (
+            "timeout",
+            old.timeout.map(|d| d.as_millis() as u64),
+            new.timeout.map(|d| d.as_millis() as u64),
+        ),
+        ("memory", old.memory, new.memory),
+        ("max-output", old.max_output, new.max_output),
+        ("max-calls", old.max_calls, new.max_calls),
+        ("max-egress", old.max_egress, new.max_egress),
+    ];
+    for (key, a, b) in limits {
+        // No limit means the (larger) default, so removing one is a widening.
+        match (a, b) {
+            (Some(a), Some(b)) if b > a => {
+                changes.push(widened(format!("[run] {key} raised from {a} to {b}")))
+            }
+            (Some(a), Some(b)) if b < a => {
+                changes.push(narrowed(format!("[run] {key} lowered from {a} to {b}")))
+            }
+            (Some(a), None) => changes.push(widened(format!("[run] {key} limit of {a} removed"))),
+            (None, Some(b)) => changes.push(narrowed(format!("[run] {key} limited to {b}"))),
+            _ => {}
+        }
+    }
+}
+
+/// Compares optional lists where `None` means "everything".
+fn list_changes(
+    name: &str,
+    key: &str,
+    old: Option<Vec<String>>,
+    new: Option<Vec<String>>,
+    grants: bool,
+    changes: &mut Vec<Change>,
+) {
+    let mut push = |more: bool, what: String| {
+        changes.push(if more == grants {
+            widened(what)
+        } else {
+            narrowed(what)
+        });
+    };
+    match (old, new) {
+        (None, None) => {}
+        (Some(_), None) => push(
+            true,
+            format!("{name}: `{key}` restriction removed (now any)"),
+        ),
+        (None, Some(items)) => push(
+            false,
+            format!("{name}: `{key}` now restricted to {}", items.join(", ")),
+        ),
+        (Some(a), Some(b)) => {
+            let (a, b): (BTreeSet<_>, BTreeSet<_>) =
+                (a.into_iter().collect(), b.into_iter().collect());
+            for added in b.difference(&a) {
+                push(true, format!("{name}: {key} {added} added"));
+            }
+            for removed in a.difference(&b) {
+                push(false, format!("{name}: {key} {removed} removed"));
+            }
+        }
+    }
+}
+
+fn rule_changes(name: &str, old: &Rule, new: &Rule, grants: bool, changes: &mut Vec<Change>) {
+    let urls = |r: &Rule| {
+        r.urls
+            .as_ref()
+            .map(|v| v.iter().map(|u| u.source.clone()).collect())
+    };
+    let methods = |r: &Rule| {
+        r.methods
+            .as_ref()
+            .map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
+    };
+    let paths = |r: &Rule| {
+        r.paths
+            .as_ref()
+            .map(|v| v.iter().map(|p| p.source.clone()).collect())
+    };
+    list_changes(name, "url", urls(old), urls(new), grants, changes);
+    list_changes(name, "method", methods(old), methods(new), grants, changes);
+    list_changes(name, "path", paths(old), paths(new), grants, changes);
+    // Conditions narrow: one dropped lets more through.
+    let conds = |r: &Rule| {
+        r.conditions
+            .iter()
+            .map(ToString::to_string)
+            .collect::<BTreeSet<_>>()
+    };
+    let (a, b) = (conds(old), conds(new));
+    for removed in a.difference(&b) {
+        let what = format!("{name}: condition `{removed}` removed");
+        changes.push(if grants {
+            widened(what)
+        } else {
+            narrowed(what)
+        });
+    }
+    for added in b.difference(&a) {
+        let what = format!("{name}: condition `{added}` added");
+        changes.push(if grants {
+            narrowed(what)
+        } else {
+            widened(what)
+        });
+    }
+    if grants {
+        match (old.max_calls, new.max_calls) {
+            (Some(a), Some(b)) if b > a => {
+                changes.push(widened(format!("{name}: max-calls raised from {a} to {b}")))
+            }
+            (Some(a), Some(b)) if b < a => changes.push(narrowed(format!(
+                "{name}: max-calls lowered from {a} to {b}"
+            ))),
+            (Some(a), None) => {
+                changes.push(widened(format!("{name}: max-calls limit of {a} removed")))
+            }
+            (None, Some(b)) => changes.push(narrowed(format!("{name}: max-calls limited to {b}"))),
+            _ => {}
+        }
+        let (a, b): (BTreeSet<_>, BTreeSet<_>) =
+            (old.secrets.iter().collect(), new.secrets.iter().collect());
+        for added in b.difference(&a) {
+            changes.push(widened(format!("{name}: may now inject secret {added}")));
+        }
+        for removed in a.difference(&b) {
+            changes.push(narrowed(format!(
+                "{name}: may no longer inject secret {removed}"
+            )));
+        }
+    }
+}
+
+/// A rule's matchers as one comparable string.
+fn signature(rule: &Rule) -> String {
+    let list = |v: Option<Vec<String>>| v.map_or("any".into(), |v| v.join(","));
+    format!(
+        "url={} method={} path={} where={} max-calls={} secrets={}",
+        list(
+            rule.urls
+                .as_ref()
+                .map(|v| v.iter().map(|u| u.source.clone()).collect())
+        ),
+        list(
+            rule.methods
+                .as_ref()
+                .map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
+        ),
+        list(
+            rule.paths
+                .as_ref()
+                .map(|v| v.iter().map(|p| p.source.clone()).collect())
+        ),
+        rule.conditions
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("&"),
+        rule.max_calls.map_or("any".into(), |m| m.to_string()),
+        rule.secrets.join(","),
+    )
+}

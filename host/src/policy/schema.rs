@@ -1,0 +1,66 @@
+//! The serde shape of `policy.toml`. Unknown keys are errors (`deny_unknown_fields`);
+//! positions are kept (`Spanned`) so every later check can say file:line:col.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub version: Option<Spanned<i64>>,
+    pub run: Option<RawRun>,
+    pub net: Option<RawNet>,
+    #[serde(default)]
+    pub allow: Vec<RawRule>,
+    #[serde(default)]
+    pub ask: Vec<RawRule>,
+    #[serde(default)]
+    pub deny: Vec<RawRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawRun {
+    pub timeout: Option<Spanned<String>>,
+    pub memory: Option<Spanned<String>>,
+    pub max_output: Option<Spanned<String>>,
+    pub max_calls: Option<Spanned<i64>>,
+    pub max_egress: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawNet {
+    #[serde(default)]
+    pub allow_private: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawRule {
+    pub call: Spanned<String>,
+    pub url: Option<Spanned<Vec<Spanned<String>>>>,
+    pub method: Option<Spanned<Vec<Spanned<String>>>>,
+    pub path: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(rename = "where")]
+    pub conditions: Option<Spanned<BTreeMap<String, Spanned<RawCondition>>>>,
+    pub max_calls: Option<Spanned<i64>>,
+    pub secrets: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Why the rule exists, for reviewers; shown by `policy explain`.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCondition {
+    pub eq: Option<toml::Value>,
+    #[serde(rename = "in")]
+    pub one_of: Option<Vec<toml::Value>>,
+    pub prefix: Option<String>,
+    pub lt: Option<f64>,
+    pub le: Option<f64>,
+    pub gt: Option<f64>,
+    pub ge: Option<f64>,
+}

@@ -1,0 +1,177 @@
+//! The `clambot` binary as a user runs it: stdout, stderr and exit codes.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn clambot(home: &Path, args: &[&str]) -> Output {
+    // Share the precompiled guest with the other tests so each spawn is quick.
+    let cache = common::cache_dir();
+    std::fs::create_dir_all(home).expect("home");
+    let _ = std::os::unix::fs::symlink(&cache, home.join("cache"));
+    Command::new(env!("CARGO_BIN_EXE_clambot"))
+        .args(args)
+        .env("CLAMBOT_HOME", home)
+        .output()
+        .expect("clambot runs")
+}
+
+fn script(dir: &Path, name: &str, source: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, source).expect("write script");
+    path.display().to_string()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn run_prints_the_result_on_stdout_and_console_on_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = script(
+        dir.path(),
+        "s.js",
+        "console.log('to stderr'); return { doubled: args.n * 2 }",
+    );
+    let out = clambot(
+        &dir.path().join("home"),
+        &["run", &file, "--args", r#"{"n": 21}"#],
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "{\"doubled\":42}\n");
+    assert_eq!(text(&out.stderr), "to stderr\n");
+}
+
+#[test]
+fn each_failure_has_its_exit_code_and_a_one_line_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let cases: &[(&str, &[&str], i32, &str)] = &[
+        (
+            "throw new Error('bad')",
+            &[],
+            1,
+            "uncaught at 1:11: Error: bad",
+        ),
+        ("let = ;", &[], 1, "syntax error at 1:1: SyntaxError"),
+        ("await fs.readText('x')", &[], 3, "(rule: default-deny)"),
+        (
+            "while (true) {}",
+            &["--timeout", "200ms"],
+            4,
+            "timed out after 200ms",
+        ),
+        (
+            "const a = []; while (true) a.push(new Array(1e5).fill(0))",
+            &["--memory", "16MiB"],
+            5,
+            "out of memory (limit 16.0 MiB)",
+        ),
+        (
+            "while (true) console.log('flood')",
+            &["--max-output", "1KiB"],
+            6,
+            "output limit of 1024 bytes reached",
+        ),
+    ];
+    for (source, flags, code, reason) in cases {
+        let file = script(dir.path(), "s.js", source);
+        let mut args = vec!["run", file.as_str()];
+        args.extend_from_slice(flags);
+        let out = clambot(&home, &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{source}: {stderr}");
+        assert!(out.stdout.is_empty(), "{source}: nothing on stdout");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("clambot: ") && last.contains(reason),
+            "{source}: last line {last:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_arguments_are_refused_before_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let file = script(dir.path(), "s.js", "return 1");
+    let out = clambot(&home, &["run", &file, "--args", "{nope"]);
+    assert_eq!(out.status.code(), Some(10));
+    assert!(text(&out.stderr).contains("--args is not valid JSON"));
+    let out = clambot(&home, &["run", &file, "--timeout", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is not a duration"));
+    let out = clambot(
+        &home,
+        &["run", &dir.path().join("missing.js").display().to_string()],
+    );
+    assert_eq!(out.status.code(), Some(10));
+    assert!(text(&out.stderr).contains("missing.js"));
+}
+
+#[test]
+fn help_describes_every_command_flag_and_exit_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let top = text(&clambot(&home, &["--help"]).stdout);
+    assert!(top.contains("run") && top.contains("CLAMBOT_HOME"), "{top}");
+    let run = text(&clambot(&home, &["run", "--help"]).stdout);
+    for needle in [
+        "--args",
+        "--timeout",
+        "--memory",
+        "--max-output",
+        "--policy",
+        "Exit codes",
+        "  3   ",
+    ] {
+        assert!(
+            run.contains(needle),
+            "`clambot run --help` lacks {needle}:\n{run}"
+        );
+    }
+}
+
+#[test]
+fn example_clams_run_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let clams = common::repo_root().join("clams");
+    let hello = clams.join("hello/clam.js").display().to_string();
+    let out = clambot(&home, &["run", &hello, "--args", r#"{"name":"Ada"}"#]);
+    assert_eq!(text(&out.stdout), "{\"greeting\":\"Hello, Ada!\"}\n");
+    let stats = clams.join("word-stats/clam.js").display().to_string();
+    let out = clambot(
+        &home,
+        &["run", &stats, "--args", r#"{"text":"a b a","top":1}"#],
+    );
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        value["frequent"],
+        serde_json::json!([{ "word": "a", "count": 2 }])
+    );
+    let price = clams.join("btc-price/clam.js").display().to_string();
+    let out = clambot(&home, &["run", &price]);
+    assert_eq!(out.status.code(), Some(3), "denied without a policy");
+}
+
+#[test]
+fn every_clam_has_a_script_and_metadata() {
+    let clams = common::repo_root().join("clams");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&clams).expect("clams/") {
+        let dir = entry.expect("entry").path();
+        let meta: toml::Table =
+            toml::from_str(&std::fs::read_to_string(dir.join("clam.toml")).expect("clam.toml"))
+                .expect("clam.toml parses");
+        assert_eq!(
+            meta["name"].as_str(),
+            dir.file_name().and_then(|n| n.to_str())
+        );
+        assert!(dir.join("clam.js").is_file());
+        count += 1;
+    }
+    assert!(count >= 3);
+}
