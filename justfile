@@ -1,0 +1,29 @@
+# clambot's recipes: a thin, documented veneer over cargo. `just --list` shows them.
+# Nothing here that .ci/run cannot run.
+
+# Run the test suite (the README's test command).
+test:
+    cargo test --workspace
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Rebuild the guest component from source into guest-quickjs/dist/ (installs its toolchain).
+guest:
+    scripts/install-guest-toolchain.sh
+    cargo run -p xtask -- guest
+
+# Rebuild the guest and fail if the bytes differ from the committed component.
+guest-check:
+    scripts/install-guest-toolchain.sh
+    cargo run -p xtask -- guest --check
+
+# Benchmarks (release): criterion, then docs/performance.md is rewritten.
+bench:
+    scripts/bench.sh
+
+# Everything CI does, locally.
+ci:
+    .ci/run
