@@ -175,3 +175,81 @@ fn every_clam_has_a_script_and_metadata() {
     }
     assert!(count >= 3);
 }
+
+#[test]
+fn grants_are_listed_and_revoked_from_the_command_line() {
+    use clambot::gate::grants::Grants;
+    use clambot::policy::{Call, Decision, Policy, Usage};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let policy = Policy::parse("p.toml", "version = 1\n[[ask]]\ncall = \"fs.write-text\"\n")
+        .expect("policy");
+    let args = serde_json::json!({ "path": "notes/today.md", "content": "x" });
+    let call = Call {
+        interface: "fs",
+        function: "write-text",
+        args: &args,
+    };
+    let Decision::Ask { rule, scope } = policy.decide(&call, &mut Usage::default()) else {
+        panic!("the ask rule matches")
+    };
+    let grants = Grants::open(&home.join("data/grants.json")).expect("grants");
+    let grant = grants.grant_always(&scope, &rule).expect("stored");
+
+    let out = clambot(&home, &["grants", "list"]);
+    let listed = text(&out.stdout);
+    assert!(
+        listed.contains(&grant.id) && listed.contains("fs.write-text notes/today.md"),
+        "{listed}"
+    );
+
+    let out = clambot(&home, &["grants", "revoke", "zzzz"]);
+    assert_eq!(out.status.code(), Some(10), "an unknown id is an error");
+    let out = clambot(&home, &["grants", "revoke", &grant.id]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&clambot(&home, &["grants", "list"]).stdout).starts_with("no grants"));
+}
+
+#[test]
+fn run_with_a_policy_allows_what_it_lists_and_refuses_a_broken_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "version = 1\n[[allow]]\ncall = \"log.write\"\n").expect("policy");
+    let file = script(
+        dir.path(),
+        "s.js",
+        "await log.write('info', 'hello'); return 1",
+    );
+    let out = clambot(
+        &home,
+        &[
+            "run",
+            &file,
+            "--policy",
+            &policy.display().to_string(),
+            "--non-interactive",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "[log:info] hello\n");
+    let audit =
+        std::fs::read_to_string(home.join("data/audit/audit.jsonl")).expect("audit log written");
+    assert!(
+        audit.contains("\"function\":\"log.write\"") && audit.contains("\"decision\":\"allow\""),
+        "{audit}"
+    );
+
+    std::fs::write(&policy, "version = 1\n[[allow]]\ncall = \"log.wirte\"\n").expect("policy");
+    let out = clambot(
+        &home,
+        &["run", &file, "--policy", &policy.display().to_string()],
+    );
+    assert_eq!(out.status.code(), Some(7));
+    assert!(
+        text(&out.stderr).contains("policy.toml:3:8: `log` has no function `wirte`"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -113,7 +113,7 @@ pub struct ScriptFailure {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RunError {
     #[error("{}", describe_script_failure(.0))]
-    Script(ScriptFailure),
+    Script(Box<ScriptFailure>),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
     #[error("out of memory (limit {})", crate::size::show_size(*.0))]
@@ -409,7 +409,7 @@ impl Sandbox {
             Ok(Err(failure)) if failure.message.contains("stack overflow") => {
                 Err(RunError::StackOverflow)
             }
-            Ok(Err(failure)) => Err(RunError::Script(failure)),
+            Ok(Err(failure)) => Err(RunError::Script(Box::new(failure))),
             Err(error) => Err(match error.downcast_ref::<Trap>() {
                 Some(Trap::Interrupt) => RunError::Timeout(limits.timeout),
                 Some(Trap::StackOverflow) => RunError::StackOverflow,
