@@ -137,25 +137,11 @@ fn json_to_val_at(ty: &Type, json: &Json, path: &str) -> Result<Val, ConvertErro
         ),
         Type::List(list) => {
             let items = json.as_array().ok_or_else(|| expected("an array"))?;
-            let item_ty = list.ty();
-            Val::List(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| json_to_val_at(&item_ty, item, &format!("{path}[{i}]")))
-                    .collect::<Result<_, _>>()?,
-            )
+            Val::List(items_to_vals(&list.ty(), items, path)?)
         }
         Type::FixedLengthList(list) => {
             let items = json.as_array().ok_or_else(|| expected("an array"))?;
-            let item_ty = list.ty();
-            Val::FixedLengthList(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| json_to_val_at(&item_ty, item, &format!("{path}[{i}]")))
-                    .collect::<Result<_, _>>()?,
-            )
+            Val::FixedLengthList(items_to_vals(&list.ty(), items, path)?)
         }
         Type::Record(record) => {
             let object = json.as_object().ok_or_else(|| expected("an object"))?;
@@ -292,6 +278,14 @@ fn json_to_val_at(ty: &Type, json: &Json, path: &str) -> Result<Val, ConvertErro
             ));
         }
     })
+}
+
+fn items_to_vals(item_ty: &Type, items: &[Json], path: &str) -> Result<Vec<Val>, ConvertError> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| json_to_val_at(item_ty, item, &format!("{path}[{i}]")))
+        .collect()
 }
 
 fn single_case(json: &Json) -> Option<(&str, Option<&Json>)> {

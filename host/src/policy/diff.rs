@@ -149,18 +149,19 @@ fn run_changes(old: &RunSettings, new: &RunSettings, changes: &mut Vec<Change>) 
         ("max-egress", old.max_egress, new.max_egress),
     ];
     for (key, a, b) in limits {
-        // No limit means the (larger) default, so removing one is a widening.
-        match (a, b) {
-            (Some(a), Some(b)) if b > a => {
-                changes.push(widened(format!("[run] {key} raised from {a} to {b}")))
-            }
-            (Some(a), Some(b)) if b < a => {
-                changes.push(narrowed(format!("[run] {key} lowered from {a} to {b}")))
-            }
-            (Some(a), None) => changes.push(widened(format!("[run] {key} limit of {a} removed"))),
-            (None, Some(b)) => changes.push(narrowed(format!("[run] {key} limited to {b}"))),
-            _ => {}
-        }
+        changes.extend(limit_change(&format!("[run] {key}"), a, b));
+    }
+}
+
+/// How a numeric limit moved. No limit means the (larger) default, so removing
+/// one is a widening.
+fn limit_change(what: &str, old: Option<u64>, new: Option<u64>) -> Option<Change> {
+    match (old, new) {
+        (Some(a), Some(b)) if b > a => Some(widened(format!("{what} raised from {a} to {b}"))),
+        (Some(a), Some(b)) if b < a => Some(narrowed(format!("{what} lowered from {a} to {b}"))),
+        (Some(a), None) => Some(widened(format!("{what} limit of {a} removed"))),
+        (None, Some(b)) => Some(narrowed(format!("{what} limited to {b}"))),
+        _ => None,
     }
 }
 
@@ -247,19 +248,11 @@ fn rule_changes(name: &str, old: &Rule, new: &Rule, grants: bool, changes: &mut 
         });
     }
     if grants {
-        match (old.max_calls, new.max_calls) {
-            (Some(a), Some(b)) if b > a => {
-                changes.push(widened(format!("{name}: max-calls raised from {a} to {b}")))
-            }
-            (Some(a), Some(b)) if b < a => changes.push(narrowed(format!(
-                "{name}: max-calls lowered from {a} to {b}"
-            ))),
-            (Some(a), None) => {
-                changes.push(widened(format!("{name}: max-calls limit of {a} removed")))
-            }
-            (None, Some(b)) => changes.push(narrowed(format!("{name}: max-calls limited to {b}"))),
-            _ => {}
-        }
+        changes.extend(limit_change(
+            &format!("{name}: max-calls"),
+            old.max_calls,
+            new.max_calls,
+        ));
         let (a, b): (BTreeSet<_>, BTreeSet<_>) =
             (old.secrets.iter().collect(), new.secrets.iter().collect());
         for added in b.difference(&a) {
