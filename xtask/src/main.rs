@@ -115,8 +115,16 @@ fn build_guest(root: &Path) -> Result<Vec<u8>> {
             "--locked",
             "--target",
             "wasm32-wasip2",
+            "--target-dir",
         ])
+        .arg(guest_dir.join("target"))
         .current_dir(&guest_dir)
+        // The caller's flags and target directory must not change the guest's bytes
+        // (RUSTFLAGS would even replace the target-specific flags below).
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
         .envs(guest_build_env(root))
         .status()
         .context("running cargo for the guest")?;
