@@ -421,3 +421,54 @@ fn a_run_cannot_exceed_the_run_wide_call_budget() {
         "{codes:?}"
     );
 }
+
+/// Answers after a pause, like a person reading the prompt.
+#[derive(Debug)]
+struct Slow(Duration);
+
+impl Approver for Slow {
+    fn approve<'a>(&'a self, _: &'a ApprovalRequest) -> BoxFuture<'a, Approval> {
+        Box::pin(async move {
+            tokio::time::sleep(self.0).await;
+            Approval::Once
+        })
+    }
+}
+
+#[test]
+fn time_waiting_for_a_person_does_not_count_against_the_run() {
+    let gate = setup(
+        ASK_LOG,
+        Arc::new(Grants::in_memory()),
+        Arc::new(Slow(Duration::from_millis(600))),
+    );
+    let mut request = RunRequest::new(
+        "let n = 0; for (let i = 0; i < 2e5; i++) n += i; log.writeSync('info', 'x'); \
+         for (let i = 0; i < 2e5; i++) n += i; return 'finished'",
+    );
+    request.gate = gate.clone();
+    request.limits.timeout = Duration::from_millis(400);
+    let outcome = common::run(&request);
+    assert_eq!(
+        outcome.result.expect("the approval wait is not run time"),
+        "\"finished\""
+    );
+
+    // The script's own time still counts after an approval.
+    let mut request = RunRequest::new("log.writeSync('info', 'x'); while (true) {}");
+    request.gate = gate;
+    request.limits.timeout = Duration::from_millis(400);
+    let started = std::time::Instant::now();
+    let outcome = common::run(&request);
+    assert_eq!(
+        outcome.result,
+        Err(clambot::sandbox::RunError::Timeout(Duration::from_millis(
+            400
+        )))
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(600 + 400 + 150),
+        "stopped after {elapsed:?}"
+    );
+}

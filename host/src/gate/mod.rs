@@ -34,6 +34,7 @@ use wasmtime::{Engine, StoreContextMut};
 
 use crate::policy::Usage;
 pub use crate::policy::{Call, DEFAULT_DENY_RULE, Decision, Policy};
+use crate::sandbox::limits::Deadline;
 use crate::sandbox::output::OutputCapture;
 use approver::{Approval, ApprovalRequest, Approver, NonInteractive};
 use audit::{AuditLog, AuditRecord, Verdict};
@@ -189,6 +190,9 @@ pub struct RunGate {
     implementations: Implementations,
     context: RunContext,
     calls: Vec<CallRecord>,
+    deadline: Arc<Deadline>,
+    /// Set when a call waited for a person, so the caller re-arms the deadline.
+    waited: bool,
 }
 
 impl RunGate {
@@ -198,6 +202,7 @@ impl RunGate {
         output: OutputCapture,
         run_id: String,
         script_sha256: String,
+        deadline: Arc<Deadline>,
     ) -> Self {
         Self {
             setup,
@@ -207,7 +212,14 @@ impl RunGate {
             implementations,
             context: RunContext { output },
             calls: Vec::new(),
+            deadline,
+            waited: false,
         }
+    }
+
+    /// Whether the last call waited for a person (and moved the deadline); clears it.
+    pub fn take_waited(&mut self) -> bool {
+        std::mem::take(&mut self.waited)
     }
 
     /// The calls made so far, in order.
@@ -254,7 +266,12 @@ impl RunGate {
                         rule: rule.clone(),
                         scope: scope.clone(),
                     };
-                    match self.setup.approver.approve(&request).await {
+                    // A person's thinking time is not the script's running time.
+                    self.deadline.pause();
+                    let approval = self.setup.approver.approve(&request).await;
+                    self.deadline.resume();
+                    self.waited = true;
+                    match approval {
                         Approval::Once => (Verdict::Approved, rule, None),
                         Approval::Turn => {
                             self.setup.grants.grant_turn(&scope);
@@ -445,6 +462,10 @@ async fn gated_call<T: GateView>(
         .gate()
         .handle(&gated.interface, &gated.function, args)
         .await;
+    if store.data_mut().gate().take_waited() {
+        let remaining = store.data_mut().gate().deadline.remaining();
+        store.set_epoch_deadline(crate::sandbox::deadline_ticks(remaining));
+    }
     let result = match outcome {
         Ok(json) => match &gated.ok {
             None => Ok(None),

@@ -1,6 +1,7 @@
-//! Per-run limits and the memory limiter that enforces the memory one.
+//! Per-run limits, the memory limiter and the run's deadline.
 
-use std::time::Duration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Default wall-clock budget of a run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -80,5 +81,60 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// When a run must end. Time spent waiting for a person to answer an approval
+/// prompt does not count: the gate pauses the deadline while it waits, and a
+/// paused deadline moves along with the clock.
+#[derive(Debug)]
+pub struct Deadline {
+    state: Mutex<DeadlineState>,
+}
+
+#[derive(Debug)]
+struct DeadlineState {
+    at: Instant,
+    paused_since: Option<Instant>,
+}
+
+impl Deadline {
+    pub fn after(timeout: Duration) -> Self {
+        Self {
+            state: Mutex::new(DeadlineState {
+                at: Instant::now() + timeout,
+                paused_since: None,
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, DeadlineState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn at(&self) -> Instant {
+        let state = self.state();
+        match state.paused_since {
+            Some(since) => state.at + since.elapsed(),
+            None => state.at,
+        }
+    }
+
+    /// Time left, zero once passed.
+    pub fn remaining(&self) -> Duration {
+        self.at().saturating_duration_since(Instant::now())
+    }
+
+    /// Stops the clock (a person is being asked).
+    pub fn pause(&self) {
+        self.state().paused_since.get_or_insert_with(Instant::now);
+    }
+
+    /// Restarts the clock; the paused time is added to the deadline.
+    pub fn resume(&self) {
+        let mut state = self.state();
+        if let Some(since) = state.paused_since.take() {
+            state.at += since.elapsed();
+        }
     }
 }

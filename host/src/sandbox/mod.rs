@@ -29,8 +29,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::gate::{self, CallRecord, GateSetup, GateView, Implementations, RunGate};
 pub use cache::CacheStatus;
-use limits::MemoryLimiter;
 pub use limits::RunLimits;
+use limits::{Deadline, MemoryLimiter};
 use output::{Console, OutputCapture, OutputLimitReached, Stream};
 
 /// How often the engine's epoch advances; the resolution of run deadlines.
@@ -335,6 +335,7 @@ impl Sandbox {
             .expect("the semaphore is never closed");
         let limits = request.limits;
         let output = OutputCapture::new(limits.max_output);
+        let deadline = Arc::new(Deadline::after(limits.timeout));
         let wasi = WasiCtxBuilder::new()
             .stdout(output.stream(Stream::Stdout))
             .stderr(output.stream(Stream::Stderr))
@@ -349,6 +350,7 @@ impl Sandbox {
                 output.clone(),
                 uuid::Uuid::now_v7().to_string(),
                 cache::component_hash(request.source.as_bytes()),
+                Arc::clone(&deadline),
             ),
         };
         let mut store = Store::new(&self.engine, state);
@@ -357,9 +359,9 @@ impl Sandbox {
         store.epoch_deadline_trap();
 
         let call = self.call_run(&mut store, request);
-        let raw = match tokio::time::timeout(limits.timeout + WALL_CLOCK_GRACE, call).await {
-            Ok(raw) => raw,
-            Err(_) => Err(wasmtime::Error::from(Trap::Interrupt)),
+        let raw = match until_deadline(&deadline, call).await {
+            Some(raw) => raw,
+            None => Err(wasmtime::Error::from(Trap::Interrupt)),
         };
         let result = self.classify(raw, &store, &output, &limits);
         RunOutcome {
@@ -430,7 +432,25 @@ fn is_out_of_memory(failure: &ScriptFailure) -> bool {
     failure.message.contains("out of memory")
 }
 
-fn deadline_ticks(timeout: Duration) -> u64 {
+/// Drives `future` until it finishes or the (movable) deadline passes. The epoch
+/// deadline stops wasm code; this stops a run stuck inside a host call.
+async fn until_deadline<F: Future>(deadline: &Deadline, future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    loop {
+        let at = deadline.at() + WALL_CLOCK_GRACE;
+        tokio::select! {
+            output = &mut future => return Some(output),
+            () = tokio::time::sleep_until(at.into()) => {
+                if deadline.at() + WALL_CLOCK_GRACE <= Instant::now() {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Epoch ticks for `timeout`, rounded up (at least one).
+pub(crate) fn deadline_ticks(timeout: Duration) -> u64 {
     let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
     u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
 }
