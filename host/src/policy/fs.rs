@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// A workspace-relative path after normalisation (`a/b/c`, or `.` for the root).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -63,7 +63,7 @@ impl fmt::Display for WorkspacePath {
 #[derive(Debug, Clone)]
 pub struct PathGlob {
     pub source: String,
-    matcher: GlobMatcher,
+    glob: Glob,
 }
 
 impl PartialEq for PathGlob {
@@ -95,21 +95,97 @@ impl PathGlob {
                 "`{source}` may not contain `.` or `..` segments; expected {PATH_FORMS}"
             ));
         }
-        let matcher = GlobBuilder::new(source)
+        let glob = GlobBuilder::new(source)
             .literal_separator(true)
             .build()
-            .map_err(|e| format!("`{source}` is not a valid glob: {e}"))?
-            .compile_matcher();
+            .map_err(|e| format!("`{source}` is not a valid glob: {e}"))?;
         Ok(Self {
             source: source.to_owned(),
-            matcher,
+            glob,
         })
-    }
-
-    pub fn matches(&self, path: &WorkspacePath) -> bool {
-        self.matcher.is_match(path.as_str())
     }
 }
 
 /// The argument names fs functions use for paths.
 pub const PATH_ARGUMENTS: &[&str] = &["path", "from", "to"];
+
+/// Every rule's path globs in one matcher. `GlobSet` answers for all of them in
+/// one pass (with literal prefix and suffix shortcuts), where matching rule by
+/// rule would run a regex per glob; this is on the gate's hot path.
+#[derive(Debug, Clone)]
+pub struct PathIndex {
+    set: GlobSet,
+    /// The rule (by index) each glob belongs to.
+    owners: Vec<usize>,
+    rules: usize,
+}
+
+impl PathIndex {
+    /// Indexes `(rule index, its globs)`; `rules` is the number of rules.
+    pub fn new<'a>(
+        entries: impl IntoIterator<Item = (usize, &'a [PathGlob])>,
+        rules: usize,
+    ) -> Result<Self, String> {
+        let mut builder = GlobSetBuilder::new();
+        let mut owners = Vec::new();
+        for (rule, globs) in entries {
+            for glob in globs {
+                builder.add(glob.glob.clone());
+                owners.push(rule);
+            }
+        }
+        let set = builder
+            .build()
+            .map_err(|e| format!("the path globs do not combine: {e}"))?;
+        Ok(Self { set, owners, rules })
+    }
+
+    /// The rules whose globs cover every one of `paths`.
+    pub fn rules_covering(&self, paths: &[WorkspacePath]) -> RuleSet {
+        let mut covering = RuleSet::full(self.rules);
+        for path in paths {
+            let mut hits = RuleSet::empty(self.rules);
+            for glob in self.set.matches(path.as_str()) {
+                hits.insert(self.owners[glob]);
+            }
+            covering.intersect(&hits);
+        }
+        covering
+    }
+}
+
+/// A set of rule indices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSet {
+    words: Vec<u64>,
+}
+
+impl RuleSet {
+    fn empty(rules: usize) -> Self {
+        Self {
+            words: vec![0; rules.div_ceil(64)],
+        }
+    }
+
+    fn full(rules: usize) -> Self {
+        Self {
+            words: vec![u64::MAX; rules.div_ceil(64)],
+        }
+    }
+
+    fn insert(&mut self, rule: usize) {
+        self.words[rule / 64] |= 1 << (rule % 64);
+    }
+
+    fn intersect(&mut self, other: &Self) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a &= b;
+        }
+    }
+
+    pub fn contains(&self, rule: usize) -> bool {
+        self.words
+            .get(rule / 64)
+            .is_some_and(|w| w & (1 << (rule % 64)) != 0)
+    }
+}

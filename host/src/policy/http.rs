@@ -149,23 +149,15 @@ impl UrlPattern {
         })
     }
 
-    /// Whether this pattern covers `url`.
-    pub fn matches(&self, url: &Url) -> bool {
-        let scheme = match url.scheme() {
-            "http" => Scheme::Http,
-            "https" => Scheme::Https,
-            _ => return false,
-        };
-        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-            return false;
-        };
-        scheme == self.scheme
-            && self.host.matches(&host.to_ascii_lowercase())
+    /// Whether this pattern covers the request.
+    pub fn matches(&self, target: &HttpTarget) -> bool {
+        target.scheme == self.scheme
+            && self.host.matches(&target.host)
             && match self.port {
                 PortPattern::Any => true,
-                PortPattern::Exact(p) => p == port,
+                PortPattern::Exact(p) => p == target.port,
             }
-            && self.path_glob.is_match(url.path())
+            && self.path_glob.is_match(target.url.path())
     }
 
     /// `scheme://host:port` of a URL the pattern could match, for explanations.
@@ -281,12 +273,38 @@ impl Method {
     }
 }
 
-/// What an HTTP call targets, parsed from its arguments.
+/// What an HTTP call targets, parsed from its arguments once per call.
 #[derive(Debug, Clone)]
 pub struct HttpTarget {
     pub url: Url,
+    pub scheme: Scheme,
+    /// As the WHATWG parser normalised it: lowercase, IDNA, canonical IP forms.
+    pub host: String,
+    pub port: u16,
     pub method: Option<Method>,
     pub secret: Option<String>,
     /// Bytes the request would send: URL, header names and values, body.
     pub egress: u64,
+}
+
+impl HttpTarget {
+    /// Parses the URL; anything but an absolute http(s) URL with a host is refused.
+    pub fn parse(raw: &str) -> Result<(Url, Scheme, String, u16), String> {
+        let url = Url::parse(raw).map_err(|e| format!("`{raw}` is not a valid URL ({e})"))?;
+        let scheme = match url.scheme() {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            other => {
+                return Err(format!(
+                    "`{raw}` uses the scheme `{other}`; only http and https are possible"
+                ));
+            }
+        };
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("`{raw}` has no host"))?
+            .to_owned();
+        let port = url.port_or_known_default().unwrap_or(scheme.default_port());
+        Ok((url, scheme, host, port))
+    }
 }

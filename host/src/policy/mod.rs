@@ -39,7 +39,7 @@ pub use catalog::Catalog;
 pub use condition::{Comparison, Condition, JsonPath};
 use diagnostic::Locator;
 pub use diagnostic::{Diagnostic, PolicyError};
-use fs::{PathGlob, WorkspacePath};
+use fs::{PathGlob, PathIndex, RuleSet, WorkspacePath};
 use http::{HttpTarget, Method, UrlPattern};
 use schema::{RawCondition, RawPolicy, RawRule};
 
@@ -166,6 +166,8 @@ pub struct Policy {
     rules: Vec<Rule>,
     run: RunSettings,
     net: NetSettings,
+    /// Every rule's path globs, matched in one pass per path.
+    paths: PathIndex,
     /// Whether this is the implicit empty policy (no file at all).
     implicit: bool,
 }
@@ -246,6 +248,7 @@ impl Policy {
             rules: Vec::new(),
             run: RunSettings::default(),
             net: NetSettings::default(),
+            paths: PathIndex::new([], 0).expect("an empty index builds"),
             implicit: true,
         }
     }
@@ -313,7 +316,7 @@ impl Policy {
 
     /// What an "always" grant for this call would cover.
     pub fn scope(&self, call: &Call<'_>) -> Scope {
-        Subject::of(call).scope(call)
+        Subject::of(call, None).scope(call)
     }
 
     /// Decides one call, counting it against `usage`.
@@ -327,7 +330,7 @@ impl Policy {
                 reason: format!("this run may make at most {max} host calls"),
             };
         }
-        let subject = Subject::of(call);
+        let subject = Subject::of(call, Some(&self.paths));
         if let Some(rule) = self.matching(RuleKind::Deny, call, &subject).next() {
             let note = rule
                 .note
@@ -439,14 +442,15 @@ impl Policy {
 #[derive(Debug)]
 enum Subject {
     Http(HttpTarget),
-    Fs(Vec<WorkspacePath>),
+    /// The normalised paths, and the rules whose globs cover all of them.
+    Fs(Vec<WorkspacePath>, Option<RuleSet>),
     /// Arguments that cannot be judged (bad URL, escaping path): nothing matches.
     Invalid(String),
     Other,
 }
 
 impl Subject {
-    fn of(call: &Call<'_>) -> Self {
+    fn of(call: &Call<'_>, index: Option<&PathIndex>) -> Self {
         match call.interface {
             "http" => Self::http(call.args).unwrap_or_else(Self::Invalid),
             "fs" => {
@@ -459,7 +463,8 @@ impl Subject {
                         }
                     }
                 }
-                Self::Fs(paths)
+                let covering = index.map(|i| i.rules_covering(&paths));
+                Self::Fs(paths, covering)
             }
             _ => Self::Other,
         }
@@ -472,8 +477,7 @@ impl Subject {
             .or_else(|| args.get("url"))
             .and_then(Json::as_str)
             .ok_or("the call has no URL")?;
-        let url = url::Url::parse(raw_url)
-            .map_err(|e| format!("`{raw_url}` is not a valid URL ({e})"))?;
+        let (url, scheme, host, port) = HttpTarget::parse(raw_url)?;
         let method = match request.and_then(|r| r.get("method")).and_then(Json::as_str) {
             Some(text) => Some(
                 Method::parse(text)
@@ -497,6 +501,9 @@ impl Subject {
         let egress = raw_url.len() as u64 + headers + text_len(request.and_then(|r| r.get("body")));
         Ok(Self::Http(HttpTarget {
             url,
+            scheme,
+            host,
+            port,
             method,
             secret,
             egress,
@@ -510,17 +517,17 @@ impl Subject {
                 Self::Invalid(_) => false,
                 Self::Other => true,
                 Self::Http(target) => {
-                    rule.urls.as_ref().is_none_or(|urls| urls.iter().any(|u| u.matches(&target.url)))
+                    rule.urls.as_ref().is_none_or(|urls| urls.iter().any(|u| u.matches(target)))
                         && rule.methods.as_ref().is_none_or(|ms| target.method.is_some_and(|m| ms.contains(&m)))
                         // A deny rule covers a call whatever secret it names; an allow
                         // or ask rule lets only its listed secrets be injected.
                         && (rule.kind == RuleKind::Deny
                             || target.secret.as_ref().is_none_or(|s| rule.secrets.contains(s)))
                 }
-                Self::Fs(paths) => rule
-                    .paths
-                    .as_ref()
-                    .is_none_or(|globs| paths.iter().all(|p| globs.iter().any(|g| g.matches(p)))),
+                Self::Fs(_, covering) => {
+                    rule.paths.is_none()
+                        || covering.as_ref().is_some_and(|c| c.contains(rule.index))
+                }
             }
     }
 
@@ -544,7 +551,7 @@ impl Subject {
                     format!("{method} {origin}"),
                 )
             }
-            Self::Fs(paths) => {
+            Self::Fs(paths, _) => {
                 let shown: Vec<&str> = paths.iter().map(WorkspacePath::as_str).collect();
                 (json!({ "paths": shown }), shown.join(", "))
             }
@@ -622,11 +629,21 @@ impl<'a> Compiler<'a> {
                 diagnostics: self.diagnostics,
             });
         }
+        let paths = PathIndex::new(
+            rules
+                .iter()
+                .filter_map(|r| Some((r.index, r.paths.as_deref()?))),
+            rules.len(),
+        )
+        .map_err(|e| PolicyError {
+            diagnostics: vec![self.locator.at(0, e)],
+        })?;
         Ok(Policy {
             name: self.locator.file().to_owned(),
             rules,
             run,
             net,
+            paths,
             implicit: false,
         })
     }
@@ -814,6 +831,7 @@ impl<'a> Compiler<'a> {
             })
         });
         let paths = self.list("path", raw.path, PathGlob::parse);
+
         let secrets = self
             .list("secrets", raw.secrets, |s| {
                 if !s.is_empty()

@@ -1,0 +1,95 @@
+//! The policy decision the gate makes for every call, against a 50-rule policy.
+
+use std::time::{Duration, Instant};
+
+use clambot::policy::{Call, Policy, Usage};
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::json;
+
+/// 50 rules of every kind the language has, the matching one near the end.
+fn fifty_rules() -> String {
+    let mut text = String::from("version = 1\n");
+    for i in 0..15 {
+        text.push_str(&format!(
+            "[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://api{i}.example.org/v{i}/**\", \"https://*.svc{i}.example.net/**\"]\nmethod = [\"GET\", \"POST\"]\n"
+        ));
+    }
+    for i in 0..15 {
+        text.push_str(&format!(
+            "[[allow]]\ncall = \"fs.read-text\"\npath = [\"data{i}/**\", \"notes{i}/*.md\"]\n"
+        ));
+    }
+    for i in 0..10 {
+        text.push_str(&format!(
+            "[[allow]]\ncall = \"memory.recall\"\nwhere = {{ \"limit\" = {{ le = {} }}, \"query\" = {{ prefix = \"topic{i}\" }} }}\n",
+            10 + i
+        ));
+    }
+    for i in 0..9 {
+        text.push_str(&format!(
+            "[[deny]]\ncall = \"fs.*\"\npath = [\"secret{i}/**\"]\n"
+        ));
+    }
+    text.push_str("[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://api.coinbase.com/v2/prices/**\"]\nmethod = [\"GET\"]\n");
+    text
+}
+
+fn bench(c: &mut Criterion) {
+    let policy = Policy::parse("bench.toml", &fifty_rules()).expect("policy");
+    assert_eq!(policy.rules().len(), 50);
+    let allowed = json!({ "req": { "method": "GET", "url": "https://api.coinbase.com/v2/prices/BTC-USD/spot",
+        "headers": [{ "name": "accept", "value": "application/json" }], "body": null, "bearer-secret": null } });
+    let denied = json!({ "path": "secret3/keys.txt" });
+    let fs_allowed = json!({ "path": "notes7/today.md" });
+    let allowed_call = Call {
+        interface: "http",
+        function: "fetch",
+        args: &allowed,
+    };
+    let denied_call = Call {
+        interface: "fs",
+        function: "read-text",
+        args: &denied,
+    };
+    let fs_call = Call {
+        interface: "fs",
+        function: "read-text",
+        args: &fs_allowed,
+    };
+
+    // One `Usage` per benchmark, as one run keeps one across its calls (the
+    // matching rules have no per-rule budget to exhaust).
+    let mut group = c.benchmark_group("gate");
+    let mut usage = Usage::default();
+    group.bench_function("decide_50_rules_http_allowed_last", |b| {
+        b.iter(|| policy.decide(&allowed_call, &mut usage))
+    });
+    group.bench_function("decide_50_rules_fs_allowed", |b| {
+        b.iter(|| policy.decide(&fs_call, &mut usage))
+    });
+    group.bench_function("decide_50_rules_fs_denied", |b| {
+        b.iter(|| policy.decide(&denied_call, &mut usage))
+    });
+    group.bench_function("fingerprint", |b| {
+        b.iter(|| policy.scope(&allowed_call).fingerprint())
+    });
+    group.finish();
+
+    let mut times: Vec<Duration> = (0..20_000)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(policy.decide(&allowed_call, &mut usage));
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    let at = |q: f64| times[(times.len() as f64 * q) as usize].as_secs_f64() * 1e6;
+    println!(
+        "PERCENTILES decide_50_rules_http_allowed_last: p50 {:.2} us, p99 {:.2} us",
+        at(0.5),
+        at(0.99)
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
