@@ -253,3 +253,65 @@ fn run_with_a_policy_allows_what_it_lists_and_refuses_a_broken_one() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn policy_review_commands_have_distinct_exit_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let repo_policy = common::repo_root()
+        .join("policy.toml")
+        .display()
+        .to_string();
+    let out = clambot(&home, &["policy", "check", &repo_policy]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        "version = 1\n[[allow]]\ncall = \"fs.read-text\"\npath = []\n",
+    )
+    .expect("write");
+    let broken = broken.display().to_string();
+    let out = clambot(&home, &["policy", "check", &broken]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with(&format!("{broken}:4:8: `path` is an empty list")),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = clambot(&home, &["policy", "explain", &repo_policy]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with("ASK    fs.write-text"))
+    );
+
+    let old = dir.path().join("old.toml");
+    let new = dir.path().join("new.toml");
+    std::fs::write(
+        &old,
+        "version = 1\n[[allow]]\ncall = \"http.fetch\"\nmethod = [\"GET\", \"POST\"]\n",
+    )
+    .expect("write");
+    std::fs::write(
+        &new,
+        "version = 1\n[[allow]]\ncall = \"http.fetch\"\nmethod = [\"GET\"]\n",
+    )
+    .expect("write");
+    let (old, new) = (old.display().to_string(), new.display().to_string());
+    let out = clambot(&home, &["policy", "diff", &old, &new]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "narrowing only: {}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stdout).contains("narrowed  [[allow]] http.fetch: method POST removed"));
+    let out = clambot(&home, &["policy", "diff", &new, &old]);
+    assert_eq!(out.status.code(), Some(3), "widening needs a reviewer");
+    assert!(text(&out.stdout).contains("WIDENED   [[allow]] http.fetch: method POST added"));
+    let out = clambot(&home, &["policy", "diff", &old, &broken]);
+    assert_eq!(out.status.code(), Some(1));
+}
