@@ -69,6 +69,9 @@ fn bench(c: &mut Criterion) {
     let denied_calls = request(DENIED_CALLS, GateSetup::deny_all());
 
     let mut group = c.benchmark_group("sandbox");
+    group.bench_function("instantiate", |b| {
+        b.iter(|| rt.block_on(sandbox.probe()).expect("probe"))
+    });
     group.bench_function("instantiate_empty_run", |b| b.iter(|| run(&empty)));
     group.bench_function("trivial_run", |b| b.iter(|| run(&trivial)));
     group.sample_size(30);
@@ -95,6 +98,9 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
+    percentiles("instantiate", 2000, || {
+        rt.block_on(sandbox.probe()).expect("probe")
+    });
     percentiles("instantiate_empty_run", 2000, || run(&empty));
     percentiles("trivial_run", 2000, || run(&trivial));
 }

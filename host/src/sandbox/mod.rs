@@ -338,6 +338,40 @@ impl Sandbox {
         &self.engine
     }
 
+    /// Creates a fresh instance and drops it without running anything: a health
+    /// check, and the "instantiate alone" benchmark.
+    pub async fn probe(&self) -> Result<()> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let output = OutputCapture::new(0);
+        let state = RunState {
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(limits::DEFAULT_MEMORY),
+            gate: RunGate::new(
+                GateSetup::deny_all(),
+                Implementations::default(),
+                output,
+                String::new(),
+                String::new(),
+                Arc::new(Deadline::after(limits::DEFAULT_TIMEOUT)),
+            ),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(deadline_ticks(limits::DEFAULT_TIMEOUT));
+        store.epoch_deadline_trap();
+        self.pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(anyhow::Error::from)
+            .context("instantiating the guest")?;
+        Ok(())
+    }
+
     /// Runs one script in a fresh instance.
     pub async fn run(&self, request: &RunRequest) -> RunOutcome {
         let started = Instant::now();

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (release) and rewrites docs/performance.md with the
+# measured numbers next to their targets. `just bench` runs this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=target/bench-output
+mkdir -p "$out"
+cargo bench -p clambot --bench runs --bench gate_decision 2>&1 | tee "$out/criterion.txt"
+
+# A whole `clambot run` process with a warm precompiled-component cache.
+cargo build --release -p clambot
+export CLAMBOT_HOME="$PWD/target/bench-home"
+./target/release/clambot run clams/hello/clam.js >/dev/null 2>&1   # warms the cache
+if command -v hyperfine >/dev/null; then
+  hyperfine --warmup 5 --runs 50 --export-json "$out/process.json" \
+    './target/release/clambot run clams/hello/clam.js' >/dev/null
+else
+  echo "hyperfine is not installed (apt-get install hyperfine); skipping the whole-process timing" >&2
+  rm -f "$out/process.json"
+fi
+
+python3 scripts/performance_report.py "$out" > docs/performance.md
+echo "wrote docs/performance.md"

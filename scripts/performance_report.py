@@ -1,0 +1,138 @@
+"""Turns the benchmark output in DIR into docs/performance.md (printed on stdout)."""
+
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+out = sys.argv[1]
+text = open(os.path.join(out, "criterion.txt"), encoding="utf-8").read()
+
+UNITS = {"ns": 1e-3, "µs": 1.0, "us": 1.0, "ms": 1e3, "s": 1e6}
+
+
+def to_us(value, unit):
+    return float(value) * UNITS[unit]
+
+
+# criterion: "name\n   time:   [low unit mid unit high unit]" (name may share the line).
+medians = {}
+for match in re.finditer(r"^(\S+)\s*\n?\s*time:\s+\[([\d.]+) (\S+) ([\d.]+) (\S+) ([\d.]+) (\S+)\]", text, re.M):
+    medians[match.group(1)] = to_us(match.group(4), match.group(5))
+percentiles = {
+    m.group(1): (float(m.group(2)), float(m.group(3)))
+    for m in re.finditer(r"PERCENTILES (\S+): p50 ([\d.]+) us, p99 ([\d.]+) us", text)
+}
+
+
+def cpu():
+    for line in open("/proc/cpuinfo", encoding="utf-8"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def mem_gib():
+    for line in open("/proc/meminfo", encoding="utf-8"):
+        if line.startswith("MemTotal"):
+            return int(line.split()[1]) / 1024 / 1024
+    return 0
+
+
+rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+
+
+def row(name, target, value, unit="µs", ok=None):
+    if value is None:
+        return f"| {name} | {target} | not measured | |"
+    verdict = "" if ok is None else ("PASS" if ok else "MISS")
+    return f"| {name} | {target} | {value:,.2f} {unit} | {verdict} |"
+
+
+def med(key):
+    return medians.get(key)
+
+
+trivial = med("sandbox/trivial_run")
+sync_calls = med("sandbox/sync_host_calls_1000")
+awaited = med("sandbox/awaited_host_calls_1000")
+denied = med("sandbox/denied_host_calls_1000")
+parallel = med("sandbox/parallel_trivial_runs_64")
+p_trivial = percentiles.get("trivial_run")
+p_inst = percentiles.get("instantiate")
+p_gate = percentiles.get("decide_50_rules_http_allowed_last")
+
+lines = [
+    "# Performance",
+    "",
+    "Measured by `just bench` (`scripts/bench.sh`): criterion benches in `host/benches/`,",
+    "release build, plus p50/p99 over 2,000 single runs for the headline numbers.",
+    "Runs vary by about ±10% on this machine; targets are from the issues.",
+    "",
+    f"- Date: {datetime.date.today().isoformat()}",
+    f"- Machine: {os.cpu_count()} cores, {cpu()}, {mem_gib():.0f} GiB RAM, Linux {platform.release()}",
+    f"- Toolchain: {rustc}",
+    "",
+    "## Sandbox",
+    "",
+    "| benchmark | target | measured | |",
+    "|---|---|---|---|",
+    row("fresh instantiate alone, p50", "—", p_inst and p_inst[0]),
+    row("fresh instantiate alone, p99", "—", p_inst and p_inst[1]),
+    row("instantiate + `return 1+1` + drop, p50", "≤ 150 µs", p_trivial and p_trivial[0], ok=p_trivial and p_trivial[0] <= 150),
+    row("instantiate + `return 1+1` + drop, p99", "≤ 400 µs", p_trivial and p_trivial[1], ok=p_trivial and p_trivial[1] <= 400),
+    row("instantiate + `return 1+1` + drop, criterion mean", "—", trivial),
+    row("1,000 sync host calls (`log.writeSync`, allowed) in one run", "—", sync_calls and sync_calls / 1000, unit="ms"),
+    row("one sync host call, gated (derived)", "≤ 4 µs",
+        sync_calls and trivial and (sync_calls - trivial) / 1000, ok=sync_calls and trivial and (sync_calls - trivial) / 1000 <= 4),
+    row("one awaited host call, gated (derived)", "—", awaited and trivial and (awaited - trivial) / 1000),
+    row("one denied host call caught in JS (derived)", "—", denied and trivial and (denied - trivial) / 1000),
+    row("64 concurrent trivial runs", "—", parallel and parallel / 1000, unit="ms"),
+    row("throughput, fresh runs per second (64 concurrent)", "—", parallel and 64 / (parallel / 1e6), unit="runs/s"),
+    "",
+    "## Gate",
+    "",
+    "| benchmark | target | measured | |",
+    "|---|---|---|---|",
+    row("decision, 50-rule policy, http call allowed by the last rule, p50", "≤ 2 µs", p_gate and p_gate[0], ok=p_gate and p_gate[0] <= 2),
+    row("decision, 50-rule policy, http call allowed by the last rule, p99", "—", p_gate and p_gate[1]),
+    row("decision, 50-rule policy, fs call allowed", "≤ 2 µs", med("gate/decide_50_rules_fs_allowed"),
+        ok=med("gate/decide_50_rules_fs_allowed") is not None and med("gate/decide_50_rules_fs_allowed") <= 2),
+    row("decision, 50-rule policy, fs call denied", "≤ 2 µs", med("gate/decide_50_rules_fs_denied"),
+        ok=med("gate/decide_50_rules_fs_denied") is not None and med("gate/decide_50_rules_fs_denied") <= 2),
+    row("grant fingerprint (SHA-256 of canonical scope)", "—", med("gate/fingerprint")),
+]
+
+process = os.path.join(out, "process.json")
+if os.path.exists(process):
+    result = json.load(open(process, encoding="utf-8"))["results"][0]
+    times = sorted(result["times"])
+    p50 = times[len(times) // 2] * 1e3
+    lines += [
+        "",
+        "## Whole process",
+        "",
+        "| benchmark | target | measured | |",
+        "|---|---|---|---|",
+        row("`clambot run clams/hello/clam.js`, warm cache, median of 50", "≤ 15 ms", p50, unit="ms", ok=p50 <= 15),
+    ]
+
+lines += [
+    "",
+    "## What the numbers rest on",
+    "",
+    "- The guest is pre-initialised at build time (QuickJS runtime and prelude in the",
+    "  snapshot), instantiated from an `InstancePre` with the pooling allocator and",
+    "  copy-on-write memory images.",
+    "- A finished run's memory slot is reset by rewriting only the pages it dirtied",
+    "  (`PAGEMAP_SCAN`, Linux 6.7+), keeping up to 1 MiB resident per slot: page faults",
+    "  and unmapping were over half of a trivial run before (168 µs → 60 µs). The price",
+    "  is up to 1 MiB of RSS per warm, idle slot.",
+    "- The gate matches every rule's path globs in one `GlobSet` pass per path, and parses",
+    "  a request URL once per call (2.35 µs → 1.45 µs for the 50-rule decision).",
+    "",
+]
+print("\n".join(lines))
