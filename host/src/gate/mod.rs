@@ -321,10 +321,15 @@ impl RunGate {
         let duration = started.elapsed();
         let error = outcome.as_ref().err().map(ToolError::code);
         if let (Some(audit), Some(audited_args)) = (&self.setup.audit, audited_args) {
+            // Over the redacted arguments: a hash of a secret would let it be guessed.
             let fingerprint = self
                 .setup
                 .policy
-                .scope(&call_view(interface, function, &audited_args))
+                .scope(&Call {
+                    interface,
+                    function,
+                    args: &audited_args,
+                })
                 .fingerprint();
             let result_bytes = outcome.as_ref().map_or(0, |v| v.to_string().len() as u64);
             let record = AuditRecord {
@@ -341,7 +346,9 @@ impl RunGate {
                 error,
             };
             if let Err(e) = audit.record(&record) {
-                // An unrecordable call must not happen unrecorded.
+                // The record is written once the call has finished (it carries the
+                // duration and result size), so the effect has happened; what the
+                // gate can still do is withhold the result and say why.
                 let failure = ToolError::Failed(format!(
                     "the audit log could not be written ({e:#}); the call's result is withheld"
                 ));
@@ -363,14 +370,6 @@ impl RunGate {
             duration,
         });
         outcome
-    }
-}
-
-fn call_view<'a>(interface: &'a str, function: &'a str, args: &'a Json) -> Call<'a> {
-    Call {
-        interface,
-        function,
-        args,
     }
 }
 
