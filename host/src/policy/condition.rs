@@ -103,11 +103,20 @@ impl Comparison {
     }
 }
 
-/// Equality with numbers compared by value (`5` equals `5.0`), everything else
-/// strictly by type and value.
+/// Equality with numbers compared by value (`5` equals `5.0`; integers exactly,
+/// even beyond 2^53 where `f64` would round), everything else strictly by type and
+/// value.
 fn same(a: &Json, b: &Json) -> bool {
+    let integer = |n: &serde_json::Number| {
+        n.as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+    };
     match (a, b) {
-        (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
+        (Json::Number(x), Json::Number(y)) => match (integer(x), integer(y)) {
+            (Some(x), Some(y)) => x == y,
+            _ => x.as_f64() == y.as_f64(),
+        },
         _ => a == b,
     }
 }

@@ -4,8 +4,10 @@
 //! and empty segments go, `..` pops a segment, and a path that is absolute, has a
 //! NUL or a backslash, or climbs out of the workspace does not normalise at all —
 //! so it matches no rule and is denied by default. Globs use `*` for one segment
-//! and `**` for any depth; they are themselves workspace-relative. What this does
-//! not do: follow symlinks. The fs tool confines the actual open to the workspace.
+//! and `**` for any depth; they are themselves workspace-relative. A glob ending
+//! in `/**` also covers the directory itself (`secrets/**` covers `secrets`, so a
+//! deny rule for it also refuses moving or listing the whole directory). What this
+//! does not do: follow symlinks. The fs tool confines the actual open to the workspace.
 
 use std::fmt;
 
@@ -64,6 +66,8 @@ impl fmt::Display for WorkspacePath {
 pub struct PathGlob {
     pub source: String,
     glob: Glob,
+    /// For `dir/**`, the glob for `dir` itself.
+    dir: Option<Glob>,
 }
 
 impl PartialEq for PathGlob {
@@ -95,13 +99,21 @@ impl PathGlob {
                 "`{source}` may not contain `.` or `..` segments; expected {PATH_FORMS}"
             ));
         }
-        let glob = GlobBuilder::new(source)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| format!("`{source}` is not a valid glob: {e}"))?;
+        let build = |text: &str| {
+            GlobBuilder::new(text)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| format!("`{source}` is not a valid glob: {e}"))
+        };
+        let glob = build(source)?;
+        let dir = match source.strip_suffix("/**") {
+            Some(dir) if !dir.is_empty() => Some(build(dir)?),
+            _ => None,
+        };
         Ok(Self {
             source: source.to_owned(),
             glob,
+            dir,
         })
     }
 }
@@ -129,8 +141,11 @@ impl PathIndex {
         let mut builder = GlobSetBuilder::new();
         let mut owners = Vec::new();
         for (rule, globs) in entries {
-            for glob in globs {
-                builder.add(glob.glob.clone());
+            for glob in globs
+                .iter()
+                .flat_map(|g| std::iter::once(&g.glob).chain(&g.dir))
+            {
+                builder.add(glob.clone());
                 owners.push(rule);
             }
         }
@@ -140,18 +155,31 @@ impl PathIndex {
         Ok(Self { set, owners, rules })
     }
 
-    /// The rules whose globs cover every one of `paths`.
-    pub fn rules_covering(&self, paths: &[WorkspacePath]) -> RuleSet {
-        let mut covering = RuleSet::full(self.rules);
+    /// Which rules' globs cover `paths`: every one of them, and at least one.
+    pub fn coverage(&self, paths: &[WorkspacePath]) -> Coverage {
+        let mut coverage = Coverage {
+            all: RuleSet::full(self.rules),
+            any: RuleSet::empty(self.rules),
+        };
         for path in paths {
             let mut hits = RuleSet::empty(self.rules);
             for glob in self.set.matches(path.as_str()) {
                 hits.insert(self.owners[glob]);
             }
-            covering.intersect(&hits);
+            coverage.all.intersect(&hits);
+            coverage.any.union(&hits);
         }
-        covering
+        coverage
     }
+}
+
+/// The rules whose globs cover a call's paths. An allow or ask rule must cover
+/// `all` of them (`fs.move` needs both ends allowed); a deny rule refuses the call
+/// if it covers `any` (moving a file out of a denied place is as bad as into one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    pub all: RuleSet,
+    pub any: RuleSet,
 }
 
 /// A set of rule indices.
@@ -180,6 +208,12 @@ impl RuleSet {
     fn intersect(&mut self, other: &Self) {
         for (a, b) in self.words.iter_mut().zip(&other.words) {
             *a &= b;
+        }
+    }
+
+    fn union(&mut self, other: &Self) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a |= b;
         }
     }
 

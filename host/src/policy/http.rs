@@ -4,9 +4,13 @@
 //! parsed with the WHATWG parser (the `url` crate) before it is compared, so a
 //! rule never matches on the raw string. Hosts compare case-insensitively after
 //! the parser's normalisation (IDNA, numeric IPv4 forms such as `0x7f.1` become
-//! `127.0.0.1`). `*.example.org` covers subdomains, not `example.org` itself; any
-//! other host is exact. A pattern without a port means the scheme's default port;
-//! without a path, every path. What this does not do: resolve names. Whether an
+//! `127.0.0.1`; a trailing dot, `example.org.`, is dropped). `*.example.org` covers
+//! subdomains, not `example.org` itself; any other host is exact. A pattern without
+//! a port means the scheme's default port; without a path, every path. A path glob
+//! ending in `/**` also covers the directory itself (`/admin/**` covers `/admin`).
+//! Request paths are compared after decoding escaped unreserved characters
+//! (`/%61dmin` is `/admin`) and collapsing runs of `/`, so a deny rule cannot be
+//! sidestepped by spelling. What this does not do: resolve names. Whether an
 //! address may be reached at all is the http tool's SSRF check, after the gate.
 
 use std::fmt;
@@ -76,6 +80,8 @@ pub struct UrlPattern {
     pub port: PortPattern,
     pub path: String,
     path_glob: GlobMatcher,
+    /// For `/dir/**`, the glob for `/dir` itself.
+    dir_glob: Option<GlobMatcher>,
 }
 
 impl PartialEq for UrlPattern {
@@ -134,11 +140,18 @@ impl UrlPattern {
                 _ => return bad("the port must be 1–65535 or `*`"),
             },
         };
-        let path_glob = GlobBuilder::new(path)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| format!("`{source}`: bad path glob: {e}"))?
-            .compile_matcher();
+        let build = |glob: &str| {
+            GlobBuilder::new(glob)
+                .literal_separator(true)
+                .build()
+                .map(|g| g.compile_matcher())
+                .map_err(|e| format!("`{source}`: bad path glob: {e}"))
+        };
+        let path_glob = build(path)?;
+        let dir_glob = match path.strip_suffix("/**") {
+            Some(dir) if !dir.is_empty() => Some(build(dir)?),
+            _ => None,
+        };
         Ok(Self {
             source: source.to_owned(),
             scheme,
@@ -146,6 +159,7 @@ impl UrlPattern {
             port,
             path: path.to_owned(),
             path_glob,
+            dir_glob,
         })
     }
 
@@ -157,7 +171,11 @@ impl UrlPattern {
                 PortPattern::Any => true,
                 PortPattern::Exact(p) => p == target.port,
             }
-            && self.path_glob.is_match(target.url.path())
+            && (self.path_glob.is_match(&target.path)
+                || self
+                    .dir_glob
+                    .as_ref()
+                    .is_some_and(|g| g.is_match(&target.path)))
     }
 
     /// `scheme://host:port` of a URL the pattern could match, for explanations.
@@ -228,7 +246,7 @@ fn normalise_host(host: &str) -> Result<String, String> {
             "`{host}` is an unusual spelling of `{normal}`; write `{normal}` so reviewers see what it means"
         ));
     }
-    Ok(normal.to_owned())
+    Ok(normal.trim_end_matches('.').to_owned())
 }
 
 /// An HTTP method a rule may name.
@@ -278,9 +296,12 @@ impl Method {
 pub struct HttpTarget {
     pub url: Url,
     pub scheme: Scheme,
-    /// As the WHATWG parser normalised it: lowercase, IDNA, canonical IP forms.
+    /// As the WHATWG parser normalised it: lowercase, IDNA, canonical IP forms;
+    /// without a trailing dot (`example.org.` is `example.org`).
     pub host: String,
     pub port: u16,
+    /// The path as patterns see it (see [`match_path`]).
+    pub path: String,
     pub method: Option<Method>,
     pub secret: Option<String>,
     /// Bytes the request would send: URL, header names and values, body.
@@ -289,7 +310,8 @@ pub struct HttpTarget {
 
 impl HttpTarget {
     /// Parses the URL; anything but an absolute http(s) URL with a host is refused.
-    pub fn parse(raw: &str) -> Result<(Url, Scheme, String, u16), String> {
+    /// Returns the URL, its scheme, host, port and the path patterns see.
+    pub fn parse(raw: &str) -> Result<(Url, Scheme, String, u16, String), String> {
         let url = Url::parse(raw).map_err(|e| format!("`{raw}` is not a valid URL ({e})"))?;
         let scheme = match url.scheme() {
             "http" => Scheme::Http,
@@ -303,8 +325,40 @@ impl HttpTarget {
         let host = url
             .host_str()
             .ok_or_else(|| format!("`{raw}` has no host"))?
+            .trim_end_matches('.')
             .to_owned();
         let port = url.port_or_known_default().unwrap_or(scheme.default_port());
-        Ok((url, scheme, host, port))
+        let path = match_path(url.path());
+        Ok((url, scheme, host, port, path))
     }
+}
+
+/// A request path (as the WHATWG parser serialised it) in the form patterns are
+/// matched against: `%XX` escapes of unreserved characters decoded (RFC 3986
+/// §6.2.2.2: `/%61dmin` and `/admin` are the same resource) and runs of `/`
+/// collapsed (most servers serve `//admin` as `/admin`). Other escapes, `%2F`
+/// among them, stay as they are.
+pub fn match_path(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let mut byte = bytes[i];
+        let mut width = 1;
+        if byte == b'%'
+            && let Some(hex) = path.get(i + 1..i + 3)
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+            && let Ok(decoded) = u8::from_str_radix(hex, 16)
+            && (decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded))
+        {
+            byte = decoded;
+            width = 3;
+        }
+        if !(byte == b'/' && out.last() == Some(&b'/')) {
+            out.push(byte);
+        }
+        i += width;
+    }
+    // Only ASCII bytes were decoded, so the text stays UTF-8.
+    String::from_utf8(out).unwrap_or_else(|_| path.to_owned())
 }

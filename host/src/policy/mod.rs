@@ -39,7 +39,7 @@ pub use catalog::Catalog;
 pub use condition::{Comparison, Condition, JsonPath};
 use diagnostic::Locator;
 pub use diagnostic::{Diagnostic, PolicyError};
-use fs::{PathGlob, PathIndex, RuleSet, WorkspacePath};
+use fs::{Coverage, PathGlob, PathIndex, WorkspacePath};
 use http::{HttpTarget, Method, UrlPattern};
 use schema::{RawCondition, RawPolicy, RawRule};
 
@@ -442,8 +442,8 @@ impl Policy {
 #[derive(Debug)]
 enum Subject {
     Http(HttpTarget),
-    /// The normalised paths, and the rules whose globs cover all of them.
-    Fs(Vec<WorkspacePath>, Option<RuleSet>),
+    /// The normalised paths, and the rules whose globs cover them.
+    Fs(Vec<WorkspacePath>, Option<Coverage>),
     /// Arguments that cannot be judged (bad URL, escaping path): nothing matches.
     Invalid(String),
     Other,
@@ -463,8 +463,11 @@ impl Subject {
                         }
                     }
                 }
-                let covering = index.map(|i| i.rules_covering(&paths));
-                Self::Fs(paths, covering)
+                if paths.is_empty() {
+                    return Self::Invalid("the call names no path".into());
+                }
+                let coverage = index.map(|i| i.coverage(&paths));
+                Self::Fs(paths, coverage)
             }
             _ => Self::Other,
         }
@@ -477,7 +480,7 @@ impl Subject {
             .or_else(|| args.get("url"))
             .and_then(Json::as_str)
             .ok_or("the call has no URL")?;
-        let (url, scheme, host, port) = HttpTarget::parse(raw_url)?;
+        let (url, scheme, host, port, path) = HttpTarget::parse(raw_url)?;
         let method = match request.and_then(|r| r.get("method")).and_then(Json::as_str) {
             Some(text) => Some(
                 Method::parse(text)
@@ -504,6 +507,7 @@ impl Subject {
             scheme,
             host,
             port,
+            path,
             method,
             secret,
             egress,
@@ -524,9 +528,15 @@ impl Subject {
                         && (rule.kind == RuleKind::Deny
                             || target.secret.as_ref().is_none_or(|s| rule.secrets.contains(s)))
                 }
-                Self::Fs(_, covering) => {
+                Self::Fs(_, coverage) => {
                     rule.paths.is_none()
-                        || covering.as_ref().is_some_and(|c| c.contains(rule.index))
+                        || coverage.as_ref().is_some_and(|c| {
+                            if rule.kind == RuleKind::Deny {
+                                c.any.contains(rule.index)
+                            } else {
+                                c.all.contains(rule.index)
+                            }
+                        })
                 }
             }
     }
