@@ -99,6 +99,9 @@ lines = [
     "|---|---|---|---|",
     row("decision, 50-rule policy, http call allowed by the last rule, p50", "≤ 2 µs", p_gate and p_gate[0], ok=p_gate and p_gate[0] <= 2),
     row("decision, 50-rule policy, http call allowed by the last rule, p99", "—", p_gate and p_gate[1]),
+    row("decision, 50-rule policy, http call no rule allows (default deny), p50", "≤ 2 µs",
+        percentiles.get("decide_50_rules_http_default_deny") and percentiles["decide_50_rules_http_default_deny"][0],
+        ok=percentiles.get("decide_50_rules_http_default_deny") is not None and percentiles["decide_50_rules_http_default_deny"][0] <= 2),
     row("decision, 50-rule policy, fs call allowed", "≤ 2 µs", med("gate/decide_50_rules_fs_allowed"),
         ok=med("gate/decide_50_rules_fs_allowed") is not None and med("gate/decide_50_rules_fs_allowed") <= 2),
     row("decision, 50-rule policy, fs call denied", "≤ 2 µs", med("gate/decide_50_rules_fs_denied"),
@@ -131,8 +134,10 @@ lines += [
     "  (`PAGEMAP_SCAN`, Linux 6.7+), keeping up to 1 MiB resident per slot: page faults",
     "  and unmapping were over half of a trivial run before (168 µs → 60 µs). The price",
     "  is up to 1 MiB of RSS per warm, idle slot.",
-    "- The gate matches every rule's path globs in one `GlobSet` pass per path, and parses",
-    "  a request URL once per call (2.35 µs → 1.45 µs for the 50-rule decision).",
+    "- The gate looks only at the rules naming the call's function (an index built at",
+    "  load), in one pass; it matches every rule's path globs in one `GlobSet` pass per",
+    "  path and parses a request URL once per call (2.35 µs → 1.2 µs for the 50-rule",
+    "  decision; default deny 2.3 µs → 1.4 µs).",
     "",
 ]
 print("\n".join(lines))

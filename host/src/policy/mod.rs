@@ -26,6 +26,7 @@ pub mod fs;
 pub mod http;
 mod schema;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -100,16 +101,6 @@ impl CallPattern {
             Self::Function { interface, .. } | Self::Interface(interface) => interface,
         }
     }
-
-    fn matches(&self, call: &Call<'_>) -> bool {
-        match self {
-            Self::Function {
-                interface,
-                function,
-            } => interface == call.interface && function == call.function,
-            Self::Interface(interface) => interface == call.interface,
-        }
-    }
 }
 
 impl fmt::Display for CallPattern {
@@ -168,6 +159,8 @@ pub struct Policy {
     net: NetSettings,
     /// Every rule's path globs, matched in one pass per path.
     paths: PathIndex,
+    /// The rules that name each function, so a decision looks at those only.
+    index: RuleIndex,
     /// Whether this is the implicit empty policy (no file at all).
     implicit: bool,
 }
@@ -249,6 +242,7 @@ impl Policy {
             run: RunSettings::default(),
             net: NetSettings::default(),
             paths: PathIndex::new([], 0).expect("an empty index builds"),
+            index: RuleIndex::default(),
             implicit: true,
         }
     }
@@ -330,20 +324,39 @@ impl Policy {
                 reason: format!("this run may make at most {max} host calls"),
             };
         }
-        let subject = Subject::of(call, Some(&self.paths));
-        if let Some(rule) = self.matching(RuleKind::Deny, call, &subject).next() {
-            let note = rule
-                .note
-                .as_ref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
+        let candidates = self.index.candidates(call);
+        if candidates.is_empty() {
             return Decision::Deny {
-                rule: rule.label.clone(),
-                reason: format!("{} is denied by {}{note}", call.name(), rule.label),
+                rule: DEFAULT_DENY_RULE.into(),
+                reason: self.default_deny_reason(call, candidates, None),
             };
         }
-        for kind in [RuleKind::Ask, RuleKind::Allow] {
-            let matching: Vec<&Rule> = self.matching(kind, call, &subject).collect();
+        let subject = Subject::of(call, Some(&self.paths));
+        // One pass over the rules naming this function, in file order. The first
+        // matching deny rule decides at once; asks and allows are kept in order.
+        let (mut asks, mut allows) = (Vec::new(), Vec::new());
+        for &index in candidates {
+            let rule = &self.rules[index];
+            if !subject.satisfies(rule, call.args) {
+                continue;
+            }
+            match rule.kind {
+                RuleKind::Deny => {
+                    let note = rule
+                        .note
+                        .as_ref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default();
+                    return Decision::Deny {
+                        rule: rule.label.clone(),
+                        reason: format!("{} is denied by {}{note}", call.name(), rule.label),
+                    };
+                }
+                RuleKind::Ask => asks.push(rule),
+                RuleKind::Allow => allows.push(rule),
+            }
+        }
+        for (kind, matching) in [(RuleKind::Ask, asks), (RuleKind::Allow, allows)] {
             let Some(&first) = matching.first() else {
                 continue;
             };
@@ -376,19 +389,8 @@ impl Policy {
         }
         Decision::Deny {
             rule: DEFAULT_DENY_RULE.into(),
-            reason: self.default_deny_reason(call, &subject),
+            reason: self.default_deny_reason(call, candidates, Some(&subject)),
         }
-    }
-
-    fn matching<'a>(
-        &'a self,
-        kind: RuleKind,
-        call: &'a Call<'a>,
-        subject: &'a Subject,
-    ) -> impl Iterator<Item = &'a Rule> + 'a {
-        self.rules.iter().filter(move |r| {
-            r.kind == kind && r.call.matches(call) && subject.satisfies(r, call.args)
-        })
     }
 
     fn charge_egress(&self, subject: &Subject, usage: &mut Usage) -> Option<Decision> {
@@ -408,20 +410,25 @@ impl Policy {
         None
     }
 
-    fn default_deny_reason(&self, call: &Call<'_>, subject: &Subject) -> String {
+    fn default_deny_reason(
+        &self,
+        call: &Call<'_>,
+        candidates: &[usize],
+        subject: Option<&Subject>,
+    ) -> String {
         let name = call.name();
         if self.implicit {
             return format!(
                 "no policy is in force, so every call is denied; allow `{name}` in a policy file (clambot run --policy FILE)"
             );
         }
-        if let Subject::Invalid(why) = subject {
+        if let Some(Subject::Invalid(why)) = subject {
             return format!("{name} was denied: {why}");
         }
-        let near: Vec<&str> = self
-            .rules
+        let near: Vec<&str> = candidates
             .iter()
-            .filter(|r| r.kind != RuleKind::Deny && r.call.matches(call))
+            .map(|&i| &self.rules[i])
+            .filter(|r| r.kind != RuleKind::Deny)
             .map(|r| r.label.as_str())
             .collect();
         if near.is_empty() {
@@ -435,6 +442,59 @@ impl Policy {
                 near.join("; ")
             )
         }
+    }
+}
+
+/// The rules naming each function, in file order: a decision looks only at the
+/// rules for the call's function (interface wildcards included), never scanning
+/// or string-comparing the whole policy. This is on the gate's hot path.
+#[derive(Debug, Clone, Default)]
+struct RuleIndex {
+    interfaces: HashMap<String, InterfaceRules>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct InterfaceRules {
+    /// Rules naming `interface.*`.
+    wildcard: Vec<usize>,
+    /// Per function named by some rule: its rules and the wildcard ones.
+    functions: HashMap<String, Vec<usize>>,
+}
+
+impl RuleIndex {
+    /// `rules` must be in file order with `index` set.
+    fn new(rules: &[Rule]) -> Self {
+        let mut index = Self::default();
+        for rule in rules {
+            let entry = index
+                .interfaces
+                .entry(rule.call.interface().to_owned())
+                .or_default();
+            match &rule.call {
+                CallPattern::Interface(_) => {
+                    entry.wildcard.push(rule.index);
+                    for list in entry.functions.values_mut() {
+                        list.push(rule.index);
+                    }
+                }
+                CallPattern::Function { function, .. } => {
+                    let wildcard = entry.wildcard.clone();
+                    entry
+                        .functions
+                        .entry(function.clone())
+                        .or_insert(wildcard)
+                        .push(rule.index);
+                }
+            }
+        }
+        index
+    }
+
+    /// The rules that name `call`'s function, in file order.
+    fn candidates(&self, call: &Call<'_>) -> &[usize] {
+        self.interfaces.get(call.interface).map_or(&[], |i| {
+            i.functions.get(call.function).unwrap_or(&i.wildcard)
+        })
     }
 }
 
@@ -648,8 +708,10 @@ impl<'a> Compiler<'a> {
         .map_err(|e| PolicyError {
             diagnostics: vec![self.locator.at(0, e)],
         })?;
+        let index = RuleIndex::new(&rules);
         Ok(Policy {
             name: self.locator.file().to_owned(),
+            index,
             rules,
             run,
             net,
