@@ -34,11 +34,6 @@ impl Home {
         &self.root
     }
 
-    /// `config.toml`.
-    pub fn config_file(&self) -> PathBuf {
-        self.root.join("config.toml")
-    }
-
     /// Databases, grants, audit logs.
     pub fn data_dir(&self) -> PathBuf {
         self.root.join("data")

@@ -56,12 +56,4 @@ impl Catalog {
     pub fn interfaces(&self) -> impl Iterator<Item = &str> {
         self.interfaces.keys().map(String::as_str)
     }
-
-    /// Every function as `interface.function`.
-    pub fn all_functions(&self) -> Vec<String> {
-        self.interfaces
-            .iter()
-            .flat_map(|(i, fs)| fs.iter().map(move |f| format!("{i}.{f}")))
-            .collect()
-    }
 }

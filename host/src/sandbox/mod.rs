@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde_json::Value as Json;
 use tokio::sync::Semaphore;
 use wasmtime::component::{
     ComponentExportIndex, ComponentType, InstancePre, Lift, Linker, ResourceTable,
@@ -173,14 +172,6 @@ pub struct RunOutcome {
     pub elapsed: Duration,
 }
 
-impl RunOutcome {
-    /// The result parsed as JSON.
-    pub fn value(&self) -> Result<Json, RunError> {
-        let text = self.result.as_ref().map_err(Clone::clone)?;
-        Ok(serde_json::from_str(text).unwrap_or(Json::Null))
-    }
-}
-
 /// The store data of one run.
 struct RunState {
     wasi: WasiCtx,
@@ -327,11 +318,6 @@ impl Sandbox {
     /// How the compiled guest was obtained.
     pub fn cache_status(&self) -> &CacheStatus {
         &self.cache_status
-    }
-
-    /// SHA-256 of the guest component.
-    pub fn component_hash(&self) -> &str {
-        &self.component_hash
     }
 
     pub fn engine(&self) -> &Engine {
