@@ -14,3 +14,12 @@ pub mod tools;
 
 /// The guest component, built from `guest-quickjs/` and committed (see README).
 pub const GUEST_COMPONENT: &[u8] = include_bytes!("../../guest-quickjs/dist/clambot-guest.wasm");
+
+/// SHA-256 of [`GUEST_COMPONENT`], hex, computed by the build script.
+pub const GUEST_SHA256: &str = include!(concat!(env!("OUT_DIR"), "/guest_sha256.rs"));
+
+/// SHA-256 of `bytes`, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

@@ -415,3 +415,8 @@ fn limits_default_to_the_documented_values() {
     assert_eq!(limits.timeout, Duration::from_secs(30));
     assert_eq!(limits.memory, 64 * 1024 * 1024);
 }
+
+#[test]
+fn the_build_time_guest_hash_is_the_embedded_component_s() {
+    assert_eq!(clambot::GUEST_SHA256, clambot::sha256_hex(clambot::GUEST_COMPONENT));
+}

@@ -7,7 +7,6 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -24,11 +23,6 @@ pub enum CacheStatus {
     Disabled,
 }
 
-/// SHA-256 of the component, hex.
-pub fn component_hash(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn cache_path(dir: &Path, engine: &Engine, component_hash: &str) -> PathBuf {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -40,15 +34,21 @@ fn cache_path(dir: &Path, engine: &Engine, component_hash: &str) -> PathBuf {
     ))
 }
 
-/// Loads `bytes` as a component, through the cache in `dir` when given.
-pub fn load(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> Result<(Component, CacheStatus)> {
+/// Loads `bytes` (whose SHA-256 is `hash`) as a component, through the cache in
+/// `dir` when given.
+pub fn load(
+    engine: &Engine,
+    bytes: &[u8],
+    hash: &str,
+    dir: Option<&Path>,
+) -> Result<(Component, CacheStatus)> {
     let Some(dir) = dir else {
         let component = Component::new(engine, bytes)
             .map_err(anyhow::Error::from)
             .context("compiling the guest component")?;
         return Ok((component, CacheStatus::Disabled));
     };
-    let path = cache_path(dir, engine, &component_hash(bytes));
+    let path = cache_path(dir, engine, hash);
     // Read, not mmapped: a mapped file truncated by someone else would crash the
     // process with SIGBUS; a read copy cannot change under us.
     if let Ok(cached) = std::fs::read(&path) {

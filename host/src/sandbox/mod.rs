@@ -232,14 +232,13 @@ pub struct Sandbox {
     implementations: Implementations,
     permits: Semaphore,
     cache_status: CacheStatus,
-    component_hash: String,
     _ticker: EpochTicker,
 }
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sandbox")
-            .field("component_hash", &self.component_hash)
+            .field("guest_sha256", &crate::GUEST_SHA256)
             .field("cache_status", &self.cache_status)
             .finish_non_exhaustive()
     }
@@ -289,8 +288,12 @@ impl Sandbox {
         implementations: Implementations,
     ) -> Result<Self> {
         let engine = engine(config.max_concurrent_runs)?;
-        let (component, cache_status) =
-            cache::load(&engine, crate::GUEST_COMPONENT, config.cache_dir.as_deref())?;
+        let (component, cache_status) = cache::load(
+            &engine,
+            crate::GUEST_COMPONENT,
+            crate::GUEST_SHA256,
+            config.cache_dir.as_deref(),
+        )?;
         let mut linker: Linker<RunState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
@@ -311,7 +314,6 @@ impl Sandbox {
             implementations,
             permits: Semaphore::new(config.max_concurrent_runs as usize),
             cache_status,
-            component_hash: cache::component_hash(crate::GUEST_COMPONENT),
         })
     }
 
@@ -382,7 +384,7 @@ impl Sandbox {
                 self.implementations.clone(),
                 output.clone(),
                 uuid::Uuid::now_v7().to_string(),
-                cache::component_hash(request.source.as_bytes()),
+                crate::sha256_hex(request.source.as_bytes()),
                 Arc::clone(&deadline),
             ),
         };
