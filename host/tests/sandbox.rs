@@ -418,5 +418,8 @@ fn limits_default_to_the_documented_values() {
 
 #[test]
 fn the_build_time_guest_hash_is_the_embedded_component_s() {
-    assert_eq!(clambot::GUEST_SHA256, clambot::sha256_hex(clambot::GUEST_COMPONENT));
+    assert_eq!(
+        clambot::GUEST_SHA256,
+        clambot::sha256_hex(clambot::GUEST_COMPONENT)
+    );
 }

@@ -187,7 +187,7 @@ pub struct RunGate {
     usage: Usage,
     run_id: String,
     script_sha256: String,
-    implementations: Implementations,
+    implementations: Arc<Implementations>,
     context: RunContext,
     calls: Vec<CallRecord>,
     deadline: Arc<Deadline>,
@@ -198,7 +198,7 @@ pub struct RunGate {
 impl RunGate {
     pub fn new(
         setup: GateSetup,
-        implementations: Implementations,
+        implementations: Arc<Implementations>,
         output: OutputCapture,
         run_id: String,
         script_sha256: String,

@@ -229,7 +229,7 @@ pub struct Sandbox {
     engine: Engine,
     pre: InstancePre<RunState>,
     run_export: ComponentExportIndex,
-    implementations: Implementations,
+    implementations: Arc<Implementations>,
     permits: Semaphore,
     cache_status: CacheStatus,
     _ticker: EpochTicker,
@@ -311,7 +311,7 @@ impl Sandbox {
             engine,
             pre,
             run_export,
-            implementations,
+            implementations: Arc::new(implementations),
             permits: Semaphore::new(config.max_concurrent_runs as usize),
             cache_status,
         })
@@ -341,7 +341,7 @@ impl Sandbox {
             limiter: MemoryLimiter::new(limits::DEFAULT_MEMORY),
             gate: RunGate::new(
                 GateSetup::deny_all(),
-                Implementations::default(),
+                Arc::clone(&self.implementations),
                 output,
                 String::new(),
                 String::new(),
@@ -381,7 +381,7 @@ impl Sandbox {
             limiter: MemoryLimiter::new(limits.memory),
             gate: RunGate::new(
                 request.gate.clone(),
-                self.implementations.clone(),
+                Arc::clone(&self.implementations),
                 output.clone(),
                 uuid::Uuid::now_v7().to_string(),
                 crate::sha256_hex(request.source.as_bytes()),
