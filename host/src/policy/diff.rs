@@ -71,21 +71,13 @@ pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
             (None, Some(rules)) => {
                 for rule in rules {
                     let what = format!("{name} added ({}:{})", new.name(), rule.line);
-                    changes.push(if grants {
-                        widened(what)
-                    } else {
-                        narrowed(what)
-                    });
+                    changes.push(rule_change(true, grants, what));
                 }
             }
             (Some(rules), None) => {
                 for rule in rules {
                     let what = format!("{name} removed (was {}:{})", old.name(), rule.line);
-                    changes.push(if grants {
-                        narrowed(what)
-                    } else {
-                        widened(what)
-                    });
+                    changes.push(rule_change(false, grants, what));
                 }
             }
             (Some(a), Some(b)) if a.len() == 1 && b.len() == 1 => {
@@ -96,19 +88,11 @@ pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
                 let (sa, sb) = (sig(a), sig(b));
                 for added in sb.difference(&sa) {
                     let what = format!("{name} gains a rule: {added}");
-                    changes.push(if grants {
-                        widened(what)
-                    } else {
-                        narrowed(what)
-                    });
+                    changes.push(rule_change(true, grants, what));
                 }
                 for removed in sa.difference(&sb) {
                     let what = format!("{name} loses a rule: {removed}");
-                    changes.push(if grants {
-                        narrowed(what)
-                    } else {
-                        widened(what)
-                    });
+                    changes.push(rule_change(false, grants, what));
                 }
             }
             (None, None) => {}
@@ -120,6 +104,16 @@ pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
 /// Whether any change widens what is allowed.
 pub fn widens(changes: &[Change]) -> bool {
     changes.iter().any(|c| c.direction == Direction::Widened)
+}
+
+/// A change to a rule: `more` when the rule now matches more calls. More matches
+/// on an allow or ask rule (`grants`) let more through; on a deny rule, fewer.
+fn rule_change(more: bool, grants: bool, what: String) -> Change {
+    if more == grants {
+        widened(what)
+    } else {
+        narrowed(what)
+    }
 }
 
 fn widened(what: String) -> Change {
@@ -174,13 +168,7 @@ fn list_changes(
     grants: bool,
     changes: &mut Vec<Change>,
 ) {
-    let mut push = |more: bool, what: String| {
-        changes.push(if more == grants {
-            widened(what)
-        } else {
-            narrowed(what)
-        });
-    };
+    let mut push = |more: bool, what: String| changes.push(rule_change(more, grants, what));
     match (old, new) {
         (None, None) => {}
         (Some(_), None) => push(
@@ -204,22 +192,20 @@ fn list_changes(
     }
 }
 
+/// A rule's URL patterns, methods and path globs as texts (`None`: any).
+fn urls(rule: &Rule) -> Option<Vec<String>> {
+    (rule.urls.as_ref()).map(|v| v.iter().map(|u| u.source.clone()).collect())
+}
+
+fn methods(rule: &Rule) -> Option<Vec<String>> {
+    (rule.methods.as_ref()).map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
+}
+
+fn paths(rule: &Rule) -> Option<Vec<String>> {
+    (rule.paths.as_ref()).map(|v| v.iter().map(|p| p.source.clone()).collect())
+}
+
 fn rule_changes(name: &str, old: &Rule, new: &Rule, grants: bool, changes: &mut Vec<Change>) {
-    let urls = |r: &Rule| {
-        r.urls
-            .as_ref()
-            .map(|v| v.iter().map(|u| u.source.clone()).collect())
-    };
-    let methods = |r: &Rule| {
-        r.methods
-            .as_ref()
-            .map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
-    };
-    let paths = |r: &Rule| {
-        r.paths
-            .as_ref()
-            .map(|v| v.iter().map(|p| p.source.clone()).collect())
-    };
     list_changes(name, "url", urls(old), urls(new), grants, changes);
     list_changes(name, "method", methods(old), methods(new), grants, changes);
     list_changes(name, "path", paths(old), paths(new), grants, changes);
@@ -233,19 +219,11 @@ fn rule_changes(name: &str, old: &Rule, new: &Rule, grants: bool, changes: &mut 
     let (a, b) = (conds(old), conds(new));
     for removed in a.difference(&b) {
         let what = format!("{name}: condition `{removed}` removed");
-        changes.push(if grants {
-            widened(what)
-        } else {
-            narrowed(what)
-        });
+        changes.push(rule_change(true, grants, what));
     }
     for added in b.difference(&a) {
         let what = format!("{name}: condition `{added}` added");
-        changes.push(if grants {
-            narrowed(what)
-        } else {
-            widened(what)
-        });
+        changes.push(rule_change(false, grants, what));
     }
     if grants {
         changes.extend(limit_change(
@@ -269,28 +247,13 @@ fn rule_changes(name: &str, old: &Rule, new: &Rule, grants: bool, changes: &mut 
 /// A rule's matchers as one comparable string.
 fn signature(rule: &Rule) -> String {
     let list = |v: Option<Vec<String>>| v.map_or("any".into(), |v| v.join(","));
+    let conditions: Vec<String> = rule.conditions.iter().map(ToString::to_string).collect();
     format!(
         "url={} method={} path={} where={} max-calls={} secrets={}",
-        list(
-            rule.urls
-                .as_ref()
-                .map(|v| v.iter().map(|u| u.source.clone()).collect())
-        ),
-        list(
-            rule.methods
-                .as_ref()
-                .map(|v| v.iter().map(|m| m.as_str().to_owned()).collect())
-        ),
-        list(
-            rule.paths
-                .as_ref()
-                .map(|v| v.iter().map(|p| p.source.clone()).collect())
-        ),
-        rule.conditions
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("&"),
+        list(urls(rule)),
+        list(methods(rule)),
+        list(paths(rule)),
+        conditions.join("&"),
         rule.max_calls.map_or("any".into(), |m| m.to_string()),
         rule.secrets.join(","),
     )
