@@ -4,14 +4,13 @@
 //! Exit codes: check and explain 0 (ok) or 1 (the file has errors); diff 0 (nothing
 //! widened), 3 (something widened: ask for a reviewer) or 1 (a file has errors).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use clambot::policy::Policy;
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::repo_root;
 
 fn repo_policy() -> String {
     repo_root().join("policy.toml").display().to_string()
