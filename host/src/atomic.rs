@@ -20,6 +20,14 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     write_with_mode(path, bytes, 0o644)
 }
 
+/// Creates `dir` (and parents) and makes it accessible to the owner only (0700).
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("making {} private", dir.display()))
+}
+
 fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path

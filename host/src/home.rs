@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 
 /// The environment variable that moves all per-user state.
 pub const HOME_VAR: &str = "CLAMBOT_HOME";
+/// The environment variable that moves the workspace the fs tool is confined to.
+pub const WORKSPACE_VAR: &str = "CLAMBOT_WORKSPACE";
 
 /// The per-user directories.
 #[derive(Debug, Clone)]
@@ -39,9 +41,28 @@ impl Home {
         self.root.join("data")
     }
 
-    /// "Always" grants, kept apart from the reviewed policy.
-    pub fn grants_file(&self) -> PathBuf {
-        self.data_dir().join("grants.json")
+    /// The state database: memory, history, cron jobs, grants, audit index.
+    pub fn database_file(&self) -> PathBuf {
+        self.data_dir().join("clambot.db")
+    }
+
+    /// Opens (creating, migrating) the state database.
+    pub fn open_store(&self) -> Result<crate::store::Store> {
+        crate::store::Store::open(&self.database_file())
+    }
+
+    /// Secret values (0600), outside the workspace so no fs call can name them.
+    pub fn secrets_file(&self) -> PathBuf {
+        self.data_dir().join("secrets.json")
+    }
+
+    /// The directory the fs tool is confined to: `$CLAMBOT_WORKSPACE`, or
+    /// `workspace/` under the home.
+    pub fn workspace_dir(&self) -> PathBuf {
+        match std::env::var_os(WORKSPACE_VAR).filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => self.root.join("workspace"),
+        }
     }
 
     /// The audit log and its rotations.

@@ -7,9 +7,14 @@
 pub mod atomic;
 pub mod gate;
 pub mod home;
+pub mod net;
 pub mod policy;
 pub mod sandbox;
+pub mod schedule;
+pub mod secrets;
 pub mod size;
+pub mod state;
+pub mod store;
 pub mod tools;
 
 /// The guest component, built from `guest-quickjs/` and committed (see README).

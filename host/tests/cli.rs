@@ -194,7 +194,8 @@ fn grants_are_listed_and_revoked_from_the_command_line() {
     let Decision::Ask { rule, scope } = policy.decide(&call, &mut Usage::default()) else {
         panic!("the ask rule matches")
     };
-    let grants = Grants::open(&home.join("data/grants.json")).expect("grants");
+    let store = clambot::store::Store::open(&home.join("data/clambot.db")).expect("database");
+    let grants = Grants::open(std::sync::Arc::new(store));
     let grant = grants.grant_always(&scope, &rule).expect("stored");
 
     let out = clambot(&home, &["grants", "list"]);

@@ -15,6 +15,7 @@ use clambot::gate::grants::Grants;
 use clambot::gate::redact::Redactor;
 use clambot::gate::{BoxFuture, GateSetup};
 use clambot::policy::Policy;
+use clambot::store::Store;
 use clambot::sandbox::RunRequest;
 
 /// Answers from a script of replies and remembers what it was asked.
@@ -97,19 +98,16 @@ fn turn_grants_cover_the_turn_and_reset_between_turns() {
 #[test]
 fn always_grants_survive_a_restart_and_can_be_revoked() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("grants.json");
+    let path = dir.path().join("data/clambot.db");
+    let open = || Grants::open(Arc::new(Store::open(&path).expect("open the database")));
     let approver = Scripted::new([Approval::Always]);
-    let gate = setup(
-        ASK_LOG,
-        Arc::new(Grants::open(&path).expect("open")),
-        approver.clone(),
-    );
+    let gate = setup(ASK_LOG, Arc::new(open()), approver.clone());
     assert_eq!(run(TWO_LOGS, &gate).result.expect("granted"), "\"ok\"");
     assert_eq!(approver.asked(), 1);
 
     // A new process: the grant is read back, nobody is asked.
-    let reopened = Arc::new(Grants::open(&path).expect("reopen"));
-    assert_eq!(reopened.list().len(), 1);
+    let reopened = Arc::new(open());
+    assert_eq!(reopened.list().expect("list").len(), 1);
     let gate = setup(ASK_LOG, Arc::clone(&reopened), Arc::new(NonInteractive));
     let outcome = run(TWO_LOGS, &gate);
     assert_eq!(outcome.result.expect("granted after restart"), "\"ok\"");
@@ -118,17 +116,16 @@ fn always_grants_survive_a_restart_and_can_be_revoked() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "grants are private to the user");
+        let dir = path.parent().expect("data dir");
+        let mode = std::fs::metadata(dir).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the database is in a directory private to the user");
     }
 
-    let id = reopened.list()[0].id.clone();
-    assert_eq!(reopened.revoke(&id[..6]).expect("revoke").len(), 1);
-    let gate = setup(
-        ASK_LOG,
-        Arc::new(Grants::open(&path).expect("reopen")),
-        Arc::new(NonInteractive),
-    );
+    let id = reopened.list().expect("list")[0].id.clone();
+    // Revoked through another handle (another process would do the same): the
+    // first handle sees it at once, because grants are not cached.
+    assert_eq!(open().revoke(&id[..6]).expect("revoke").len(), 1);
+    let gate = setup(ASK_LOG, Arc::clone(&reopened), Arc::new(NonInteractive));
     let outcome = run(
         "try { log.writeSync('info', 'a') } catch (e) { return e.code }",
         &gate,

@@ -181,6 +181,7 @@ fn verdict(decision: &Decision) -> (&'static str, &str) {
         Decision::Ask { rule, .. } => ("ask", rule),
         Decision::Deny { rule, .. } => ("deny", rule),
         Decision::Limit { rule, .. } => ("limit", rule),
+        Decision::Invalid { .. } => ("invalid", "invalid-arguments"),
     }
 }
 
@@ -497,10 +498,10 @@ fn invalid_urls_match_nothing() {
         "data:text/plain,x",
     ] {
         let decision = decide(&p, "http.fetch", get(url));
-        assert_eq!(denied_by(&decision), Some(DEFAULT_DENY_RULE), "{url}");
+        assert_eq!(verdict(&decision).0, "invalid", "{url}: {decision:?}");
     }
     let decision = decide(&p, "http.fetch", json!({ "req": { "method": "GET" } }));
-    assert_eq!(denied_by(&decision), Some(DEFAULT_DENY_RULE), "no URL");
+    assert_eq!(verdict(&decision).0, "invalid", "no URL");
 }
 
 #[test]
@@ -604,7 +605,7 @@ fn fs_paths_are_normalised_before_matching() {
 }
 
 #[test]
-fn fs_escape_attempts_match_no_rule() {
+fn fs_escape_attempts_are_invalid_before_any_rule() {
     let rule =
         "[[allow]]\ncall = \"fs.read-text\"\npath = [\"**\"]\n[[allow]]\ncall = \"fs.stat\"\n";
     for path in [
@@ -617,6 +618,12 @@ fn fs_escape_attempts_match_no_rule() {
         "..\\x",
         "a\0b",
         "C:/x",
+        "a\nb",
+        "notes/CON",
+        "nul.txt",
+        "com1.log",
+        &"n".repeat(256),
+        &"a/".repeat(2049),
     ] {
         for function in ["read-text", "stat"] {
             let decision = decide(
@@ -624,11 +631,10 @@ fn fs_escape_attempts_match_no_rule() {
                 &format!("fs.{function}"),
                 json!({ "path": path }),
             );
-            let Decision::Deny { rule, reason } = decision else {
-                panic!("fs.{function} {path:?} was not denied: {decision:?}")
+            let Decision::Invalid { reason } = decision else {
+                panic!("fs.{function} {path:?} was not refused as invalid: {decision:?}")
             };
-            assert_eq!(rule, DEFAULT_DENY_RULE);
-            assert!(reason.contains("was denied:"), "{reason}");
+            assert!(reason.starts_with(&format!("fs.{function}: ")), "{reason}");
         }
     }
 }

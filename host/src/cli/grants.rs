@@ -25,12 +25,12 @@ pub enum GrantsCommand {
 
 pub fn run(command: GrantsCommand) -> Result<ExitCode> {
     let home = Home::from_env()?;
-    let grants = Grants::open(&home.grants_file())?;
+    let grants = Grants::open(std::sync::Arc::new(home.open_store()?));
     match command {
         GrantsCommand::List => {
-            let list = grants.list();
+            let list = grants.list()?;
             if list.is_empty() {
-                println!("no grants ({})", home.grants_file().display());
+                println!("no grants ({})", home.database_file().display());
             }
             for g in list {
                 println!(

@@ -10,12 +10,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::exit;
-use clambot::gate::GateSetup;
 use clambot::gate::approver::{Approver, DEFAULT_PROMPT_TIMEOUT, NonInteractive, TerminalApprover};
-use clambot::gate::audit::AuditLog;
-use clambot::gate::grants::Grants;
-use clambot::gate::redact::Redactor;
 use clambot::home::Home;
+use clambot::state::HostState;
 use clambot::policy::Policy;
 use clambot::sandbox::{RunError, RunLimits, RunRequest, Sandbox, SandboxConfig, limits};
 use clambot::size::{parse_duration, parse_size};
@@ -91,19 +88,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         None => Policy::deny_all(),
     };
     let limits = effective_limits(&args, &policy)?;
-    let home = Home::from_env()?;
+    let state = HostState::open(Home::from_env()?)?;
     let approver: Arc<dyn Approver> = match TerminalApprover::from_tty(DEFAULT_PROMPT_TIMEOUT) {
         Some(terminal) if !args.non_interactive => Arc::new(terminal),
         _ => Arc::new(NonInteractive),
     };
-    let gate = GateSetup {
-        policy: Arc::new(policy),
-        grants: Arc::new(Grants::open(&home.grants_file())?),
-        approver,
-        audit: Some(Arc::new(AuditLog::open(&home.audit_dir())?)),
-        // No secrets store yet: credential headers are still redacted by name.
-        redactor: Arc::new(Redactor::default()),
-    };
+    let gate = state.gate(policy, approver)?;
     let request = RunRequest {
         source,
         args_json: parsed_args.to_string(),
@@ -111,10 +101,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         gate,
     };
 
-    let sandbox = Sandbox::new(&SandboxConfig {
-        cache_dir: Some(home.cache_dir()),
-        max_concurrent_runs: 1,
-    })?;
+    let sandbox = Sandbox::with_implementations(
+        &SandboxConfig {
+            cache_dir: Some(state.home.cache_dir()),
+            max_concurrent_runs: 1,
+        },
+        state.implementations()?,
+    )?;
     // Multi-threaded so a terminal approval prompt can block without stalling the run.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -4,13 +4,15 @@
 //! the rule behind it, the fingerprint of the call's scope, the arguments with
 //! secrets redacted, the duration and the result size. Lines are appended to
 //! `audit.jsonl` as they happen (no buffering: a crash loses no decided call);
-//! past a size the file is rotated to `audit.1.jsonl`, … keeping a few.
+//! past a size the file is rotated to `audit.1.jsonl`, … keeping a few. With a
+//! state database attached, each record is also indexed there (without its
+//! arguments), so calls can be queried by run and time.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -37,6 +39,8 @@ pub enum Verdict {
     Deny,
     /// A budget ran out.
     Limit,
+    /// The arguments could not be judged (malformed URL, path outside the workspace).
+    Invalid,
 }
 
 /// One audit line.
@@ -65,6 +69,7 @@ pub struct AuditLog {
     max_bytes: u64,
     keep: usize,
     file: Mutex<(File, u64)>,
+    index: Option<Arc<crate::store::Store>>,
 }
 
 impl AuditLog {
@@ -83,7 +88,14 @@ impl AuditLog {
             max_bytes,
             keep,
             file: Mutex::new((file, size)),
+            index: None,
         })
+    }
+
+    /// Also indexes every record in `store`.
+    pub fn with_index(mut self, store: Arc<crate::store::Store>) -> Self {
+        self.index = Some(store);
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -104,6 +116,10 @@ impl AuditLog {
             .write_all(&line)
             .with_context(|| format!("writing {}", self.path.display()))?;
         guard.1 += line.len() as u64;
+        drop(guard);
+        if let Some(store) = &self.index {
+            crate::store::audit::insert(store, record).context("indexing an audit record")?;
+        }
         Ok(())
     }
 

@@ -1,23 +1,24 @@
 //! Grants: a person's answers to `ask` rules, kept so they are not asked again.
 //!
 //! "This turn" grants live in memory and end with the turn. "Always" grants are
-//! stored in `$CLAMBOT_HOME/data/grants.json` (0600, written atomically) — never in
-//! `policy.toml`, so the reviewed file cannot change behind the reviewer's back.
-//! A grant only ever answers an `ask` rule: a `deny` rule, or a rule that no longer
-//! exists, makes it irrelevant, because the policy is consulted first.
+//! rows in the state database — never in `policy.toml`, so the reviewed file
+//! cannot change behind the reviewer's back. They are looked up in the database
+//! on every check rather than cached, so `clambot grants revoke` in another
+//! process takes effect at the next call of a running agent. A grant only ever
+//! answers an `ask` rule: a `deny` rule, or a rule that no longer exists, makes it
+//! irrelevant, because the policy is consulted first.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
+use anyhow::{Result, bail};
+use rusqlite::{OptionalExtension, params};
 
 use crate::policy::Scope;
+use crate::store::Store;
 
 /// One stored "always" grant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     /// Short id for `clambot grants revoke` (the fingerprint's first 12 hex digits).
     pub id: String,
@@ -32,70 +33,50 @@ pub struct Grant {
     pub created: String,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GrantFile {
-    version: u32,
-    grants: Vec<Grant>,
-}
-
-const FILE_VERSION: u32 = 1;
-
 /// The grants in force for an agent (shared by its runs).
 #[derive(Debug)]
 pub struct Grants {
-    path: Option<PathBuf>,
-    always: Mutex<Vec<Grant>>,
+    store: Arc<Store>,
     turn: Mutex<HashSet<String>>,
 }
 
 impl Grants {
-    /// Grants that are never stored (tests, one-off runs without a home).
+    /// Grants kept in a private in-memory database (tests, one-off runs).
     pub fn in_memory() -> Self {
+        // An in-memory SQLite database cannot fail to open short of allocation failure.
+        let store = Store::in_memory().unwrap_or_else(|e| panic!("in-memory database: {e:#}"));
+        Self::open(Arc::new(store))
+    }
+
+    /// The grants stored in `store`.
+    pub fn open(store: Arc<Store>) -> Self {
         Self {
-            path: None,
-            always: Mutex::new(Vec::new()),
+            store,
             turn: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Loads the stored grants (none if the file does not exist yet).
-    pub fn open(path: &Path) -> Result<Self> {
-        let always = match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let file: GrantFile = serde_json::from_str(&text)
-                    .with_context(|| format!("{} is damaged", path.display()))?;
-                if file.version != FILE_VERSION {
-                    bail!(
-                        "{} has version {}; this clambot reads version {FILE_VERSION}",
-                        path.display(),
-                        file.version
-                    );
-                }
-                file.grants
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        Ok(Self {
-            path: Some(path.to_owned()),
-            always: Mutex::new(always),
-            turn: Mutex::new(HashSet::new()),
-        })
-    }
-
-    /// Whether a grant covers this fingerprint.
+    /// Whether a grant covers this fingerprint. A database error counts as "no
+    /// grant": the person is asked instead, which is the safe side.
     pub fn covers(&self, fingerprint: &str) -> bool {
-        self.turn
+        if self
+            .turn
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .contains(fingerprint)
-            || self
-                .always
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .iter()
-                .any(|g| g.fingerprint == fingerprint)
+        {
+            return true;
+        }
+        self.store
+            .with(|c| {
+                c.query_row(
+                    "SELECT 1 FROM grants WHERE fingerprint = ?1",
+                    [fingerprint],
+                    |_| Ok(()),
+                )
+                .optional()
+            })
+            .is_ok_and(|found| found.is_some())
     }
 
     /// Grants this scope until the turn ends.
@@ -125,59 +106,69 @@ impl Grants {
             rule: rule.to_owned(),
             created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         };
-        let mut always = self.always.lock().unwrap_or_else(PoisonError::into_inner);
-        if !always.iter().any(|g| g.fingerprint == grant.fingerprint) {
-            let mut next = always.clone();
-            next.push(grant.clone());
-            self.store(&next)?;
-            *always = next;
-        }
+        self.store.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO grants (fingerprint, function, scope, rule, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    grant.fingerprint,
+                    grant.function,
+                    grant.scope,
+                    grant.rule,
+                    grant.created
+                ],
+            )
+        })?;
         Ok(grant)
     }
 
-    /// The stored grants.
-    pub fn list(&self) -> Vec<Grant> {
-        self.always
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The stored grants, oldest first.
+    pub fn list(&self) -> Result<Vec<Grant>> {
+        self.store.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT fingerprint, function, scope, rule, created FROM grants ORDER BY created, fingerprint",
+            )?;
+            let rows = statement.query_map([], |row| {
+                let fingerprint: String = row.get(0)?;
+                Ok(Grant {
+                    id: fingerprint.get(..12).unwrap_or(&fingerprint).to_owned(),
+                    fingerprint,
+                    function: row.get(1)?,
+                    scope: row.get(2)?,
+                    rule: row.get(3)?,
+                    created: row.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
     }
 
     /// Removes the grants whose id (or fingerprint) starts with `prefix`; returns them.
     pub fn revoke(&self, prefix: &str) -> Result<Vec<Grant>> {
-        if prefix.len() < 4 {
-            bail!("give at least 4 characters of the grant id");
+        if prefix.len() < 4 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("give at least 4 hex digits of the grant id");
         }
-        let mut always = self.always.lock().unwrap_or_else(PoisonError::into_inner);
-        let (gone, kept): (Vec<Grant>, Vec<Grant>) = always
-            .iter()
-            .cloned()
-            .partition(|g| g.fingerprint.starts_with(prefix));
-        if !gone.is_empty() {
-            self.store(&kept)?;
-            *always = kept;
-        }
+        let prefix = prefix.to_ascii_lowercase();
+        let gone: Vec<Grant> = self
+            .list()?
+            .into_iter()
+            .filter(|g| g.fingerprint.starts_with(&prefix))
+            .collect();
+        self.store.with(|c| {
+            let tx = c.transaction()?;
+            for grant in &gone {
+                tx.execute(
+                    "DELETE FROM grants WHERE fingerprint = ?1",
+                    [&grant.fingerprint],
+                )?;
+            }
+            tx.commit()
+        })?;
         Ok(gone)
     }
 
     /// Removes every stored grant; returns how many there were.
     pub fn revoke_all(&self) -> Result<usize> {
-        let mut always = self.always.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = always.len();
-        self.store(&[])?;
-        always.clear();
-        Ok(count)
-    }
-
-    fn store(&self, grants: &[Grant]) -> Result<()> {
-        let Some(path) = &self.path else {
-            return Ok(());
-        };
-        let file = GrantFile {
-            version: FILE_VERSION,
-            grants: grants.to_vec(),
-        };
-        let text = serde_json::to_string_pretty(&file).context("encoding grants")?;
-        crate::atomic::write_private(path, text.as_bytes())
+        self.store.with(|c| c.execute("DELETE FROM grants", []))
     }
 }

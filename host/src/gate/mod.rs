@@ -42,6 +42,9 @@ use grants::Grants;
 use redact::Redactor;
 use value::{json_to_val, val_to_json};
 
+/// The rule name recorded when a call's arguments could not be judged.
+pub const INVALID_ARGUMENTS_RULE: &str = "invalid-arguments";
+
 /// The WIT package every gated host interface belongs to.
 pub const HOST_PACKAGE: &str = "clambot:host/";
 
@@ -72,6 +75,23 @@ impl ToolError {
         }
     }
 
+    /// The same error with secret values taken out of its text.
+    pub fn redacted(self, redactor: &Redactor) -> Self {
+        if !redactor.has_secrets() {
+            return self;
+        }
+        match self {
+            Self::Denied { rule, reason } => Self::Denied {
+                rule: redactor.text(&rule),
+                reason: redactor.text(&reason),
+            },
+            Self::Invalid(m) => Self::Invalid(redactor.text(&m)),
+            Self::NotFound(m) => Self::NotFound(redactor.text(&m)),
+            Self::Failed(m) => Self::Failed(redactor.text(&m)),
+            Self::Limit(m) => Self::Limit(redactor.text(&m)),
+        }
+    }
+
     fn to_json(&self) -> Json {
         match self {
             Self::Denied { rule, reason } => {
@@ -91,6 +111,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Debug, Clone)]
 pub struct RunContext {
     pub output: OutputCapture,
+    /// The policy in force (the http tool reads `[net]` from it).
+    pub policy: Arc<Policy>,
+    /// The run's deadline: no call may outlive it.
+    pub deadline: Arc<Deadline>,
 }
 
 /// The host side of one WIT interface. Reached only through the gate.
@@ -204,13 +228,18 @@ impl RunGate {
         script_sha256: String,
         deadline: Arc<Deadline>,
     ) -> Self {
+        let policy = Arc::clone(&setup.policy);
         Self {
             setup,
             usage: Usage::default(),
             run_id,
             script_sha256,
             implementations,
-            context: RunContext { output },
+            context: RunContext {
+                output,
+                policy,
+                deadline: Arc::clone(&deadline),
+            },
             calls: Vec::new(),
             deadline,
             waited: false,
@@ -256,6 +285,11 @@ impl RunGate {
             Decision::Limit { rule, reason } => {
                 (Verdict::Limit, rule, Some(ToolError::Limit(reason)))
             }
+            Decision::Invalid { reason } => (
+                Verdict::Invalid,
+                INVALID_ARGUMENTS_RULE.to_owned(),
+                Some(ToolError::Invalid(reason)),
+            ),
             Decision::Ask { rule, scope } => {
                 if self.setup.grants.covers(&scope.fingerprint()) {
                     (Verdict::Granted, rule, None)
@@ -312,7 +346,14 @@ impl RunGate {
         let outcome = match refusal {
             Some(error) => Err(error),
             None => match self.implementations.get(interface) {
-                Some(implementation) => implementation.call(function, args, &self.context).await,
+                // Whatever an implementation hands back (a response body, a file, an
+                // error message) passes the redactor: a secret value never reaches
+                // the guest, even when a server or a file echoes it.
+                Some(implementation) => implementation
+                    .call(function, args, &self.context)
+                    .await
+                    .map(|result| self.setup.redactor.json_values(result))
+                    .map_err(|error| error.redacted(&self.setup.redactor)),
                 None => Err(ToolError::Failed(format!(
                     "the policy allows {name}, but this clambot has no implementation of the `{interface}` interface"
                 ))),

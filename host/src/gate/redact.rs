@@ -42,6 +42,32 @@ impl Redactor {
         Self { secrets }
     }
 
+    /// Whether any secret value is known (otherwise only header names are redacted).
+    pub fn has_secrets(&self) -> bool {
+        !self.secrets.is_empty()
+    }
+
+    /// `value` with every known secret value replaced in its strings (keys
+    /// included), and nothing else changed: for results handed back to a script,
+    /// where header redaction by name would only destroy data.
+    pub fn json_values(&self, value: Json) -> Json {
+        if !self.has_secrets() {
+            return value;
+        }
+        match value {
+            Json::String(s) => Json::String(self.text(&s)),
+            Json::Array(items) => {
+                Json::Array(items.into_iter().map(|v| self.json_values(v)).collect())
+            }
+            Json::Object(map) => Json::Object(
+                map.into_iter()
+                    .map(|(k, v)| (self.text(&k), self.json_values(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
     /// Replaces secret values in a text.
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();

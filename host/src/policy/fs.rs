@@ -23,6 +23,18 @@ impl WorkspacePath {
         if raw.contains('\0') {
             return Err("the path contains a NUL byte".into());
         }
+        if let Some(c) = raw.chars().find(|c| c.is_control()) {
+            return Err(format!(
+                "the path contains the control character U+{:04X}",
+                u32::from(c)
+            ));
+        }
+        if raw.len() > MAX_PATH_BYTES {
+            return Err(format!(
+                "the path is {} bytes long; at most {MAX_PATH_BYTES} are allowed",
+                raw.len()
+            ));
+        }
         if raw.contains('\\') {
             return Err("the path contains a backslash; use `/`".into());
         }
@@ -40,7 +52,21 @@ impl WorkspacePath {
                         return Err(format!("`{raw}` leads out of the workspace"));
                     }
                 }
-                other => segments.push(other),
+                other => {
+                    if other.len() > MAX_NAME_BYTES {
+                        return Err(format!(
+                            "the name `{}…` is {} bytes long; at most {MAX_NAME_BYTES} are allowed",
+                            other.chars().take(32).collect::<String>(),
+                            other.len()
+                        ));
+                    }
+                    if is_device_name(other) {
+                        return Err(format!(
+                            "`{other}` is a reserved device name; choose another file name"
+                        ));
+                    }
+                    segments.push(other)
+                }
             }
         }
         Ok(Self(if segments.is_empty() {
@@ -59,6 +85,23 @@ impl fmt::Display for WorkspacePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Longest path accepted, in bytes (Linux's PATH_MAX).
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Longest single name, in bytes (NAME_MAX on every common file system).
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Windows device names (`CON`, `nul.txt`, `COM1`, …): refused everywhere, so a
+/// workspace stays portable and a synced copy cannot open a device.
+fn is_device_name(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).trim_end();
+    let upper = stem.to_ascii_uppercase();
+    matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$")
+        || ((upper.starts_with("COM") || upper.starts_with("LPT"))
+            && upper.len() == 4
+            && upper.as_bytes()[3].is_ascii_digit()
+            && upper.as_bytes()[3] != b'0')
 }
 
 /// A glob over normalised workspace paths.

@@ -185,6 +185,11 @@ pub enum Decision {
         rule: String,
         reason: String,
     },
+    /// The arguments cannot be judged (a malformed URL, a path that leaves the
+    /// workspace): refused before any rule is consulted.
+    Invalid {
+        reason: String,
+    },
 }
 
 /// What a grant covers: the part of a call a rule's matchers look at. Two calls
@@ -328,10 +333,15 @@ impl Policy {
         if candidates.is_empty() {
             return Decision::Deny {
                 rule: DEFAULT_DENY_RULE.into(),
-                reason: self.default_deny_reason(call, candidates, None),
+                reason: self.default_deny_reason(call, candidates),
             };
         }
         let subject = Subject::of(call, Some(&self.paths));
+        if let Subject::Invalid(why) = &subject {
+            return Decision::Invalid {
+                reason: format!("{}: {why}", call.name()),
+            };
+        }
         // One pass over the rules naming this function, in file order. The first
         // matching deny rule decides at once; asks and allows are kept in order.
         let (mut asks, mut allows) = (Vec::new(), Vec::new());
@@ -389,7 +399,7 @@ impl Policy {
         }
         Decision::Deny {
             rule: DEFAULT_DENY_RULE.into(),
-            reason: self.default_deny_reason(call, candidates, Some(&subject)),
+            reason: self.default_deny_reason(call, candidates),
         }
     }
 
@@ -414,16 +424,12 @@ impl Policy {
         &self,
         call: &Call<'_>,
         candidates: &[usize],
-        subject: Option<&Subject>,
     ) -> String {
         let name = call.name();
         if self.implicit {
             return format!(
                 "no policy is in force, so every call is denied; allow `{name}` in a policy file (clambot run --policy FILE)"
             );
-        }
-        if let Some(Subject::Invalid(why)) = subject {
-            return format!("{name} was denied: {why}");
         }
         let near: Vec<&str> = candidates
             .iter()

@@ -1,0 +1,71 @@
+//! Everything a clambot process opens once and shares between runs: the home
+//! directories, the state database, the secrets store and the workspace.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use crate::gate::approver::Approver;
+use crate::gate::audit::AuditLog;
+use crate::gate::grants::Grants;
+use crate::gate::redact::Redactor;
+use crate::gate::{GateSetup, Implementations};
+use crate::home::Home;
+use crate::policy::Policy;
+use crate::secrets::SecretStore;
+use crate::store::Store;
+use crate::tools;
+
+/// Opened state.
+#[derive(Debug, Clone)]
+pub struct HostState {
+    pub home: Home,
+    pub store: Arc<Store>,
+    pub secrets: Arc<SecretStore>,
+    pub workspace: PathBuf,
+}
+
+impl HostState {
+    /// Opens the state under `home` (creating what is missing).
+    pub fn open(home: Home) -> Result<Self> {
+        let store = Arc::new(home.open_store()?);
+        let secrets = Arc::new(SecretStore::open(&home.secrets_file()));
+        let workspace = home.workspace_dir();
+        Ok(Self {
+            home,
+            store,
+            secrets,
+            workspace,
+        })
+    }
+
+    /// The host implementations, with the system resolver.
+    pub fn implementations(&self) -> Result<Implementations> {
+        tools::standard(
+            &self.workspace,
+            &self.store,
+            &self.secrets,
+            tools::http::Http::new(Arc::clone(&self.secrets)),
+        )
+    }
+
+    /// A redactor that knows every secret value set right now.
+    pub fn redactor(&self) -> Result<Redactor> {
+        Ok(Redactor::new(self.secrets.values()?))
+    }
+
+    /// The gate for runs under `policy`: stored grants, the audit log (indexed in
+    /// the database), and a redactor for the current secrets.
+    pub fn gate(&self, policy: Policy, approver: Arc<dyn Approver>) -> Result<GateSetup> {
+        Ok(GateSetup {
+            policy: Arc::new(policy),
+            grants: Arc::new(Grants::open(Arc::clone(&self.store))),
+            approver,
+            audit: Some(Arc::new(
+                AuditLog::open(&self.home.audit_dir())?.with_index(Arc::clone(&self.store)),
+            )),
+            redactor: Arc::new(self.redactor()?),
+        })
+    }
+}

@@ -1,0 +1,202 @@
+//! State: one embedded SQLite database (`$CLAMBOT_HOME/data/clambot.db`) for
+//! memory, history, cron jobs, grants and the audit index.
+//!
+//! WAL mode, so readers never wait for the writer and another clambot process
+//! (the CLI next to a running gateway) can use the same file; `synchronous=FULL`,
+//! so a transaction that returned is on disk — a crash loses nothing committed.
+//! Within one process the connection sits behind a mutex: every use is a short
+//! statement or transaction, so the lock is held for microseconds. Migrations are
+//! numbered SQL steps, applied in one transaction each at open; a database from a
+//! newer clambot is refused rather than guessed at.
+
+pub mod audit;
+pub mod cron;
+pub mod memory;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OpenFlags};
+use rusqlite_migration::{M, Migrations};
+
+/// How long a statement waits for another process's write to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema, one step per version. Never edit a step that has shipped: add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: facts, history (with full-text indexes), cron jobs, grants, audit index.
+    r#"
+    CREATE TABLE facts (
+        id          TEXT PRIMARY KEY,
+        text        TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL
+    );
+    CREATE VIRTUAL TABLE facts_fts USING fts5(
+        text, content='facts', tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER facts_ai AFTER INSERT ON facts BEGIN
+        INSERT INTO facts_fts(rowid, text) VALUES (new.rowid, new.text);
+    END;
+    CREATE TRIGGER facts_ad AFTER DELETE ON facts BEGIN
+        INSERT INTO facts_fts(facts_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    END;
+
+    CREATE TABLE history (
+        id          INTEGER PRIMARY KEY,
+        session     TEXT NOT NULL,
+        role        TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        text        TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX history_by_session ON history(session, id);
+    CREATE VIRTUAL TABLE history_fts USING fts5(
+        text, content='history', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER history_ai AFTER INSERT ON history BEGIN
+        INSERT INTO history_fts(rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER history_ad AFTER DELETE ON history BEGIN
+        INSERT INTO history_fts(history_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+
+    CREATE TABLE cron_jobs (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        schedule     TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        once         INTEGER NOT NULL,
+        enabled      INTEGER NOT NULL,
+        created_ms   INTEGER NOT NULL,
+        next_run_ms  INTEGER,
+        last_run_ms  INTEGER,
+        channel      TEXT
+    );
+
+    CREATE TABLE grants (
+        fingerprint  TEXT PRIMARY KEY,
+        function     TEXT NOT NULL,
+        scope        TEXT NOT NULL,
+        rule         TEXT NOT NULL,
+        created      TEXT NOT NULL
+    );
+
+    CREATE TABLE audit (
+        id           INTEGER PRIMARY KEY,
+        time         TEXT NOT NULL,
+        run          TEXT NOT NULL,
+        function     TEXT NOT NULL,
+        decision     TEXT NOT NULL,
+        rule         TEXT NOT NULL,
+        fingerprint  TEXT NOT NULL,
+        error        TEXT,
+        duration_us  INTEGER NOT NULL
+    );
+    CREATE INDEX audit_by_run ON audit(run);
+    CREATE INDEX audit_by_time ON audit(time);
+    "#,
+];
+
+/// The database.
+#[derive(Debug)]
+pub struct Store {
+    path: Option<PathBuf>,
+    connection: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating, migrating) the database at `path`; its directory is made
+    /// private to the user.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::atomic::create_private_dir(dir)?;
+        }
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening the database {}", path.display()))?;
+        Self::prepare(connection, Some(path.to_owned()))
+            .with_context(|| format!("preparing the database {}", path.display()))
+    }
+
+    /// A database that lives only as long as this value (tests, one-off runs).
+    pub fn in_memory() -> Result<Self> {
+        Self::prepare(
+            Connection::open_in_memory().context("opening an in-memory database")?,
+            None,
+        )
+    }
+
+    fn prepare(mut connection: Connection, path: Option<PathBuf>) -> Result<Self> {
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        if path.is_some() {
+            let mode: String =
+                connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                bail!("the database refused write-ahead logging (journal mode {mode})");
+            }
+        }
+        connection.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;",
+        )?;
+        let newest = MIGRATIONS.len();
+        let version: usize = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if version > newest {
+            bail!(
+                "the database has schema version {version}, newer than this clambot knows ({newest}); \
+                 use a newer clambot"
+            );
+        }
+        migrations()
+            .to_latest(&mut connection)
+            .context("migrating the schema")?;
+        Ok(Self {
+            path,
+            connection: Mutex::new(connection),
+        })
+    }
+
+    /// The file, if the database has one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The schema version the database is at.
+    pub fn schema_version(&self) -> Result<usize> {
+        self.with(|c| c.query_row("PRAGMA user_version", [], |row| row.get(0)))
+    }
+
+    /// Runs `f` with the connection, holding the lock for its duration.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let mut connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(f(&mut connection)?)
+    }
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+}
