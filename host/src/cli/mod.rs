@@ -2,8 +2,10 @@
 
 pub mod exit;
 mod grants;
+mod memory;
 mod policy;
 mod run;
+mod secrets;
 
 use std::process::ExitCode;
 
@@ -32,6 +34,12 @@ enum Command {
     /// List and revoke the "always" grants people gave to [[ask]] rules.
     #[command(subcommand)]
     Grants(grants::GrantsCommand),
+    /// Set, list and remove secrets (values are never shown or passed on argv).
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
+    /// Export (as Markdown) or forget what the agent remembers.
+    #[command(subcommand)]
+    Memory(memory::MemoryCommand),
 }
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -39,5 +47,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Policy(command) => policy::run(command),
         Command::Grants(command) => grants::run(command),
+        Command::Secrets(command) => secrets::run(command),
+        Command::Memory(command) => memory::run(command),
     }
 }

@@ -217,17 +217,40 @@ fn clamp_limit(limit: u32) -> u32 {
     }
 }
 
+/// Words too common to say anything about relevance: with OR semantics, "the"
+/// would match every fact.
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "an", "and", "are", "as", "at", "be", "by", "did", "do", "does", "for",
+    "from", "how", "i", "in", "is", "it", "me", "my", "of", "on", "or", "that", "the",
+    "this", "to", "was", "what", "when", "where", "which", "who", "why", "with", "you",
+];
+
 /// The FTS5 expression for a free-text query: its words, each quoted, any of
-/// them matching (BM25 ranks documents with more of them higher). None when the
-/// query has no words.
+/// them matching (BM25 ranks documents with more of them higher). Stop words
+/// are dropped unless nothing else is left. None when the query has no words.
 fn match_expression(query: &str) -> Option<String> {
     let words: Vec<String> = query
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(32)
-        .map(|w| format!("\"{w}\""))
+        .map(str::to_lowercase)
         .collect();
-    (!words.is_empty()).then(|| words.join(" OR "))
+    let meaningful: Vec<&String> = words
+        .iter()
+        .filter(|w| !STOP_WORDS.contains(&w.as_str()))
+        .collect();
+    let chosen: Vec<&String> = if meaningful.is_empty() {
+        words.iter().collect()
+    } else {
+        meaningful
+    };
+    (!chosen.is_empty()).then(|| {
+        chosen
+            .iter()
+            .map(|w| format!("\"{w}\""))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    })
 }
 
 #[cfg(test)]
@@ -242,9 +265,10 @@ mod tests {
     fn query_syntax_is_never_passed_through() {
         assert_eq!(
             match_expression("a\" OR * NEAR(b)").as_deref(),
-            Some("\"a\" OR \"OR\" OR \"NEAR\" OR \"b\"")
+            Some("\"near\" OR \"b\"")
         );
         assert_eq!(match_expression("  !!! "), None);
+        assert_eq!(match_expression("The").as_deref(), Some("\"the\""));
     }
 
     #[test]

@@ -45,3 +45,6 @@ pub fn run_source(source: &str) -> RunOutcome {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
+
+pub mod http_server;
+pub mod world;

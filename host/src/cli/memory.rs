@@ -1,0 +1,42 @@
+//! `clambot memory export|forget`: what the agent remembers, readable by a person.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+
+use clambot::home::Home;
+use clambot::store::memory::Memory;
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryCommand {
+    /// Write every remembered fact as Markdown (to standard output, or a file).
+    Export {
+        /// Write here instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Forget a fact by id (ids are in the export).
+    Forget { id: String },
+}
+
+pub fn run(command: MemoryCommand) -> Result<ExitCode> {
+    let home = Home::from_env()?;
+    let memory = Memory::new(Arc::new(home.open_store()?));
+    match command {
+        MemoryCommand::Export { output: None } => print!("{}", memory.export_markdown()?),
+        MemoryCommand::Export { output: Some(path) } => {
+            clambot::atomic::write(&path, memory.export_markdown()?.as_bytes())?;
+            println!("wrote {}", path.display());
+        }
+        MemoryCommand::Forget { id } => {
+            if !memory.forget(&id)? {
+                bail!("no fact has the id `{id}` (see `clambot memory export`)");
+            }
+            println!("forgot {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,77 @@
+//! `clambot secrets set|list|remove`: secret values are set here, on the host,
+//! and nowhere else — never from argv (it would sit in shell history and `ps`),
+//! only from a hidden prompt or standard input.
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+
+use clambot::home::Home;
+use clambot::secrets::{SecretStore, check_name};
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Set a secret. The value is read from a hidden prompt, or from standard
+    /// input when it is not a terminal (one trailing newline is dropped).
+    Set {
+        /// The secret's name, as policy rules and scripts refer to it.
+        name: String,
+    },
+    /// List the names of the secrets that are set (never their values).
+    List,
+    /// Remove a secret.
+    Remove { name: String },
+}
+
+pub fn run(command: SecretsCommand) -> Result<ExitCode> {
+    let home = Home::from_env()?;
+    let store = SecretStore::open(&home.secrets_file());
+    match command {
+        SecretsCommand::Set { name } => {
+            check_name(&name)?;
+            let value = read_value(&name)?;
+            store.set(&name, &value)?;
+            println!(
+                "secret `{name}` stored in {}; a policy rule must list it under `secrets` before a script can use it",
+                home.secrets_file().display()
+            );
+        }
+        SecretsCommand::List => {
+            let names = store.names()?;
+            if names.is_empty() {
+                println!("no secrets ({})", home.secrets_file().display());
+            }
+            for name in names {
+                println!("{name}");
+            }
+        }
+        SecretsCommand::Remove { name } => {
+            if !store.remove(&name)? {
+                bail!("no secret is named `{name}` (see `clambot secrets list`)");
+            }
+            println!("secret `{name}` removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_value(name: &str) -> Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return rpassword::prompt_password(format!("value for `{name}` (not shown): "))
+            .context("reading the secret from the terminal");
+    }
+    let mut value = String::new();
+    stdin
+        .lock()
+        .take(clambot::secrets::MAX_VALUE_BYTES as u64 + 2)
+        .read_to_string(&mut value)
+        .context("reading the secret from standard input")?;
+    let value = value
+        .strip_suffix("\r\n")
+        .or_else(|| value.strip_suffix('\n'))
+        .unwrap_or(&value);
+    Ok(value.to_owned())
+}
