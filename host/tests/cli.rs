@@ -254,3 +254,105 @@ fn run_with_a_policy_allows_what_it_lists_and_refuses_a_broken_one() {
         text(&out.stderr)
     );
 }
+
+fn clambot_with(home: &Path, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+    use std::io::Write;
+    let cache = common::cache_dir();
+    std::fs::create_dir_all(home).expect("home");
+    let _ = std::os::unix::fs::symlink(&cache, home.join("cache"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clambot"))
+        .args(args)
+        .env("CLAMBOT_HOME", home)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("clambot runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("clambot finishes")
+}
+
+#[test]
+fn secrets_are_set_from_stdin_listed_by_name_and_used_by_the_http_tool() {
+    use common::http_server::{Reply, Server};
+    const CANARY: &str = "tok-canary-31415926";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let out = clambot_with(&home, &["secrets", "set", "api_token"], &[], &format!("{CANARY}\n"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains(CANARY));
+    let out = clambot(&home, &["secrets", "list"]);
+    assert_eq!(text(&out.stdout), "api_token\n");
+    let out = clambot_with(&home, &["secrets", "set", "bad name"], &[], "x\n");
+    assert_ne!(out.status.code(), Some(0));
+
+    // A proxy in the environment is ignored: the request goes straight to the server.
+    let proxy = Server::start("127.0.0.1", 0, |_| Reply::text(200, "text/plain", "proxied"));
+    let server = Server::start("127.0.0.1", 0, |seen| {
+        Reply::text(200, "text/plain", format!("auth={}", seen.header("authorization").unwrap_or("")))
+    });
+    let policy = script(
+        dir.path(),
+        "policy.toml",
+        &format!(
+            "version = 1\n[[allow]]\ncall = \"http.fetch\"\nurl = [\"http://127.0.0.1:{}/**\"]\nsecrets = [\"api_token\"]\n[net]\nallow-private = [\"{}\"]\n",
+            server.port(),
+            server.addr
+        ),
+    );
+    let file = script(
+        dir.path(),
+        "fetch.js",
+        &format!(
+            "const r = await http.fetch({{ method: 'GET', url: 'http://127.0.0.1:{}/x', headers: [], body: null, bearerSecret: 'api_token' }}); return r.body",
+            server.port()
+        ),
+    );
+    let proxy_url = format!("http://{}", proxy.addr);
+    let out = clambot_with(
+        &home,
+        &["run", &file, "--policy", &policy],
+        &[
+            ("HTTP_PROXY", &proxy_url),
+            ("http_proxy", &proxy_url),
+            ("ALL_PROXY", &proxy_url),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "\"auth=Bearer [REDACTED]\"\n");
+    assert_eq!(proxy.connections(), 0, "the proxy variables were ignored");
+    assert_eq!(server.connections(), 1);
+    let audit = std::fs::read_to_string(home.join("data/audit/audit.jsonl")).expect("audit");
+    assert!(audit.contains("\"http.fetch\"") && !audit.contains(CANARY), "{audit}");
+}
+
+#[test]
+fn memory_export_writes_markdown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let policy = script(
+        dir.path(),
+        "policy.toml",
+        "version = 1\n[[allow]]\ncall = \"memory.remember\"\n",
+    );
+    let file = script(
+        dir.path(),
+        "m.js",
+        "return await memory.remember('The user prefers tea')",
+    );
+    let out = clambot(&home, &["run", &file, "--policy", &policy]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = clambot(&home, &["memory", "export"]);
+    let markdown = text(&out.stdout);
+    assert!(
+        markdown.starts_with("# What clambot remembers") && markdown.contains("- The user prefers tea"),
+        "{markdown}"
+    );
+}

@@ -111,7 +111,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // Multi-threaded so a terminal approval prompt can block without stalling the run.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .enable_time()
+        .enable_all()
         .build()
         .context("starting the async runtime")?;
     let outcome = runtime.block_on(sandbox.run(&request));
