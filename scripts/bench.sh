@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 out=target/bench-output
 mkdir -p "$out"
-cargo bench -p clambot --bench runs --bench gate_decision 2>&1 | tee "$out/criterion.txt"
+cargo bench -p clambot --bench runs --bench gate_decision --bench http_fetch 2>&1 | tee "$out/criterion.txt"
 
 # A whole `clambot run` process with a warm precompiled-component cache.
 cargo build --release -p clambot

@@ -222,7 +222,10 @@ mod tests {
         assert_eq!(mode, 0o600);
         let reopened = SecretStore::open(&path);
         assert_eq!(
-            reopened.get("github_token").expect("get").map(|v| v.expose().to_owned()),
+            reopened
+                .get("github_token")
+                .expect("get")
+                .map(|v| v.expose().to_owned()),
             Some("ghp_canary_123456".to_owned())
         );
         assert!(!format!("{:?}", reopened.get("github_token").expect("get")).contains("canary"));
@@ -240,7 +243,9 @@ mod tests {
         let path = dir.path().join("secrets.json");
         std::fs::write(&path, r#"{"version":1,"secrets":{"a":"b"}}"#).expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let error = SecretStore::open(&path).names().expect_err("world-readable");
+        let error = SecretStore::open(&path)
+            .names()
+            .expect_err("world-readable");
         assert!(error.to_string().contains("chmod 600"), "{error}");
     }
 
@@ -250,7 +255,10 @@ mod tests {
         let path = dir.path().join("secrets.json");
         std::fs::write(&path, r#"{"version":1,"secrets":{"a":"sk-canary-value"#).expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        let error = format!("{:#}", SecretStore::open(&path).names().expect_err("damaged"));
+        let error = format!(
+            "{:#}",
+            SecretStore::open(&path).names().expect_err("damaged")
+        );
         assert!(!error.contains("canary"), "{error}");
     }
 }

@@ -284,7 +284,12 @@ fn secrets_are_set_from_stdin_listed_by_name_and_used_by_the_http_tool() {
     const CANARY: &str = "tok-canary-31415926";
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
-    let out = clambot_with(&home, &["secrets", "set", "api_token"], &[], &format!("{CANARY}\n"));
+    let out = clambot_with(
+        &home,
+        &["secrets", "set", "api_token"],
+        &[],
+        &format!("{CANARY}\n"),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(!text(&out.stdout).contains(CANARY));
     let out = clambot(&home, &["secrets", "list"]);
@@ -293,9 +298,15 @@ fn secrets_are_set_from_stdin_listed_by_name_and_used_by_the_http_tool() {
     assert_ne!(out.status.code(), Some(0));
 
     // A proxy in the environment is ignored: the request goes straight to the server.
-    let proxy = Server::start("127.0.0.1", 0, |_| Reply::text(200, "text/plain", "proxied"));
+    let proxy = Server::start("127.0.0.1", 0, |_| {
+        Reply::text(200, "text/plain", "proxied")
+    });
     let server = Server::start("127.0.0.1", 0, |seen| {
-        Reply::text(200, "text/plain", format!("auth={}", seen.header("authorization").unwrap_or("")))
+        Reply::text(
+            200,
+            "text/plain",
+            format!("auth={}", seen.header("authorization").unwrap_or("")),
+        )
     });
     let policy = script(
         dir.path(),
@@ -330,7 +341,10 @@ fn secrets_are_set_from_stdin_listed_by_name_and_used_by_the_http_tool() {
     assert_eq!(proxy.connections(), 0, "the proxy variables were ignored");
     assert_eq!(server.connections(), 1);
     let audit = std::fs::read_to_string(home.join("data/audit/audit.jsonl")).expect("audit");
-    assert!(audit.contains("\"http.fetch\"") && !audit.contains(CANARY), "{audit}");
+    assert!(
+        audit.contains("\"http.fetch\"") && !audit.contains(CANARY),
+        "{audit}"
+    );
 }
 
 #[test]
@@ -352,7 +366,8 @@ fn memory_export_writes_markdown() {
     let out = clambot(&home, &["memory", "export"]);
     let markdown = text(&out.stdout);
     assert!(
-        markdown.starts_with("# What clambot remembers") && markdown.contains("- The user prefers tea"),
+        markdown.starts_with("# What clambot remembers")
+            && markdown.contains("- The user prefers tea"),
         "{markdown}"
     );
 }

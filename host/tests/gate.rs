@@ -15,8 +15,8 @@ use clambot::gate::grants::Grants;
 use clambot::gate::redact::Redactor;
 use clambot::gate::{BoxFuture, GateSetup};
 use clambot::policy::Policy;
-use clambot::store::Store;
 use clambot::sandbox::RunRequest;
+use clambot::store::Store;
 
 /// Answers from a script of replies and remembers what it was asked.
 #[derive(Debug, Default)]
@@ -118,7 +118,10 @@ fn always_grants_survive_a_restart_and_can_be_revoked() {
         use std::os::unix::fs::PermissionsExt;
         let dir = path.parent().expect("data dir");
         let mode = std::fs::metadata(dir).expect("stat").permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700, "the database is in a directory private to the user");
+        assert_eq!(
+            mode, 0o700,
+            "the database is in a directory private to the user"
+        );
     }
 
     let id = reopened.list().expect("list")[0].id.clone();

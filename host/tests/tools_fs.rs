@@ -54,7 +54,10 @@ fn files_round_trip_inside_the_workspace() {
     assert_eq!(out["size"], 8);
     assert_eq!(out["fresh"], true);
     assert_eq!(out["text"], "one\nTWO\n");
-    assert_eq!(out["root"], serde_json::json!(["archive:dir", "data:dir", "notes:dir"]));
+    assert_eq!(
+        out["root"],
+        serde_json::json!(["archive:dir", "data:dir", "notes:dir"])
+    );
     assert_eq!(
         std::fs::read_to_string(world.workspace.join("archive/2026/today.md")).expect("on disk"),
         "one\nTWO\n"
@@ -89,7 +92,11 @@ fn escape_attempts_get_typed_errors_and_touch_nothing_outside() {
     }
     let out = call(&world, "move", "'../outside/secret.txt', 'stolen.txt'");
     assert_eq!(out["code"], "invalid", "{out}");
-    assert_eq!(listing(world.dir.path()), before, "nothing changed anywhere");
+    assert_eq!(
+        listing(world.dir.path()),
+        before,
+        "nothing changed anywhere"
+    );
 }
 
 #[test]
@@ -107,12 +114,7 @@ fn symlinks_are_never_followed_in_or_out() {
     symlink("loop-b", ws.join("loop-a")).expect("loop a");
     symlink("loop-a", ws.join("loop-b")).expect("loop b");
 
-    for args in [
-        "'out/file.txt'",
-        "'notes/key'",
-        "'loop-a'",
-        "'loop-a/x'",
-    ] {
+    for args in ["'out/file.txt'", "'notes/key'", "'loop-a'", "'loop-a/x'"] {
         let out = call(&world, "readText", args);
         assert_eq!(out["code"], "denied", "{args}: {out}");
         assert_eq!(out["rule"], "workspace-boundary", "{args}: {out}");
@@ -134,8 +136,14 @@ fn symlinks_are_never_followed_in_or_out() {
     );
     // A link itself can be seen and removed (never its target).
     let listed = call(&world, "list", "''");
-    assert!(listed.to_string().contains("\"kind\":\"symlink\""), "{listed}");
-    assert_eq!(call(&world, "remove", "'out'")["ok"], serde_json::Value::Null);
+    assert!(
+        listed.to_string().contains("\"kind\":\"symlink\""),
+        "{listed}"
+    );
+    assert_eq!(
+        call(&world, "remove", "'out'")["ok"],
+        serde_json::Value::Null
+    );
     assert!(outside.join("file.txt").exists(), "the target survived");
 }
 
@@ -163,7 +171,8 @@ fn sizes_and_kinds_get_clear_errors() {
     let world = World::new();
     std::fs::create_dir_all(world.workspace.join("dir")).expect("dir");
     let big = std::fs::File::create(world.workspace.join("big.bin")).expect("big");
-    big.set_len(clambot::tools::fs::MAX_FILE_BYTES + 1).expect("size");
+    big.set_len(clambot::tools::fs::MAX_FILE_BYTES + 1)
+        .expect("size");
     std::fs::write(world.workspace.join("bin.dat"), [0xff, 0xfe, 0x00]).expect("binary");
     std::fs::write(world.workspace.join("taken.txt"), "x").expect("taken");
     std::fs::write(world.workspace.join("dir/inner.txt"), "x").expect("inner");
@@ -196,7 +205,10 @@ fn listing(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
             out.push((path.display().to_string(), Vec::new()));
             out.extend(listing(&path));
         } else if meta.is_file() {
-            out.push((path.display().to_string(), std::fs::read(&path).unwrap_or_default()));
+            out.push((
+                path.display().to_string(),
+                std::fs::read(&path).unwrap_or_default(),
+            ));
         }
     }
     out.sort();

@@ -108,11 +108,18 @@ fn every_blocked_address_class_is_denied_without_a_connection() {
         assert_eq!(out["code"], "denied", "{address}: {out}");
         assert_eq!(out["rule"], format!("ssrf:{class}"), "{address}: {out}");
         assert!(
-            out["message"].as_str().unwrap_or_default().contains("allow-private"),
+            out["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("allow-private"),
             "the message says how to allow it: {out}"
         );
     }
-    assert_eq!(server.connections(), 0, "no connection was made to any of them");
+    assert_eq!(
+        server.connections(),
+        0,
+        "no connection was made to any of them"
+    );
 }
 
 #[test]
@@ -186,13 +193,23 @@ fn rebinding_cannot_reach_the_private_address() {
 
     let first = world.ok(&policy, &fetch_script(&url, ""));
     assert_eq!(first["ok"]["body"], "public", "{first}");
-    assert_eq!(world.resolver.lookups(), 1, "the client did not look up again");
+    assert_eq!(
+        world.resolver.lookups(),
+        1,
+        "the client did not look up again"
+    );
     let second = world.ok(&policy, &fetch_script(&url, ""));
     assert_eq!(second["rule"], "ssrf:loopback", "{second}");
-    assert_eq!(private.connections(), 0, "the private address was never reached");
+    assert_eq!(
+        private.connections(),
+        0,
+        "the private address was never reached"
+    );
 
     // A mixed answer (one allowed, one not) is refused whole.
-    world.resolver.answer("mixed.example.com", &["127.0.0.2", "127.0.0.1"]);
+    world
+        .resolver
+        .answer("mixed.example.com", &["127.0.0.2", "127.0.0.1"]);
     let mixed = world.ok(
         &policy,
         &fetch_script(&format!("http://mixed.example.com:{}/", private.port()), ""),
@@ -349,7 +366,10 @@ fn fetch_text_turns_html_into_readable_text() {
         ),
     );
     let text = out.as_str().expect("text");
-    assert!(text.contains("Prices") && text.contains("Bitcoin is"), "{text}");
+    assert!(
+        text.contains("Prices") && text.contains("Bitcoin is"),
+        "{text}"
+    );
     assert!(!text.contains("<p>") && !text.contains("var x"), "{text}");
 }
 

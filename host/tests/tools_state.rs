@@ -44,12 +44,18 @@ fn facts_are_remembered_recalled_ranked_and_forgotten() {
     assert_eq!(out["left"], 2);
 
     // What the script stored is in the database file, readable after reopening.
-    let reopened = clambot::store::Store::open(&world.dir.path().join("data/clambot.db"))
-        .expect("reopen");
+    let reopened =
+        clambot::store::Store::open(&world.dir.path().join("data/clambot.db")).expect("reopen");
     let memory = Memory::new(std::sync::Arc::new(reopened));
     let markdown = memory.export_markdown().expect("export");
-    assert!(markdown.contains("- The user lives in Lisbon"), "{markdown}");
-    assert!(!markdown.contains("Miso"), "forgotten facts are gone: {markdown}");
+    assert!(
+        markdown.contains("- The user lives in Lisbon"),
+        "{markdown}"
+    );
+    assert!(
+        !markdown.contains("Miso"),
+        "forgotten facts are gone: {markdown}"
+    );
 }
 
 #[test]
@@ -60,7 +66,11 @@ fn history_search_is_ranked_and_limited() {
         .append_history("s1", Role::User, "remind me to water the plants")
         .expect("1");
     memory
-        .append_history("s1", Role::Assistant, "plants plants: watering the plants at 6pm")
+        .append_history(
+            "s1",
+            Role::Assistant,
+            "plants plants: watering the plants at 6pm",
+        )
         .expect("2");
     memory
         .append_history("s2", Role::User, "what's the weather in Porto")
@@ -83,7 +93,10 @@ fn history_search_is_ranked_and_limited() {
         "{out}"
     );
     assert_eq!(out["one"], 1);
-    assert_eq!(out["none"], 0, "query syntax is taken as words, never as FTS syntax");
+    assert_eq!(
+        out["none"], 0,
+        "query syntax is taken as words, never as FTS syntax"
+    );
 }
 
 #[test]

@@ -12,10 +12,10 @@ use clap::Args;
 use super::exit;
 use clambot::gate::approver::{Approver, DEFAULT_PROMPT_TIMEOUT, NonInteractive, TerminalApprover};
 use clambot::home::Home;
-use clambot::state::HostState;
 use clambot::policy::Policy;
 use clambot::sandbox::{RunError, RunLimits, RunRequest, Sandbox, SandboxConfig, limits};
 use clambot::size::{parse_duration, parse_size};
+use clambot::state::HostState;
 
 #[derive(Debug, Args)]
 #[command(after_help = RUN_AFTER_HELP)]

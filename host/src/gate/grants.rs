@@ -155,7 +155,7 @@ impl Grants {
             .filter(|g| g.fingerprint.starts_with(&prefix))
             .collect();
         self.store.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for grant in &gone {
                 tx.execute(
                     "DELETE FROM grants WHERE fingerprint = ?1",

@@ -420,11 +420,7 @@ impl Policy {
         None
     }
 
-    fn default_deny_reason(
-        &self,
-        call: &Call<'_>,
-        candidates: &[usize],
-    ) -> String {
+    fn default_deny_reason(&self, call: &Call<'_>, candidates: &[usize]) -> String {
         let name = call.name();
         if self.implicit {
             return format!(

@@ -48,7 +48,7 @@ impl CronJobs {
     /// Adds a job; its name must be new.
     pub fn insert(&self, job: &Job) -> Result<()> {
         let outcome = self.store.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let count: usize = tx.query_row("SELECT COUNT(*) FROM cron_jobs", [], |r| r.get(0))?;
             let taken = tx
                 .query_row("SELECT 1 FROM cron_jobs WHERE name = ?1", [&job.name], |_| {
@@ -140,9 +140,11 @@ impl CronJobs {
     /// Records that a job ran: a one-off job is removed, another gets its next run.
     pub fn record_run(&self, id: &str, ran_ms: u64, next_run_ms: Option<u64>) -> Result<()> {
         self.store.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let once: Option<bool> = tx
-                .query_row("SELECT once FROM cron_jobs WHERE id = ?1", [id], |r| r.get(0))
+                .query_row("SELECT once FROM cron_jobs WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             match once {
                 Some(true) => {
@@ -165,8 +167,9 @@ impl CronJobs {
 fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     let json = |i: usize| -> rusqlite::Result<Json> {
         let text: String = row.get(i)?;
-        serde_json::from_str(&text)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+        serde_json::from_str(&text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        })
     };
     Ok(Job {
         id: row.get(0)?,

@@ -80,7 +80,7 @@ impl Memory {
             created_ms: now_ms(),
         };
         self.store.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let existing = tx
                 .query_row(
                     "SELECT id, text, created_ms FROM facts WHERE text = ?1",
@@ -220,9 +220,9 @@ fn clamp_limit(limit: u32) -> u32 {
 /// Words too common to say anything about relevance: with OR semantics, "the"
 /// would match every fact.
 const STOP_WORDS: &[&str] = &[
-    "a", "about", "an", "and", "are", "as", "at", "be", "by", "did", "do", "does", "for",
-    "from", "how", "i", "in", "is", "it", "me", "my", "of", "on", "or", "that", "the",
-    "this", "to", "was", "what", "when", "where", "which", "who", "why", "with", "you",
+    "a", "about", "an", "and", "are", "as", "at", "be", "by", "did", "do", "does", "for", "from",
+    "how", "i", "in", "is", "it", "me", "my", "of", "on", "or", "that", "the", "this", "to", "was",
+    "what", "when", "where", "which", "who", "why", "with", "you",
 ];
 
 /// The FTS5 expression for a free-text query: its words, each quoted, any of
@@ -275,7 +275,9 @@ mod tests {
     fn remember_recall_forget() {
         let m = memory();
         let a = m.remember("The user's cat is called Miso").expect("a");
-        let again = m.remember("  The user's cat is called Miso ").expect("again");
+        let again = m
+            .remember("  The user's cat is called Miso ")
+            .expect("again");
         assert_eq!(a, again, "the same fact is stored once");
         m.remember("The user prefers metric units").expect("b");
         let cats = m.recall("what is the cat called?", 5).expect("recall");
@@ -293,8 +295,12 @@ mod tests {
         let m = memory();
         m.append_history("s1", Role::User, "what is the bitcoin price")
             .expect("1");
-        m.append_history("s1", Role::Assistant, "bitcoin bitcoin price is 90k, bitcoin up")
-            .expect("2");
+        m.append_history(
+            "s1",
+            Role::Assistant,
+            "bitcoin bitcoin price is 90k, bitcoin up",
+        )
+        .expect("2");
         m.append_history("s2", Role::User, "remind me about the dentist")
             .expect("3");
         let hits = m.search_history("bitcoin", 10).expect("search");

@@ -7,7 +7,9 @@
 //! Within one process the connection sits behind a mutex: every use is a short
 //! statement or transaction, so the lock is held for microseconds. Migrations are
 //! numbered SQL steps, applied in one transaction each at open; a database from a
-//! newer clambot is refused rather than guessed at.
+//! newer clambot is refused rather than guessed at. Transactions that read and
+//! then write begin `IMMEDIATE`: a deferred one would fail with "database is
+//! locked" instead of waiting when another connection wrote in between.
 
 pub mod audit;
 pub mod cron;
@@ -198,5 +200,53 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(migrations().validate().is_ok());
+    }
+
+    #[test]
+    fn a_file_is_migrated_once_and_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("data/clambot.db");
+        let store = Store::open(&path).expect("open");
+        assert_eq!(store.schema_version().expect("version"), MIGRATIONS.len());
+        let mode: String = store
+            .with(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+        drop(store);
+        Store::open(&path).expect("reopening is a no-op");
+        rusqlite::Connection::open(&path)
+            .and_then(|c| c.execute_batch("PRAGMA user_version = 999"))
+            .expect("pretend a newer clambot wrote it");
+        let error = Store::open(&path).expect_err("refused");
+        assert!(format!("{error:#}").contains("newer"), "{error:#}");
+    }
+
+    #[test]
+    fn concurrent_writers_in_one_process_lose_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("clambot.db");
+        // Two handles on one file (as the CLI beside a running gateway) and
+        // several threads on each.
+        let stores = [
+            std::sync::Arc::new(Store::open(&path).expect("a")),
+            std::sync::Arc::new(Store::open(&path).expect("b")),
+        ];
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let memory = memory::Memory::new(std::sync::Arc::clone(&stores[t % 2]));
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        memory.remember(&format!("fact {t}-{i}")).expect("remember");
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("thread");
+        }
+        let all = memory::Memory::new(std::sync::Arc::clone(&stores[0]))
+            .all_facts()
+            .expect("all");
+        assert_eq!(all.len(), 400);
     }
 }

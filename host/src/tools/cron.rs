@@ -108,7 +108,12 @@ impl HostInterface for Cron {
             match function {
                 "add" => self.add(&args["spec"], now),
                 "list" => Ok(Json::Array(
-                    self.jobs.list().map_err(failed)?.iter().map(job_json).collect(),
+                    self.jobs
+                        .list()
+                        .map_err(failed)?
+                        .iter()
+                        .map(job_json)
+                        .collect(),
                 )),
                 "remove" => {
                     let id = super::string_arg(&args, "id")?;

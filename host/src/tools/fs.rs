@@ -434,19 +434,19 @@ fn io_error(path: &WorkspacePath, error: io::Error) -> ToolError {
         K::PermissionDenied => ToolError::Failed(format!("`{path}`: permission denied")),
         K::AlreadyExists => ToolError::Invalid(format!("`{path}` already exists")),
         K::IsADirectory => ToolError::Invalid(format!("`{path}` is a directory")),
-        K::NotADirectory => ToolError::Invalid(format!(
-            "a part of `{path}` is a file, not a directory"
-        )),
-        K::DirectoryNotEmpty => ToolError::Invalid(format!(
-            "`{path}` is a directory that is not empty"
-        )),
+        K::NotADirectory => {
+            ToolError::Invalid(format!("a part of `{path}` is a file, not a directory"))
+        }
+        K::DirectoryNotEmpty => {
+            ToolError::Invalid(format!("`{path}` is a directory that is not empty"))
+        }
         K::InvalidFilename => ToolError::Invalid(format!("`{path}` is not a valid file name")),
         K::StorageFull | K::QuotaExceeded => {
             ToolError::Limit(format!("no space left to write `{path}`"))
         }
-        _ if error.raw_os_error() == Some(ELOOP) => ToolError::Invalid(format!(
-            "`{path}` has too many levels of symbolic links"
-        )),
+        _ if error.raw_os_error() == Some(ELOOP) => {
+            ToolError::Invalid(format!("`{path}` has too many levels of symbolic links"))
+        }
         _ => ToolError::Failed(format!("`{path}`: {}", error.kind())),
     }
 }

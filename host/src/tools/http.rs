@@ -115,7 +115,11 @@ impl Http {
     }
 
     /// With a chosen resolver (tests) and limits.
-    pub fn with(resolver: Arc<dyn Resolver>, limits: HttpLimits, secrets: Arc<SecretStore>) -> Self {
+    pub fn with(
+        resolver: Arc<dyn Resolver>,
+        limits: HttpLimits,
+        secrets: Arc<SecretStore>,
+    ) -> Self {
         Self {
             resolver,
             limits,
@@ -197,8 +201,8 @@ impl Http {
                         "no secret is named `{name}`; set it with `clambot secrets set {name}`"
                     ))
                 })?;
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose()))
-                .map_err(|_| {
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", secret.expose())).map_err(|_| {
                     ToolError::Failed(format!("the secret `{name}` cannot be sent in a header"))
                 })?;
             value.set_sensitive(true);
@@ -211,7 +215,10 @@ impl Http {
         };
         let client = self.client(ClientKey {
             name,
-            addresses: addresses.iter().map(|ip| SocketAddr::new(*ip, port)).collect(),
+            addresses: addresses
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, port))
+                .collect(),
         })?;
         let mut request = client
             .request(outgoing.method, outgoing.target.url.clone())
@@ -403,7 +410,8 @@ impl HostInterface for Http {
 }
 
 fn vet(raw: &str) -> Result<VettedUrl, ToolError> {
-    vet_url(raw).map_err(|problem| ToolError::Invalid(format!("url ({}): {problem}", problem.code())))
+    vet_url(raw)
+        .map_err(|problem| ToolError::Invalid(format!("url ({}): {problem}", problem.code())))
 }
 
 /// Checks a request record.
@@ -428,7 +436,10 @@ fn outgoing(request: &Json) -> Result<Outgoing, ToolError> {
         },
     };
     let bearer_secret = request["bearer-secret"].as_str().map(str::to_owned);
-    let headers = headers(request["headers"].as_array().map_or(&[][..], Vec::as_slice), bearer_secret.is_some())?;
+    let headers = headers(
+        request["headers"].as_array().map_or(&[][..], Vec::as_slice),
+        bearer_secret.is_some(),
+    )?;
     Ok(Outgoing {
         method,
         target,

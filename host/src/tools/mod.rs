@@ -50,7 +50,10 @@ pub fn standard(
             Arc::clone(store),
         ))),
     );
-    implementations.insert("secrets", Arc::new(secrets::Secrets::new(Arc::clone(secrets))));
+    implementations.insert(
+        "secrets",
+        Arc::new(secrets::Secrets::new(Arc::clone(secrets))),
+    );
     implementations.insert("cron", Arc::new(cron::Cron::new(Arc::clone(store))));
     Ok(implementations)
 }

@@ -156,7 +156,10 @@ impl World {
         let outcome = self.run(policy, source);
         let text = match outcome.result {
             Ok(text) => text,
-            Err(e) => panic!("the script failed: {e}\nconsole: {}", outcome.console.text()),
+            Err(e) => panic!(
+                "the script failed: {e}\nconsole: {}",
+                outcome.console.text()
+            ),
         };
         serde_json::from_str(&text).expect("the result is JSON")
     }
