@@ -109,6 +109,29 @@ lines = [
     row("grant fingerprint (SHA-256 of canonical scope)", "—", med("gate/fingerprint")),
 ]
 
+fetch_1 = med("http/guest_gate_fetch_1")
+fetch_10 = med("http/guest_gate_fetch_10")
+http_trivial = med("http/guest_trivial_run")
+direct = med("http/direct_reqwest")
+per_fetch = fetch_1 and fetch_10 and (fetch_10 - fetch_1) / 9
+lines += [
+    "",
+    "## http.fetch through guest + gate vs reqwest directly",
+    "",
+    "A loopback HTTP/1.1 server with keep-alive answers a 17-byte JSON body; both sides",
+    "reuse their connection (`host/benches/http_fetch.rs`).",
+    "",
+    "| benchmark | target | measured | |",
+    "|---|---|---|---|",
+    row("run with one `await http.fetch` (instantiate + gate + tool + request)", "—", fetch_1),
+    row("run with ten `await http.fetch`", "—", fetch_10),
+    row("trivial run in the same process, for reference", "—", http_trivial),
+    row("one request, reqwest directly", "—", direct),
+    row("one fetch inside a run (derived: (10 − 1) / 9)", "—", per_fetch),
+    row("ratio: one fetch inside a run / reqwest directly", "—", per_fetch and direct and per_fetch / direct, unit="×"),
+    row("ratio: whole one-fetch run / reqwest directly", "—", fetch_1 and direct and fetch_1 / direct, unit="×"),
+]
+
 process = os.path.join(out, "process.json")
 if os.path.exists(process):
     result = json.load(open(process, encoding="utf-8"))["results"][0]

@@ -301,7 +301,7 @@ fn a_secret_is_injected_for_the_listed_rule_and_never_seen_by_the_script() {
 
     // A secret the allowing rule does not list is refused by the gate.
     let out = world.ok(
-        &policy.replace("secrets = [\"api_token\"]", "secrets = []"),
+        &policy.replace("secrets = [\"api_token\"]", "secrets = [\"unrelated\"]"),
         &fetch_script(&url, "bearerSecret: 'api_token'").replace("bearerSecret: null, ", ""),
     );
     assert_eq!(out["code"], "denied", "{out}");

@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(mode, "wal");
         drop(store);
         Store::open(&path).expect("reopening is a no-op");
-        rusqlite::Connection::open(&path)
+        Connection::open(&path)
             .and_then(|c| c.execute_batch("PRAGMA user_version = 999"))
             .expect("pretend a newer clambot wrote it");
         let error = Store::open(&path).expect_err("refused");
