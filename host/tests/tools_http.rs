@@ -385,3 +385,49 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn tls_certificates_are_always_verified() {
+    use std::sync::Arc;
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("certificate");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![certified.cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into()),
+    )
+    .expect("server config");
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let requests = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let connection = rustls::ServerConnection::new(Arc::clone(&config)).expect("tls");
+                let mut tls = rustls::StreamOwned::new(connection, stream);
+                let mut buffer = [0u8; 1024];
+                // The handshake fails on the client's side; a request never arrives.
+                if std::io::Read::read(&mut tls, &mut buffer).unwrap_or(0) > 0 {
+                    requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        });
+    }
+    let world = World::new();
+    world.resolver.answer("localhost", &["127.0.0.1"]);
+    let out = world.ok(
+        &policy_allowing(&[addr.to_string()]),
+        &fetch_script(&format!("https://localhost:{}/", addr.port()), ""),
+    );
+    assert_eq!(out["code"], "failed", "{out}");
+    let message = out["message"].as_str().unwrap_or_default().to_ascii_lowercase();
+    assert!(message.contains("certificate"), "{message}");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
