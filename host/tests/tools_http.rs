@@ -389,8 +389,9 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn tls_certificates_are_always_verified() {
     use std::sync::Arc;
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-        .expect("certificate");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+            .expect("certificate");
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -427,7 +428,10 @@ fn tls_certificates_are_always_verified() {
         &fetch_script(&format!("https://localhost:{}/", addr.port()), ""),
     );
     assert_eq!(out["code"], "failed", "{out}");
-    let message = out["message"].as_str().unwrap_or_default().to_ascii_lowercase();
+    let message = out["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     assert!(message.contains("certificate"), "{message}");
     assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 0);
 }

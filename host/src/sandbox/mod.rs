@@ -464,7 +464,8 @@ impl Sandbox {
 }
 
 fn is_out_of_memory(failure: &ScriptFailure) -> bool {
-    failure.message.contains("out of memory")
+    // QuickJS that cannot allocate even the exception object throws `null`.
+    failure.message.contains("out of memory") || failure.message == "uncaught null"
 }
 
 /// Drives `future` until it finishes or the (movable) deadline passes. The epoch

@@ -11,7 +11,7 @@ use crate::gate::audit::AuditRecord;
 /// Adds `record` to the index.
 pub fn insert(store: &Store, record: &AuditRecord<'_>) -> anyhow::Result<()> {
     let decision = serde_json::to_value(record.decision)?;
-    store.with(|c| {
+    store.with_bulk(|c| {
         c.prepare_cached(
             "INSERT INTO audit (time, run, function, decision, rule, fingerprint, error, duration_us)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

@@ -105,6 +105,11 @@ const MIGRATIONS: &[&str] = &[
 pub struct Store {
     path: Option<PathBuf>,
     connection: Mutex<Connection>,
+    /// A second connection for the audit index, with `synchronous=NORMAL`: an
+    /// index row is written for every host call, and an fsync per call would
+    /// dominate a run. In WAL mode a crash of the process still loses nothing;
+    /// a power cut may drop the last rows, which the JSONL audit log still has.
+    bulk: Mutex<Connection>,
 }
 
 impl Store {
@@ -121,7 +126,12 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .with_context(|| format!("opening the database {}", path.display()))?;
-        Self::prepare(connection, Some(path.to_owned()))
+        let bulk = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening the database {}", path.display()))?;
+        Self::prepare(connection, Some(bulk), Some(path.to_owned()))
             .with_context(|| format!("preparing the database {}", path.display()))
     }
 
@@ -130,10 +140,17 @@ impl Store {
         Self::prepare(
             Connection::open_in_memory().context("opening an in-memory database")?,
             None,
+            None,
         )
     }
 
-    fn prepare(mut connection: Connection, path: Option<PathBuf>) -> Result<Self> {
+    /// `bulk` is a second connection to the same file; without one (in memory)
+    /// the main connection serves both.
+    fn prepare(
+        mut connection: Connection,
+        bulk: Option<Connection>,
+        path: Option<PathBuf>,
+    ) -> Result<Self> {
         connection.busy_timeout(BUSY_TIMEOUT)?;
         if path.is_some() {
             let mode: String =
@@ -156,7 +173,17 @@ impl Store {
         migrations()
             .to_latest(&mut connection)
             .context("migrating the schema")?;
+        let bulk = match bulk {
+            Some(bulk) => {
+                bulk.busy_timeout(BUSY_TIMEOUT)?;
+                bulk.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA trusted_schema = OFF;")?;
+                bulk
+            }
+            // An in-memory database is private to its connection: share it.
+            None => Connection::open_in_memory()?,
+        };
         Ok(Self {
+            bulk: Mutex::new(bulk),
             path,
             connection: Mutex::new(connection),
         })
@@ -170,6 +197,19 @@ impl Store {
     /// The schema version the database is at.
     pub fn schema_version(&self) -> Result<usize> {
         self.with(|c| c.query_row("PRAGMA user_version", [], |row| row.get(0)))
+    }
+
+    /// Runs `f` with the bulk connection (frequent, less precious writes: the
+    /// audit index). Falls back to the main connection for in-memory databases.
+    pub fn with_bulk<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        if self.path.is_none() {
+            return self.with(f);
+        }
+        let mut connection = self.bulk.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(f(&mut connection)?)
     }
 
     /// Runs `f` with the connection, holding the lock for its duration.
