@@ -117,3 +117,90 @@ fn scripts_see_secret_names_never_values() {
     );
     assert!(!text.contains("canary"));
 }
+
+#[test]
+fn cron_jobs_are_checked_at_add_time_and_persisted() {
+    let world = World::new();
+    let out = world.ok(
+        POLICY,
+        r#"
+        const attempt = async (spec) => {
+            try { await cron.add(spec); return 'added' } catch (e) { return e.code + ': ' + e.message }
+        };
+        const base = { name: 'x', schedule: { every: 3600 }, action: { prompt: 'hello' }, once: false };
+        const refusals = {
+            sixFields: await attempt({ ...base, schedule: { cron: { expr: '0 0 9 * * 1', timezone: null } } }),
+            badMinute: await attempt({ ...base, schedule: { cron: { expr: '61 * * * *', timezone: null } } }),
+            never: await attempt({ ...base, schedule: { cron: { expr: '0 0 31 2 *', timezone: null } } }),
+            badZone: await attempt({ ...base, schedule: { cron: { expr: '0 9 * * *', timezone: 'Europe/Berln' } } }),
+            tooOften: await attempt({ ...base, schedule: { every: 10 } }),
+            past: await attempt({ ...base, schedule: { at: '2001-01-01T00:00:00Z' } }),
+            noOffset: await attempt({ ...base, schedule: { at: '2099-01-01T09:00:00' } }),
+            badClam: await attempt({ ...base, action: { clam: { clam: '../evil', argsJson: '{}' } } }),
+            badArgs: await attempt({ ...base, action: { clam: { clam: 'btc-price', argsJson: '[1]' } } }),
+            emptyPrompt: await attempt({ ...base, action: { prompt: '  ' } }),
+        };
+        const job = await cron.add({ name: 'standup', schedule: { cron: { expr: '0 9 * * 1-5', timezone: 'Europe/Berlin' } },
+                                     action: { clam: { clam: 'btc-price', argsJson: '{"currency":"EUR"}' } }, once: false });
+        const duplicate = await attempt({ ...base, name: 'standup' });
+        await cron.disable(job.id);
+        const disabled = (await cron.list())[0];
+        await cron.enable(job.id);
+        const enabled = (await cron.list())[0];
+        return { refusals, job, duplicate, disabled, enabled };
+        "#,
+    );
+    for (case, text) in out["refusals"].as_object().expect("refusals") {
+        assert!(
+            text.as_str().is_some_and(|t| t.starts_with("invalid: ")),
+            "{case}: {text}"
+        );
+    }
+    assert!(
+        out["refusals"]["badZone"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Europe/Berln")
+    );
+    assert!(
+        out["duplicate"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("invalid: "),
+        "{out}"
+    );
+    let job = &out["job"];
+    assert_eq!(job["enabled"], true);
+    let next = job["nextRunMs"].as_u64().expect("a next run");
+    // 09:00 in Berlin is 07:00 or 08:00 UTC, on a weekday.
+    let at = chrono::DateTime::from_timestamp_millis(next as i64).expect("time");
+    use chrono::{Datelike, Timelike};
+    assert!(matches!(at.hour(), 7 | 8), "{at}");
+    assert!(at.weekday().num_days_from_monday() < 5, "{at}");
+    assert!(next > clambot::store::now_ms());
+    assert_eq!(out["disabled"]["enabled"], false);
+    assert_eq!(out["disabled"]["nextRunMs"], serde_json::Value::Null);
+    assert_eq!(out["enabled"]["nextRunMs"], job["nextRunMs"]);
+
+    // The job is in the database file.
+    let reopened =
+        clambot::store::Store::open(&world.dir.path().join("data/clambot.db")).expect("reopen");
+    let jobs = clambot::store::cron::CronJobs::new(std::sync::Arc::new(reopened))
+        .list()
+        .expect("jobs");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].name, "standup");
+    assert_eq!(
+        jobs[0].schedule,
+        json!({ "cron": { "expr": "0 9 * * 1-5", "timezone": "Europe/Berlin" } })
+    );
+
+    let out = world.ok(
+        POLICY,
+        &format!(
+            "await cron.remove({:?}); try {{ await cron.remove({:?}) }} catch (e) {{ return [e.code, (await cron.list()).length] }}",
+            jobs[0].id, jobs[0].id
+        ),
+    );
+    assert_eq!(out, json!(["not-found", 0]));
+}
