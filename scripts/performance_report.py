@@ -88,6 +88,8 @@ lines = [
     row("1,000 sync host calls (`log.writeSync`, allowed) in one run", "—", sync_calls and sync_calls / 1000, unit="ms"),
     row("one sync host call, gated (derived)", "≤ 4 µs",
         sync_calls and trivial and (sync_calls - trivial) / 1000, ok=sync_calls and trivial and (sync_calls - trivial) / 1000 <= 4),
+    row("one sync host call, gated and audited (JSONL + database index) (derived)", "—",
+        med("sandbox/sync_host_calls_1000_audited") and trivial and (med("sandbox/sync_host_calls_1000_audited") - trivial) / 1000),
     row("one awaited host call, gated (derived)", "—", awaited and trivial and (awaited - trivial) / 1000),
     row("one denied host call caught in JS (derived)", "—", denied and trivial and (denied - trivial) / 1000),
     row("64 concurrent trivial runs", "—", parallel and parallel / 1000, unit="ms"),

@@ -67,6 +67,19 @@ fn bench(c: &mut Criterion) {
     let sync_calls = request(SYNC_CALLS, allow_log());
     let awaited_calls = request(AWAITED_CALLS, allow_log());
     let denied_calls = request(DENIED_CALLS, GateSetup::deny_all());
+    // The same calls with the audit trail `clambot run` keeps: a JSONL line and
+    // an index row in the state database per call.
+    let audit_home = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        clambot::store::Store::open(&audit_home.path().join("data/clambot.db")).expect("store"),
+    );
+    let mut audited = allow_log();
+    audited.audit = Some(Arc::new(
+        clambot::gate::audit::AuditLog::open(&audit_home.path().join("data/audit"))
+            .expect("audit")
+            .with_index(store),
+    ));
+    let audited_calls = request(SYNC_CALLS, audited);
 
     let mut group = c.benchmark_group("sandbox");
     group.bench_function("instantiate", |b| {
@@ -76,6 +89,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("trivial_run", |b| b.iter(|| run(&trivial)));
     group.sample_size(30);
     group.bench_function("sync_host_calls_1000", |b| b.iter(|| run(&sync_calls)));
+    group.bench_function("sync_host_calls_1000_audited", |b| {
+        b.iter(|| run(&audited_calls))
+    });
     group.bench_function("awaited_host_calls_1000", |b| {
         b.iter(|| run(&awaited_calls))
     });
