@@ -214,3 +214,54 @@ fn listing(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+#[test]
+fn swapping_a_directory_for_a_link_during_calls_never_escapes() {
+    let world = World::new();
+    let ws = world.workspace.clone();
+    std::fs::create_dir_all(ws.join("box")).expect("box");
+    std::fs::write(ws.join("box/file.txt"), "inside").expect("inside file");
+    let outside = world.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("outside");
+    std::fs::write(outside.join("file.txt"), "OUTSIDE").expect("outside file");
+    let before = listing(&outside);
+
+    // A racer flips `box` between a real directory and a link to `outside`.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let racer = {
+        let (ws, outside, stop) = (ws.clone(), outside.clone(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let (real, link) = (ws.join("box-real"), ws.join("box"));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::rename(&link, &real);
+                let _ = symlink(&outside, &link);
+                std::thread::yield_now();
+                let _ = std::fs::remove_file(&link);
+                let _ = std::fs::rename(&real, &link);
+            }
+        })
+    };
+    let out = world.ok(
+        POLICY,
+        r#"
+        const seen = new Set();
+        for (let i = 0; i < 300; i++) {
+            try { seen.add(await fs.readText('box/file.txt')) } catch (e) { seen.add(e.code) }
+            try { await fs.writeText('box/planted.txt', 'x'); seen.add('wrote') } catch (e) { seen.add(e.code) }
+        }
+        return [...seen];
+        "#,
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    racer.join().expect("racer");
+    eprintln!("outcomes under the race: {out}");
+    assert!(
+        !out.to_string().contains("OUTSIDE"),
+        "a read went outside: {out}"
+    );
+    assert_eq!(
+        listing(&outside),
+        before,
+        "nothing was written outside: {out}"
+    );
+}
