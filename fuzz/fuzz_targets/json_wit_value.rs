@@ -18,11 +18,11 @@ fn types() -> &'static Vec<Type> {
         let component = Component::new(&engine, clambot::GUEST_COMPONENT).expect("guest");
         let mut types = Vec::new();
         for (_, item) in component.component_type().imports(&engine) {
-            let ComponentItem::ComponentInstance(instance) = item else {
+            let ComponentItem::ComponentInstance(instance) = item.ty else {
                 continue;
             };
             for (_, export) in instance.exports(&engine) {
-                if let ComponentItem::ComponentFunc(func) = export {
+                if let ComponentItem::ComponentFunc(func) = export.ty {
                     types.extend(func.params().map(|(_, t)| t));
                     types.extend(func.results());
                 }
