@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 out=target/bench-output
 mkdir -p "$out"
 cargo bench -p clambot --bench runs --bench gate_decision --bench http_fetch 2>&1 | tee "$out/criterion.txt"
+cargo bench -p clambot --bench load 2>&1 | tee "$out/load.txt"
 
 # A whole `clambot run` process with a warm precompiled-component cache.
 cargo build --release -p clambot
@@ -18,6 +19,11 @@ if command -v hyperfine >/dev/null; then
 else
   echo "hyperfine is not installed (apt-get install hyperfine); skipping the whole-process timing" >&2
   rm -f "$out/process.json"
+fi
+
+# Side by side with node and amla-sandbox (scripts/compare.py), when present.
+if [ -f scripts/compare.py ]; then
+  python3 scripts/compare.py || echo "the comparison harness failed; its section is left out" >&2
 fi
 
 python3 scripts/performance_report.py "$out" > docs/performance.md

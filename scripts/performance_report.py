@@ -134,6 +134,63 @@ lines += [
     row("ratio: whole one-fetch run / reqwest directly", "—", fetch_1 and direct and fetch_1 / direct, unit="×"),
 ]
 
+load = {}
+load_path = os.path.join(out, "load.txt")
+if os.path.exists(load_path):
+    for match in re.finditer(r"^LOAD (\S+) ([\d.]+) (\S+)", open(load_path, encoding="utf-8").read(), re.M):
+        load[match.group(1)] = float(match.group(2))
+if load:
+    per_instance = load.get("rss_per_live_instance")
+    runs_s = load.get("throughput")
+    lines += [
+        "",
+        "## Load and soak",
+        "",
+        "`host/benches/load.rs`: 1,000 runs at once, each waiting 1.5 s in a host call (so all",
+        "are live together); fresh trivial runs with 64 in flight; 100,000 sequential runs.",
+        "",
+        "| benchmark | target | measured | |",
+        "|---|---|---|---|",
+        row("1,000 concurrent runs completed", "1,000", load.get("concurrent_1000_ok"), unit="runs",
+            ok=load.get("concurrent_1000_ok") == 1000),
+        row("… wall time for all 1,000", "—", load.get("concurrent_1000_elapsed"), unit="ms"),
+        row("RSS per live instance", "≤ 300 KiB", per_instance, unit="KiB", ok=per_instance is not None and per_instance <= 300),
+        row("throughput, fresh runs per second (2 cores)", "≥ 5,000", runs_s, unit="runs/s", ok=runs_s is not None and runs_s >= 5000),
+        row("soak: RSS after 1,000 runs", "flat", load.get("soak_rss_start"), unit="KiB"),
+        row("soak: RSS after 50,000 runs", "flat", load.get("soak_rss_middle"), unit="KiB"),
+        row("soak: RSS after 100,000 runs", "flat", load.get("soak_rss_end"), unit="KiB",
+            ok=load.get("soak_rss_end") is not None and load["soak_rss_end"] <= load["soak_rss_start"] * 1.05 + 1024),
+    ]
+
+compare_path = os.path.join(out, "compare.json")
+if os.path.exists(compare_path):
+    compare = json.load(open(compare_path, encoding="utf-8"))
+    results = compare.get("results", {})
+    runtimes = [r for r in ("clambot_process", "node_process", "amla_inprocess") if r in results]
+    workloads = sorted({w for r in runtimes for w in results[r]})
+    lines += [
+        "",
+        "## Side by side (scripts/compare.py)",
+        "",
+        "Median and p99 in ms for the same scripts; each runtime as a user would run it.",
+        f"Machine: {compare.get('machine', {})}.",
+        "",
+        "| workload | " + " | ".join(runtimes) + " | clambot in-process (criterion) |",
+        "|---|" + "---|" * (len(runtimes) + 1),
+    ]
+    in_process = {"trivial": trivial and trivial / 1000}
+    for w in workloads:
+        cells = []
+        for r in runtimes:
+            x = results[r].get(w, {})
+            if "median_ms" in x:
+                mark = "" if x.get("ok", True) else " (wrong result)"
+                cells.append(f"{x['median_ms']:.2f} / {x.get('p99_ms', 0):.2f}{mark}")
+            else:
+                cells.append(str(x.get("error", "—"))[:60])
+        ip = in_process.get(w)
+        lines.append(f"| {w} | " + " | ".join(cells) + f" | {ip:.3f} |" if ip else f"| {w} | " + " | ".join(cells) + " | — |")
+
 process = os.path.join(out, "process.json")
 if os.path.exists(process):
     result = json.load(open(process, encoding="utf-8"))["results"][0]
