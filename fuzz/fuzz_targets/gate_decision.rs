@@ -27,7 +27,7 @@ call = "fs.*"
 path = ["notes/private/**"]
 [[ask]]
 call = "memory.remember"
-where = { text = { max-len = 200 } }
+where = { text = { prefix = "note:" } }
 [[allow]]
 call = "log.write"
 where = { level = { in = ["info", "warn"] } }
