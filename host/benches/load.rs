@@ -82,8 +82,11 @@ fn main() {
         .build()
         .expect("tokio");
     let allow_log = GateSetup::with_policy(
-        Policy::parse("load.toml", "version = 1\n[[allow]]\ncall = \"log.write\"\n")
-            .expect("policy"),
+        Policy::parse(
+            "load.toml",
+            "version = 1\n[[allow]]\ncall = \"log.write\"\n",
+        )
+        .expect("policy"),
     );
 
     // 1,000 concurrent runs, each waiting on a host call, all live at once.

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod cron;
 pub mod memory;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -119,6 +120,13 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::atomic::create_private_dir(dir)?;
         }
+        // Created 0600 up front: SQLite gives its -wal and -shm files the same mode.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("creating the database {}", path.display()))?;
         let connection = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -248,6 +256,14 @@ mod tests {
         let path = dir.path().join("data/clambot.db");
         let store = Store::open(&path).expect("open");
         assert_eq!(store.schema_version().expect("version"), MIGRATIONS.len());
+        for file in ["clambot.db", "clambot.db-wal"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path.with_file_name(file))
+                .expect("exists")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
         let mode: String = store
             .with(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
             .expect("mode");
