@@ -204,3 +204,42 @@ fn cron_jobs_are_checked_at_add_time_and_persisted() {
     );
     assert_eq!(out, json!(["not-found", 0]));
 }
+
+#[test]
+fn every_call_is_indexed_in_the_database_after_the_run() {
+    let world = World::new();
+    world.ok(
+        POLICY,
+        "await memory.remember('a'); await secrets.list(); try { await fs.readText('x') } catch (e) {} return 1",
+    );
+    let rows: Vec<(String, String, String)> = world
+        .store
+        .with(|c| {
+            let mut statement =
+                c.prepare("SELECT function, decision, rule FROM audit ORDER BY id")?;
+            let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+        .expect("query");
+    assert_eq!(
+        rows.iter()
+            .map(|(f, d, _)| format!("{f} {d}"))
+            .collect::<Vec<_>>(),
+        [
+            "memory.remember allow",
+            "secrets.list allow",
+            "fs.read-text deny"
+        ]
+    );
+    assert_eq!(rows[2].2, "default-deny");
+    let run: String = world
+        .store
+        .with(|c| c.query_row("SELECT run FROM audit LIMIT 1", [], |r| r.get(0)))
+        .expect("run");
+    assert_eq!(
+        clambot::store::audit::calls_of_run(&world.store, &run)
+            .expect("calls")
+            .len(),
+        3
+    );
+}

@@ -70,7 +70,14 @@ pub struct AuditLog {
     keep: usize,
     file: Mutex<(File, u64)>,
     index: Option<Arc<crate::store::Store>>,
+    /// Index rows not yet in the database: written in one transaction per run
+    /// (or every [`INDEX_BATCH`] rows), because a transaction per call cost ten
+    /// times the call itself.
+    pending: Mutex<Vec<crate::store::audit::AuditRow>>,
 }
+
+/// Index rows written together at most.
+pub const INDEX_BATCH: usize = 256;
 
 impl AuditLog {
     /// Opens (creating) `dir/audit.jsonl`.
@@ -89,6 +96,7 @@ impl AuditLog {
             keep,
             file: Mutex::new((file, size)),
             index: None,
+            pending: Mutex::new(Vec::new()),
         })
     }
 
@@ -117,10 +125,31 @@ impl AuditLog {
             .with_context(|| format!("writing {}", self.path.display()))?;
         guard.1 += line.len() as u64;
         drop(guard);
-        if let Some(store) = &self.index {
-            crate::store::audit::insert(store, record).context("indexing an audit record")?;
+        if self.index.is_some() {
+            let full = {
+                let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                pending.push(crate::store::audit::AuditRow::from_record(record)?);
+                pending.len() >= INDEX_BATCH
+            };
+            if full {
+                self.flush_index()?;
+            }
         }
         Ok(())
+    }
+
+    /// Writes the pending index rows to the database (the sandbox calls this at
+    /// the end of every run).
+    pub fn flush_index(&self) -> Result<()> {
+        let Some(store) = &self.index else {
+            return Ok(());
+        };
+        let rows =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        if rows.is_empty() {
+            return Ok(());
+        }
+        crate::store::audit::insert_all(store, &rows).context("indexing audit records")
     }
 
     fn rotate(&self) -> Result<()> {
@@ -131,6 +160,12 @@ impl AuditLog {
         }
         std::fs::rename(&self.path, rotated(1))
             .with_context(|| format!("rotating {}", self.path.display()))
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        let _ = self.flush_index();
     }
 }
 

@@ -1,7 +1,7 @@
 //! Grants: a person's answers to `ask` rules, kept so they are not asked again.
 //!
 //! "This turn" grants live in memory and end with the turn. "Always" grants are
-//! rows in the state database — never in `policy.toml`, so the reviewed file
+//! rows in the state database (or, for [`Grants::in_memory`], kept in memory) — never in `policy.toml`, so the reviewed file
 //! cannot change behind the reviewer's back. They are looked up in the database
 //! on every check rather than cached, so `clambot grants revoke` in another
 //! process takes effect at the next call of a running agent. A grant only ever
@@ -36,22 +36,29 @@ pub struct Grant {
 /// The grants in force for an agent (shared by its runs).
 #[derive(Debug)]
 pub struct Grants {
-    store: Arc<Store>,
+    /// Where "always" grants live; `None` keeps them in memory only.
+    store: Option<Arc<Store>>,
+    always: Mutex<Vec<Grant>>,
     turn: Mutex<HashSet<String>>,
 }
 
 impl Grants {
-    /// Grants kept in a private in-memory database (tests, one-off runs).
+    /// Grants that are never stored (tests, one-off runs, `GateSetup::deny_all`,
+    /// which is built per probe: opening even an in-memory database would cost
+    /// more than a whole run).
     pub fn in_memory() -> Self {
-        // An in-memory SQLite database cannot fail to open short of allocation failure.
-        let store = Store::in_memory().unwrap_or_else(|e| panic!("in-memory database: {e:#}"));
-        Self::open(Arc::new(store))
+        Self {
+            store: None,
+            always: Mutex::new(Vec::new()),
+            turn: Mutex::new(HashSet::new()),
+        }
     }
 
     /// The grants stored in `store`.
     pub fn open(store: Arc<Store>) -> Self {
         Self {
-            store,
+            store: Some(store),
+            always: Mutex::new(Vec::new()),
             turn: Mutex::new(HashSet::new()),
         }
     }
@@ -67,7 +74,15 @@ impl Grants {
         {
             return true;
         }
-        self.store
+        let Some(store) = &self.store else {
+            return self
+                .always
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .any(|g| g.fingerprint == fingerprint);
+        };
+        store
             .with(|c| {
                 c.query_row(
                     "SELECT 1 FROM grants WHERE fingerprint = ?1",
@@ -106,7 +121,14 @@ impl Grants {
             rule: rule.to_owned(),
             created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         };
-        self.store.with(|c| {
+        let Some(store) = &self.store else {
+            let mut always = self.always.lock().unwrap_or_else(PoisonError::into_inner);
+            if !always.iter().any(|g| g.fingerprint == grant.fingerprint) {
+                always.push(grant.clone());
+            }
+            return Ok(grant);
+        };
+        store.with(|c| {
             c.execute(
                 "INSERT OR IGNORE INTO grants (fingerprint, function, scope, rule, created)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -124,7 +146,14 @@ impl Grants {
 
     /// The stored grants, oldest first.
     pub fn list(&self) -> Result<Vec<Grant>> {
-        self.store.with(|c| {
+        let Some(store) = &self.store else {
+            return Ok(self
+                .always
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone());
+        };
+        store.with(|c| {
             let mut statement = c.prepare(
                 "SELECT fingerprint, function, scope, rule, created FROM grants ORDER BY created, fingerprint",
             )?;
@@ -154,7 +183,14 @@ impl Grants {
             .into_iter()
             .filter(|g| g.fingerprint.starts_with(&prefix))
             .collect();
-        self.store.with(|c| {
+        let Some(store) = &self.store else {
+            self.always
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|g| !g.fingerprint.starts_with(&prefix));
+            return Ok(gone);
+        };
+        store.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for grant in &gone {
                 tx.execute(
@@ -169,6 +205,46 @@ impl Grants {
 
     /// Removes every stored grant; returns how many there were.
     pub fn revoke_all(&self) -> Result<usize> {
-        self.store.with(|c| c.execute("DELETE FROM grants", []))
+        let Some(store) = &self.store else {
+            let mut always = self.always.lock().unwrap_or_else(PoisonError::into_inner);
+            let count = always.len();
+            always.clear();
+            return Ok(count);
+        };
+        store.with(|c| c.execute("DELETE FROM grants", []))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(path: &str) -> Scope {
+        Scope {
+            function: "fs.write-text".into(),
+            value: serde_json::json!({ "paths": [path] }),
+            summary: format!("fs.write-text {path}"),
+        }
+    }
+
+    #[test]
+    fn in_memory_and_stored_grants_behave_alike() {
+        let stored = Grants::open(Arc::new(Store::in_memory().expect("store")));
+        for grants in [Grants::in_memory(), stored] {
+            let (a, b) = (scope("a.md"), scope("b.md"));
+            assert!(!grants.covers(&a.fingerprint()));
+            let grant = grants.grant_always(&a, "rule").expect("grant");
+            grants.grant_always(&a, "rule").expect("twice is once");
+            assert!(grants.covers(&a.fingerprint()) && !grants.covers(&b.fingerprint()));
+            assert_eq!(grants.list().expect("list").len(), 1);
+            grants.grant_turn(&b);
+            assert!(grants.covers(&b.fingerprint()));
+            grants.end_turn();
+            assert!(!grants.covers(&b.fingerprint()));
+            assert_eq!(grants.revoke(&grant.id[..6]).expect("revoke").len(), 1);
+            assert!(!grants.covers(&a.fingerprint()));
+            grants.grant_always(&b, "rule").expect("grant");
+            assert_eq!(grants.revoke_all().expect("all"), 1);
+        }
     }
 }

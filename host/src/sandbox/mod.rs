@@ -399,6 +399,13 @@ impl Sandbox {
             None => Err(wasmtime::Error::from(Trap::Interrupt)),
         };
         let result = self.classify(raw, &store, &output, &limits);
+        if let Some(audit) = &request.gate.audit
+            && let Err(e) = audit.flush_index()
+        {
+            // The JSONL log has every record; only the queryable index lags.
+            let note = format!("[gate] the audit index could not be updated: {e:#}\n");
+            let _ = output.append(Stream::Log, note.as_bytes());
+        }
         RunOutcome {
             result,
             console: output.console(),

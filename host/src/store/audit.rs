@@ -1,4 +1,5 @@
-//! The audit index: one row per gated call, beside the JSONL log, so "what did
+//! The audit index: one row per gated call, beside the JSONL log (written in
+//! batches: at the end of each run, or every few hundred calls), so "what did
 //! run X do" and "what was denied today" are queries instead of file scans. The
 //! JSONL file stays the complete record (arguments included); the index holds no
 //! arguments at all, so it cannot leak what the log redacts.
@@ -8,28 +9,6 @@ use rusqlite::params;
 use super::Store;
 use crate::gate::audit::AuditRecord;
 
-/// Adds `record` to the index.
-pub fn insert(store: &Store, record: &AuditRecord<'_>) -> anyhow::Result<()> {
-    let decision = serde_json::to_value(record.decision)?;
-    store.with_bulk(|c| {
-        c.prepare_cached(
-            "INSERT INTO audit (time, run, function, decision, rule, fingerprint, error, duration_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            record.time,
-            record.run,
-            record.function,
-            decision.as_str().unwrap_or_default(),
-            record.rule,
-            record.fingerprint,
-            record.error,
-            record.duration_us,
-        ])
-        .map(drop)
-    })
-}
-
 /// One row of the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
@@ -38,14 +17,60 @@ pub struct AuditRow {
     pub function: String,
     pub decision: String,
     pub rule: String,
+    pub fingerprint: String,
     pub error: Option<String>,
+    pub duration_us: u64,
+}
+
+impl AuditRow {
+    /// The indexed part of an audit record (no arguments).
+    pub fn from_record(record: &AuditRecord<'_>) -> anyhow::Result<Self> {
+        let decision = serde_json::to_value(record.decision)?;
+        Ok(Self {
+            time: record.time.clone(),
+            run: record.run.to_owned(),
+            function: record.function.to_owned(),
+            decision: decision.as_str().unwrap_or_default().to_owned(),
+            rule: record.rule.to_owned(),
+            fingerprint: record.fingerprint.to_owned(),
+            error: record.error.map(str::to_owned),
+            duration_us: record.duration_us,
+        })
+    }
+}
+
+/// Adds `rows` to the index in one transaction.
+pub fn insert_all(store: &Store, rows: &[AuditRow]) -> anyhow::Result<()> {
+    store.with_bulk(|c| {
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut statement = tx.prepare_cached(
+                "INSERT INTO audit (time, run, function, decision, rule, fingerprint, error, duration_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for row in rows {
+                statement.execute(params![
+                    row.time,
+                    row.run,
+                    row.function,
+                    row.decision,
+                    row.rule,
+                    row.fingerprint,
+                    row.error,
+                    row.duration_us,
+                ])?;
+            }
+        }
+        tx.commit()
+    })
 }
 
 /// The calls of one run, in order.
 pub fn calls_of_run(store: &Store, run: &str) -> anyhow::Result<Vec<AuditRow>> {
     store.with(|c| {
         let mut statement = c.prepare_cached(
-            "SELECT time, run, function, decision, rule, error FROM audit WHERE run = ?1 ORDER BY id",
+            "SELECT time, run, function, decision, rule, fingerprint, error, duration_us
+             FROM audit WHERE run = ?1 ORDER BY id",
         )?;
         let rows = statement.query_map([run], |row| {
             Ok(AuditRow {
@@ -54,7 +79,9 @@ pub fn calls_of_run(store: &Store, run: &str) -> anyhow::Result<Vec<AuditRow>> {
                 function: row.get(2)?,
                 decision: row.get(3)?,
                 rule: row.get(4)?,
-                error: row.get(5)?,
+                fingerprint: row.get(5)?,
+                error: row.get(6)?,
+                duration_us: row.get(7)?,
             })
         })?;
         rows.collect()
