@@ -4,6 +4,7 @@
 //! component ([`sandbox`]); every effect it can have is a call to a WIT import,
 //! and every such call passes through the [`gate`] before anything happens.
 
+pub mod agent;
 pub mod atomic;
 pub mod gate;
 pub mod home;

@@ -1,0 +1,113 @@
+//! One turn of the agent, as every front end asks for it: the CLI and REPL, the
+//! Telegram gateway, cron jobs and the heartbeat. Front ends never touch the
+//! sandbox or the tools themselves; they hand a [`TurnRequest`] (or a
+//! [`ClamRequest`]) to [`Turns`], whose runs all pass the one gate.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+use tokio_util::sync::CancellationToken;
+
+use crate::gate::BoxFuture;
+use crate::gate::approver::Approver;
+
+/// What the agent is doing, for a status line or an edited status message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for the model.
+    Thinking,
+    /// A script is running in the sandbox (`clam` names it when it is saved).
+    Running { clam: Option<String> },
+    /// A script failed and the model is writing a fix (1-based attempt).
+    Fixing { attempt: u32 },
+    /// Writing the answer.
+    Answering,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Thinking => f.write_str("thinking"),
+            Self::Running { clam: Some(name) } => write!(f, "running {name}"),
+            Self::Running { clam: None } => f.write_str("running"),
+            Self::Fixing { attempt } => write!(f, "fixing (attempt {attempt})"),
+            Self::Answering => f.write_str("answering"),
+        }
+    }
+}
+
+/// Receives phase changes. Called from the turn's task; must not block.
+pub trait Progress: Send + Sync + fmt::Debug {
+    fn phase(&self, phase: Phase);
+}
+
+/// A [`Progress`] that shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn phase(&self, _phase: Phase) {}
+}
+
+/// A message for the agent.
+#[derive(Debug, Clone)]
+pub struct TurnRequest {
+    /// Which conversation: `"cli"`, `"telegram:<chat id>"`, `"cron:<job id>"`,
+    /// `"heartbeat"`. Sessions are kept (and resumed) per key.
+    pub session: String,
+    pub message: String,
+    /// Who answers `ask` rules during this turn.
+    pub approver: Arc<dyn Approver>,
+    pub progress: Arc<dyn Progress>,
+    /// Cancelling ends the turn and drops its sandbox run.
+    pub cancel: CancellationToken,
+}
+
+/// A saved clam to run as it is, with no model call (cron jobs, `clams run`).
+#[derive(Debug, Clone)]
+pub struct ClamRequest {
+    pub session: String,
+    pub clam: String,
+    pub args: Json,
+    pub approver: Arc<dyn Approver>,
+    pub progress: Arc<dyn Progress>,
+    pub cancel: CancellationToken,
+}
+
+/// How a turn ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnOutcome {
+    /// The model answered in words; nothing ran.
+    Chat,
+    /// A script ran and its result was accepted.
+    Ran {
+        clam: Option<String>,
+        /// True when a saved clam was reused without asking the model.
+        reused: bool,
+    },
+    /// Nothing useful could be produced; `text` says why, honestly.
+    Failed,
+    /// Cancelled before it finished.
+    Cancelled,
+}
+
+/// The agent's answer to one turn.
+#[derive(Debug, Clone)]
+pub struct TurnReply {
+    pub text: String,
+    pub outcome: TurnOutcome,
+    /// Calls the gate denied during the turn (`interface.function: rule`), so a
+    /// front end can tell the owner what to allow.
+    pub denied: Vec<String>,
+}
+
+/// The agent, as front ends see it.
+pub trait Turns: Send + Sync + fmt::Debug {
+    /// Answers one message.
+    fn turn(&self, request: TurnRequest) -> BoxFuture<'_, anyhow::Result<TurnReply>>;
+    /// Runs a saved clam with arguments (no model call).
+    fn run_clam(&self, request: ClamRequest) -> BoxFuture<'_, anyhow::Result<TurnReply>>;
+    /// Forgets the conversation under `session` (`/new`).
+    fn new_session(&self, session: &str) -> anyhow::Result<()>;
+}
