@@ -286,6 +286,7 @@ fn outcome_kind(result: &Result<String, RunError>) -> &'static str {
         Err(RunError::ResultTooLarge { .. }) => "result",
         Err(RunError::Script(_)) => "exception",
         Err(RunError::Trap(_)) => "trap",
+        Err(RunError::Cancelled) => "cancelled",
     }
 }
 

@@ -92,6 +92,7 @@ fn error_kind(error: &RunError) -> &'static str {
         RunError::StackOverflow => "stack-overflow",
         RunError::OutputLimit(_) | RunError::ResultTooLarge { .. } => "output",
         RunError::Trap(_) => "trap",
+        RunError::Cancelled => "cancelled",
     }
 }
 

@@ -180,6 +180,6 @@ fn exit_code(error: &RunError) -> u8 {
         RunError::Timeout(_) => exit::TIMEOUT,
         RunError::OutOfMemory(_) | RunError::StackOverflow => exit::MEMORY,
         RunError::OutputLimit(_) | RunError::ResultTooLarge { .. } => exit::OUTPUT,
-        RunError::Trap(_) => exit::INTERNAL,
+        RunError::Trap(_) | RunError::Cancelled => exit::INTERNAL,
     }
 }

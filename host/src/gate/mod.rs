@@ -192,6 +192,17 @@ pub struct CallRecord {
     /// The error code when the call did not succeed.
     pub error: Option<&'static str>,
     pub duration: Duration,
+    /// For a denied or rejected call: why, and the (redacted) arguments, so a
+    /// front end can tell the owner exactly what to allow.
+    pub denial: Option<Denial>,
+}
+
+/// Why a call was refused, kept with the run's record of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub reason: String,
+    /// Redacted.
+    pub args: Json,
 }
 
 impl CallRecord {
@@ -338,6 +349,13 @@ impl RunGate {
                 }
             }
         };
+        let denial = match &refusal {
+            Some(ToolError::Denied { reason, .. }) => Some(Denial {
+                reason: reason.clone(),
+                args: self.setup.redactor.json(&args),
+            }),
+            _ => None,
+        };
         let audited_args = self
             .setup
             .audit
@@ -399,6 +417,7 @@ impl RunGate {
                     rule,
                     error: Some(failure.code()),
                     duration,
+                    denial,
                 });
                 return Err(failure);
             }
@@ -409,6 +428,7 @@ impl RunGate {
             rule,
             error,
             duration,
+            denial,
         });
         outcome
     }

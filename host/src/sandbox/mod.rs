@@ -20,10 +20,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use wasmtime::component::{
     ComponentExportIndex, ComponentType, InstancePre, Lift, Linker, ResourceTable,
 };
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::gate::{self, CallRecord, GateSetup, GateView, Implementations, RunGate};
@@ -132,6 +136,8 @@ pub enum RunError {
     StackOverflow,
     #[error("the sandbox stopped: {0}")]
     Trap(String),
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl RunError {
@@ -362,6 +368,25 @@ impl Sandbox {
 
     /// Runs one script in a fresh instance.
     pub async fn run(&self, request: &RunRequest) -> RunOutcome {
+        self.run_inner(request, None).await
+    }
+
+    /// Runs one script, stopping it within an epoch tick of `cancel` (even in a
+    /// busy loop, which never yields to the async runtime); the run ends with
+    /// [`RunError::Cancelled`].
+    pub async fn run_cancellable(
+        &self,
+        request: &RunRequest,
+        cancel: &CancellationToken,
+    ) -> RunOutcome {
+        self.run_inner(request, Some(cancel)).await
+    }
+
+    async fn run_inner(
+        &self,
+        request: &RunRequest,
+        cancel: Option<&CancellationToken>,
+    ) -> RunOutcome {
         let started = Instant::now();
         let _permit = self
             .permits
@@ -390,15 +415,36 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(deadline_ticks(limits.timeout));
-        store.epoch_deadline_trap();
+        match cancel {
+            None => {
+                store.set_epoch_deadline(deadline_ticks(limits.timeout));
+                store.epoch_deadline_trap();
+            }
+            Some(cancel) => {
+                // Checked at every tick: cancelled, or past the (movable) deadline.
+                let (cancel, deadline) = (cancel.clone(), Arc::clone(&deadline));
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_callback(move |_| {
+                    if cancel.is_cancelled() || deadline.at() <= Instant::now() {
+                        Err(wasmtime::Error::from(Trap::Interrupt))
+                    } else {
+                        Ok(UpdateDeadline::Continue(1))
+                    }
+                });
+            }
+        }
 
         let call = self.call_run(&mut store, request);
-        let raw = match until_deadline(&deadline, call).await {
+        let never = CancellationToken::new();
+        let raw = match until_deadline(&deadline, cancel.unwrap_or(&never), call).await {
             Some(raw) => raw,
             None => Err(wasmtime::Error::from(Trap::Interrupt)),
         };
-        let result = self.classify(raw, &store, &output, &limits);
+        let result = if cancel.is_some_and(CancellationToken::is_cancelled) {
+            Err(RunError::Cancelled)
+        } else {
+            self.classify(raw, &store, &output, &limits)
+        };
         if let Some(audit) = &request.gate.audit
             && let Err(e) = audit.flush_index()
         {
@@ -477,12 +523,17 @@ fn is_out_of_memory(failure: &ScriptFailure) -> bool {
 
 /// Drives `future` until it finishes or the (movable) deadline passes. The epoch
 /// deadline stops wasm code; this stops a run stuck inside a host call.
-async fn until_deadline<F: Future>(deadline: &Deadline, future: F) -> Option<F::Output> {
+async fn until_deadline<F: Future>(
+    deadline: &Deadline,
+    cancel: &CancellationToken,
+    future: F,
+) -> Option<F::Output> {
     let mut future = std::pin::pin!(future);
     loop {
         let at = deadline.at() + WALL_CLOCK_GRACE;
         tokio::select! {
             output = &mut future => return Some(output),
+            () = cancel.cancelled() => return None,
             () = tokio::time::sleep_until(at.into()) => {
                 if deadline.at() + WALL_CLOCK_GRACE <= Instant::now() {
                     return None;

@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod cron;
 pub mod memory;
+pub mod sessions;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -98,6 +99,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_by_run ON audit(run);
     CREATE INDEX audit_by_time ON audit(time);
+    "#,
+    // 2: agent sessions. A session's turns are its rows in `history` after
+    // `start_after`; compaction moves that mark forward and keeps a summary, so
+    // the searchable history loses nothing.
+    r#"
+    CREATE TABLE sessions (
+        key          TEXT PRIMARY KEY,
+        summary      TEXT,
+        start_after  INTEGER NOT NULL DEFAULT 0,
+        updated_ms   INTEGER NOT NULL
+    );
     "#,
 ];
 

@@ -47,4 +47,5 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub mod http_server;
+pub mod model_server;
 pub mod world;

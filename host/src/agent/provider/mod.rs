@@ -365,6 +365,38 @@ pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Option<ProviderConfi
     })
 }
 
+/// The config for the provider named `name` (see [`PROVIDER_NAMES`]) with its
+/// default base URL and model, and its key read through `lookup` from the
+/// preset's variable. `None` for an unknown name.
+pub fn preset(name: &str, lookup: impl Fn(&str) -> Option<String>) -> Option<ProviderConfig> {
+    let preset = PRESETS.iter().find(|p| p.name.eq_ignore_ascii_case(name))?;
+    let get = |var: &str| {
+        lookup(var)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    };
+    Some(ProviderConfig {
+        kind: preset.kind,
+        name: preset.name.to_owned(),
+        base_url: preset
+            .base_var
+            .and_then(get)
+            .unwrap_or_else(|| preset.default_base.to_owned()),
+        api_key: preset.key_var.and_then(get).map(ApiKey::new),
+        model: preset.default_model.to_owned(),
+        timeout: DEFAULT_TIMEOUT,
+        retry: RetryPolicy::default(),
+    })
+}
+
+/// The environment variable that holds the key of the provider named `name`.
+pub fn key_variable(name: &str) -> Option<&'static str> {
+    PRESETS
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(name))
+        .and_then(|p| p.key_var)
+}
+
 /// The most of a response body read; an answer is far smaller.
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// The most of a server's error text kept in an error.
