@@ -141,8 +141,7 @@ async fn chat_answer_runs_nothing() {
         .models
         .asked()
         .into_iter()
-        .filter(|a| a.role == Role::Selector)
-        .last()
+        .rfind(|a| a.role == Role::Selector)
         .expect("asked");
     assert!(last_selector.prompt.contains("The user's name is Ada"));
 }
@@ -403,8 +402,7 @@ async fn compaction_keeps_recent_turns_and_a_summary() {
         .models
         .asked()
         .into_iter()
-        .filter(|a| a.role == Role::Selector)
-        .last()
+        .rfind(|a| a.role == Role::Selector)
         .expect("asked");
     assert!(
         selector

@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod prompt;
 pub mod provider;
 pub mod recall;
+pub mod setup;
 pub mod turn;
 
 use std::collections::HashMap;

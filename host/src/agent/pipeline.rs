@@ -572,7 +572,7 @@ impl Agent {
     }
 
     fn run_limits(&self) -> crate::sandbox::RunLimits {
-        let mut limits = self.settings.run_limits.clone();
+        let mut limits = self.settings.run_limits;
         let ceiling = self.policy.run();
         if let Some(timeout) = ceiling.timeout {
             limits.timeout = limits.timeout.min(timeout);
@@ -749,21 +749,21 @@ fn suggested_rule(function: &str, args: Option<&Json>) -> String {
                 .find_map(|v| v.get(key).and_then(Json::as_str))
         })
     };
-    if function.starts_with("http.") {
-        if let Some(url) = get("url").and_then(|u| url::Url::parse(u).ok()) {
-            let host = url.host_str().unwrap_or_default();
-            rule.push_str(&format!("url = [\"{}://{host}/**\"]\n", url.scheme()));
-        }
-    } else if function.starts_with("fs.") {
-        if let Some(path) = get("path").or_else(|| get("to")) {
-            let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-            let pattern = if dir.is_empty() {
-                "*".to_owned()
-            } else {
-                format!("{dir}/**")
-            };
-            rule.push_str(&format!("path = [\"{pattern}\"]\n"));
-        }
+    if function.starts_with("http.")
+        && let Some(url) = get("url").and_then(|u| url::Url::parse(u).ok())
+    {
+        let host = url.host_str().unwrap_or_default();
+        rule.push_str(&format!("url = [\"{}://{host}/**\"]\n", url.scheme()));
+    } else if function.starts_with("fs.")
+        && let Some(path) = get("path").or_else(|| get("to"))
+    {
+        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+        let pattern = if dir.is_empty() {
+            "*".to_owned()
+        } else {
+            format!("{dir}/**")
+        };
+        rule.push_str(&format!("path = [\"{pattern}\"]\n"));
     }
     rule
 }

@@ -21,6 +21,8 @@ pub enum Phase {
     Running { clam: Option<String> },
     /// A script failed and the model is writing a fix (1-based attempt).
     Fixing { attempt: u32 },
+    /// A call waits for a person's approval (`interface.function`).
+    WaitingForApproval { function: String },
     /// Writing the answer.
     Answering,
 }
@@ -32,6 +34,9 @@ impl fmt::Display for Phase {
             Self::Running { clam: Some(name) } => write!(f, "running {name}"),
             Self::Running { clam: None } => f.write_str("running"),
             Self::Fixing { attempt } => write!(f, "fixing (attempt {attempt})"),
+            Self::WaitingForApproval { function } => {
+                write!(f, "waiting for approval of {function}")
+            }
             Self::Answering => f.write_str("answering"),
         }
     }
@@ -48,6 +53,26 @@ pub struct Quiet;
 
 impl Progress for Quiet {
     fn phase(&self, _phase: Phase) {}
+}
+
+/// An approver that reports [`Phase::WaitingForApproval`] before asking, so a
+/// status line shows why the turn stands still.
+#[derive(Debug)]
+pub struct AnnouncingApprover {
+    pub inner: Arc<dyn Approver>,
+    pub progress: Arc<dyn Progress>,
+}
+
+impl Approver for AnnouncingApprover {
+    fn approve<'a>(
+        &'a self,
+        request: &'a crate::gate::approver::ApprovalRequest,
+    ) -> BoxFuture<'a, crate::gate::approver::Approval> {
+        self.progress.phase(Phase::WaitingForApproval {
+            function: request.function.clone(),
+        });
+        self.inner.approve(request)
+    }
 }
 
 /// A message for the agent.

@@ -1,11 +1,15 @@
 //! Command-line interface: argument parsing and one module per subcommand.
 
+mod agent;
+mod clams;
 pub mod exit;
 mod grants;
 mod memory;
+mod onboard;
 mod policy;
 mod run;
 mod secrets;
+mod status;
 
 use std::process::ExitCode;
 
@@ -26,6 +30,15 @@ All per-user state (config, data, cache) lives under $CLAMBOT_HOME (default ~/.c
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Talk to the agent: one message with -m, or a REPL.
+    Agent(agent::AgentArgs),
+    /// Write config.toml, a starter policy and the workspace from what is found here.
+    Onboard(onboard::OnboardArgs),
+    /// What is ready and what is missing.
+    Status(status::StatusArgs),
+    /// The saved clams: list, show, run, rm.
+    #[command(subcommand)]
+    Clams(clams::ClamsCommand),
     /// Run a JavaScript file in the sandbox and print its result as JSON.
     Run(run::RunArgs),
     /// Check, explain and compare policy files (for code review and CI).
@@ -44,6 +57,10 @@ enum Command {
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Agent(args) => agent::run(args),
+        Command::Onboard(args) => onboard::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Clams(command) => clams::run(command),
         Command::Run(args) => run::run(args),
         Command::Policy(command) => policy::run(command),
         Command::Grants(command) => grants::run(command),

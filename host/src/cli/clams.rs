@@ -1,0 +1,123 @@
+//! `clambot clams list|show|run|rm`: the saved scripts.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use tokio_util::sync::CancellationToken;
+
+use clambot::agent::config::ConfigFile;
+use clambot::agent::setup::{self, Choices};
+use clambot::agent::turn::{ClamRequest, Quiet, TurnOutcome, Turns};
+use clambot::gate::approver::{Approver, DEFAULT_PROMPT_TIMEOUT, NonInteractive, TerminalApprover};
+use clambot::home::Home;
+
+#[derive(Debug, Subcommand)]
+pub enum ClamsCommand {
+    /// The saved clams, with their versions and use counts.
+    List,
+    /// A clam's metadata and script.
+    Show { name: String },
+    /// Runs a clam with arguments (no model call), under the agent's policy.
+    Run {
+        name: String,
+        /// Arguments as JSON [default: the ones it was saved with].
+        #[arg(long, value_name = "JSON")]
+        args: Option<String>,
+        /// Never ask: calls that an [[ask]] rule covers are rejected.
+        #[arg(long)]
+        non_interactive: bool,
+    },
+    /// Deletes a saved clam.
+    Rm { name: String },
+}
+
+pub fn run(command: ClamsCommand) -> Result<ExitCode> {
+    let home = Home::from_env()?;
+    let config = ConfigFile::load(&setup::config_file(&home))?;
+    let store = setup::clam_store(&home, &config);
+    match command {
+        ClamsCommand::List => {
+            let (clams, problems) = store.list();
+            if clams.is_empty() && problems.is_empty() {
+                println!(
+                    "No clams yet. Accepted scripts are saved in {}.",
+                    store.save_dir().display()
+                );
+            }
+            for clam in clams {
+                println!(
+                    "{:<28} v{:<3} runs {:<4} failures {:<3} {}",
+                    clam.meta.name,
+                    clam.meta.version,
+                    clam.meta.runs,
+                    clam.meta.failures,
+                    clam.meta.description
+                );
+            }
+            for problem in &problems {
+                eprintln!("clambot: cannot use {problem}");
+            }
+            Ok(if problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        ClamsCommand::Show { name } => {
+            let clam = store.get(&name)?;
+            print!("{}", std::fs::read_to_string(clam.dir.join("clam.toml"))?);
+            println!(
+                "\n# {}\n{}",
+                clam.dir.join("clam.js").display(),
+                clam.script
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ClamsCommand::Rm { name } => {
+            store.remove(&name)?;
+            println!("removed {name}");
+            Ok(ExitCode::SUCCESS)
+        }
+        ClamsCommand::Run {
+            name,
+            args,
+            non_interactive,
+        } => {
+            let clam = store.get(&name)?;
+            let args = match args {
+                Some(text) => serde_json::from_str(&text)
+                    .with_context(|| format!("--args is not valid JSON: {text}"))?,
+                None => clam.meta.inputs(),
+            };
+            let (agent, notices) =
+                setup::open_agent(home, &Choices::default(), setup::wit_api_text())?;
+            for notice in notices {
+                eprintln!("clambot: {notice}");
+            }
+            let approver: Arc<dyn Approver> =
+                match TerminalApprover::from_tty(DEFAULT_PROMPT_TIMEOUT) {
+                    Some(terminal) if !non_interactive => Arc::new(terminal),
+                    _ => Arc::new(NonInteractive),
+                };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?;
+            let reply = runtime.block_on(agent.run_clam(ClamRequest {
+                session: "cli:clams".into(),
+                clam: name,
+                args,
+                approver,
+                progress: Arc::new(Quiet),
+                cancel: CancellationToken::new(),
+            }))?;
+            println!("{}", reply.text);
+            Ok(match reply.outcome {
+                TurnOutcome::Ran { .. } => ExitCode::SUCCESS,
+                _ => ExitCode::from(1),
+            })
+        }
+    }
+}

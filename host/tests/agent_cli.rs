@@ -1,0 +1,180 @@
+//! `clambot onboard`, `status`, `agent -m` and `clams` as a user runs them,
+//! against a scripted model server on 127.0.0.1.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::model_server::{ModelServer, Role};
+use serde_json::json;
+
+/// The binary with a clean environment: only what the test passes.
+fn clambot(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    std::fs::create_dir_all(home).expect("home");
+    let _ = std::os::unix::fs::symlink(common::cache_dir(), home.join("cache"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clambot"));
+    command
+        .args(args)
+        .env_clear()
+        .env("CLAMBOT_HOME", home)
+        .env("HOME", home)
+        // No Ollama probe can reach a real server.
+        .env("OLLAMA_HOST", "http://127.0.0.1:9");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("clambot runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn without_a_provider_agent_says_how_to_configure_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let out = clambot(&home, &[], &["agent", "-m", "hello"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    for needle in [
+        "No model provider is configured",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "clambot onboard",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    let status = clambot(&home, &[], &["status"]);
+    assert_eq!(status.status.code(), Some(1));
+    assert!(
+        text(&status.stdout).contains("MISS provider"),
+        "{}",
+        text(&status.stdout)
+    );
+}
+
+#[test]
+fn onboard_then_status_then_one_turn() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let models = ModelServer::start();
+    let base = format!("{}/v1", models.base());
+    let key = "sk-onboard-test-secret-value";
+    let env = [("OPENAI_API_KEY", key), ("OPENAI_BASE_URL", base.as_str())];
+
+    let out = clambot(&home, &env, &["onboard"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let config = std::fs::read_to_string(home.join("config.toml")).expect("config");
+    assert!(config.contains("name = \"openai\""), "{config}");
+    assert!(
+        config.contains("api-key-env = \"OPENAI_API_KEY\""),
+        "{config}"
+    );
+    assert!(!config.contains(key), "the key is never written");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(home.join("config.toml"))
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "config.toml is private");
+    assert!(home.join("policy.toml").is_file());
+    assert!(home.join("workspace").is_dir());
+
+    let status = clambot(&home, &env, &["status"]);
+    let stdout = text(&status.stdout);
+    assert!(status.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("openai") && stdout.contains("key set"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(key));
+
+    models
+        .json(
+            Role::Selector,
+            json!({"decision": "chat", "reply": "Hello from the model!"}),
+        )
+        .json(Role::Facts, json!({"facts": []}));
+    let out = clambot(&home, &env, &["agent", "-m", "hello there, agent"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "Hello from the model!");
+    assert_eq!(models.count_of(Role::Selector), 1);
+
+    // --resume continues the session: the earlier exchange is in the prompt.
+    models
+        .json(
+            Role::Selector,
+            json!({"decision": "chat", "reply": "We said hello."}),
+        )
+        .json(Role::Facts, json!({"facts": []}));
+    let out = clambot(
+        &home,
+        &env,
+        &["agent", "--resume", "-m", "what did we say?"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let selector = models
+        .asked()
+        .into_iter()
+        .rfind(|a| a.role == Role::Selector)
+        .expect("asked");
+    assert!(
+        selector.prompt.contains("Hello from the model!"),
+        "{}",
+        selector.prompt
+    );
+}
+
+#[test]
+fn an_accepted_script_is_listed_shown_and_run_as_a_clam() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let models = ModelServer::start();
+    let base = format!("{}/v1", models.base());
+    let env = [("OPENAI_API_KEY", "k"), ("OPENAI_BASE_URL", base.as_str())];
+    assert!(clambot(&home, &env, &["onboard"]).status.success());
+    models
+        .json(Role::Selector, json!({"decision": "generate"}))
+        .json(
+            Role::Generator,
+            json!({"name": "greet", "description": "Greets someone", "args": {"who": "Ada"},
+                   "script": "async function run(args) { return 'Hello, ' + args.who + '!'; }"}),
+        )
+        .json(
+            Role::Analyst,
+            json!({"decision": "accept", "answer": "Hello, Ada!"}),
+        )
+        .json(Role::Facts, json!({"facts": []}));
+    let out = clambot(&home, &env, &["agent", "-m", "greet Ada"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "Hello, Ada!");
+
+    let list = text(&clambot(&home, &env, &["clams", "list"]).stdout);
+    assert!(list.contains("greet") && list.contains("v1"), "{list}");
+    let show = text(&clambot(&home, &env, &["clams", "show", "greet"]).stdout);
+    assert!(show.contains("source-requests = [\"greet Ada\"]"), "{show}");
+    assert!(show.contains("sha256 = "), "{show}");
+    let run = clambot(
+        &home,
+        &env,
+        &["clams", "run", "greet", "--args", r#"{"who": "Grace"}"#],
+    );
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(text(&run.stdout).trim(), "Hello, Grace!");
+    let before = models.count();
+    let out = clambot(&home, &env, &["agent", "-m", "Greet Ada!"]);
+    assert_eq!(text(&out.stdout).trim(), "Hello, Ada!");
+    assert_eq!(models.count(), before, "reused without the model");
+    assert!(
+        clambot(&home, &env, &["clams", "rm", "greet"])
+            .status
+            .success()
+    );
+    assert!(
+        !clambot(&home, &env, &["clams", "show", "greet"])
+            .status
+            .success()
+    );
+}
