@@ -460,3 +460,67 @@ fn request_in(session: &str, message: &str) -> TurnRequest {
         ..request(message)
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_selector_reuses_a_clam_with_new_arguments() {
+    let s = setup(Kind::OpenAiCompatible, NO_POLICY, AgentSettings::default());
+    s.models
+        .json(Role::Selector, json!({"decision": "generate"}))
+        .json(
+            Role::Generator,
+            json!({"name": "double", "description": "Doubles a number", "args": {"n": 4},
+                   "script": "async function run(args) { return args.n * 2; }"}),
+        )
+        .json(Role::Analyst, json!({"decision": "accept", "answer": "8"}))
+        .json(Role::Facts, json!({"facts": []}));
+    assert_eq!(turn(&s, "double 4").await.text, "8");
+
+    // A different request the selector maps to the same clam, with new args.
+    s.models
+        .json(
+            Role::Selector,
+            json!({"decision": "use", "clam": "double", "args": {"n": 21}}),
+        )
+        .json(
+            Role::Analyst,
+            json!({"decision": "accept", "answer": "21 doubled is 42"}),
+        )
+        .json(Role::Facts, json!({"facts": []}));
+    let reply = turn(&s, "what is twice twenty-one").await;
+    assert_eq!(reply.text, "21 doubled is 42");
+    assert_eq!(
+        s.models.count_of(Role::Generator),
+        1,
+        "no new script was written"
+    );
+    let analyst = s
+        .models
+        .asked()
+        .into_iter()
+        .rfind(|a| a.role == Role::Analyst)
+        .expect("asked");
+    assert!(
+        analyst.prompt.contains("Result (JSON):\n42"),
+        "{}",
+        analyst.prompt
+    );
+    let clam = s.agent.clams().get("double").expect("clam");
+    assert_eq!(clam.meta.version, 1, "same script, same version");
+    assert_eq!(
+        clam.meta.source_requests.len(),
+        1,
+        "a saved clam is not duplicated"
+    );
+    // The selector saw the catalogue.
+    let selector = s
+        .models
+        .asked()
+        .into_iter()
+        .rfind(|a| a.role == Role::Selector)
+        .expect("asked");
+    assert!(
+        selector.prompt.contains("double (v1): Doubles a number"),
+        "{}",
+        selector.prompt
+    );
+}
