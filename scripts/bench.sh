@@ -8,6 +8,8 @@ out=target/bench-output
 mkdir -p "$out"
 cargo bench -p clambot --bench runs --bench gate_decision --bench http_fetch 2>&1 | tee "$out/criterion.txt"
 cargo bench -p clambot --bench load 2>&1 | tee "$out/load.txt"
+# The side-by-side workloads in-process (compare.py reads compare_inprocess.json).
+cargo bench -p clambot --bench compare 2>&1 | tee "$out/compare_inprocess.txt"
 
 # A whole `clambot run` process with a warm precompiled-component cache.
 cargo build --release -p clambot

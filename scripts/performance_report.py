@@ -166,30 +166,36 @@ compare_path = os.path.join(out, "compare.json")
 if os.path.exists(compare_path):
     compare = json.load(open(compare_path, encoding="utf-8"))
     results = compare.get("results", {})
-    runtimes = [r for r in ("clambot_process", "node_process", "amla_inprocess") if r in results]
+    runtimes = [r for r in ("clambot_inprocess", "clambot_process", "node_process", "amla_inprocess")
+                if r in results]
     workloads = sorted({w for r in runtimes for w in results[r]})
     lines += [
         "",
         "## Side by side (scripts/compare.py)",
         "",
-        "Median and p99 in ms for the same scripts; each runtime as a user would run it.",
+        "Median / p99 in ms for the same scripts, each runtime as a user would run it:",
+        "clambot in-process (a fresh sandbox instance per run, through the gate;",
+        "host/benches/compare.rs), `clambot run` as a whole process, a fresh `node`",
+        "process, and amla-sandbox in one Python process. The last column is",
+        "node's median over clambot in-process.",
         f"Machine: {compare.get('machine', {})}.",
         "",
-        "| workload | " + " | ".join(runtimes) + " | clambot in-process (criterion) |",
+        "| workload | " + " | ".join(runtimes) + " | node ÷ clambot in-process |",
         "|---|" + "---|" * (len(runtimes) + 1),
     ]
-    in_process = {"trivial": trivial and trivial / 1000}
     for w in workloads:
         cells = []
         for r in runtimes:
             x = results[r].get(w, {})
             if "median_ms" in x:
                 mark = "" if x.get("ok", True) else " (wrong result)"
-                cells.append(f"{x['median_ms']:.2f} / {x.get('p99_ms', 0):.2f}{mark}")
+                cells.append(f"{x['median_ms']:.3f} / {x.get('p99_ms', 0):.3f}{mark}")
             else:
-                cells.append(str(x.get("error", "—"))[:60])
-        ip = in_process.get(w)
-        lines.append(f"| {w} | " + " | ".join(cells) + f" | {ip:.3f} |" if ip else f"| {w} | " + " | ".join(cells) + " | — |")
+                cells.append(str(x.get("error", x.get("note", "—")))[:60])
+        inproc = results.get("clambot_inprocess", {}).get(w, {}).get("median_ms")
+        node = results.get("node_process", {}).get(w, {}).get("median_ms")
+        ratio = f"{node / inproc:.2f}" if inproc and node else "—"
+        lines.append(f"| {w} | " + " | ".join(cells) + f" | {ratio} |")
 
 process = os.path.join(out, "process.json")
 if os.path.exists(process):
