@@ -8,6 +8,8 @@ out=target/bench-output
 mkdir -p "$out"
 cargo bench -p clambot --bench runs --bench gate_decision --bench http_fetch 2>&1 | tee "$out/criterion.txt"
 cargo bench -p clambot --bench load 2>&1 | tee "$out/load.txt"
+# Saved clams from bytecode against the same scripts from source.
+cargo bench -p clambot --bench clam_start 2>&1 | tee "$out/clam_start.txt"
 # The side-by-side workloads in-process (compare.py reads compare_inprocess.json).
 cargo bench -p clambot --bench compare 2>&1 | tee "$out/compare_inprocess.txt"
 

@@ -162,6 +162,29 @@ if load:
             ok=load.get("soak_rss_end") is not None and load["soak_rss_end"] <= load["soak_rss_start"] * 1.05 + 1024),
     ]
 
+clam_start_path = os.path.join(out, "clam_start.txt")
+if os.path.exists(clam_start_path):
+    rows = {}
+    for line in open(clam_start_path, encoding="utf-8"):
+        m = re.match(r"CLAMSTART (.+?)\s+(source|bytecode)\s+median\s+([\d.]+) µs\s+p99\s+([\d.]+) µs", line)
+        if m:
+            rows.setdefault(m.group(1).strip(), {})[m.group(2)] = (float(m.group(3)), float(m.group(4)))
+    lines += [
+        "",
+        "## Saved clams start faster (host/benches/clam_start.rs)",
+        "",
+        "A saved clam runs from QuickJS bytecode compiled once by the guest and cached",
+        "(`$CLAMBOT_HOME/cache/bytecode/`, keyed by guest build and script hash); a new",
+        "script is parsed and compiled on every run. Fresh instance per run, median / p99 µs.",
+        "",
+        "| script | from source | from bytecode | speed-up |",
+        "|---|---|---|---|",
+    ]
+    for name, r in rows.items():
+        if "source" in r and "bytecode" in r:
+            (s50, s99), (b50, b99) = r["source"], r["bytecode"]
+            lines.append(f"| {name} | {s50:.1f} / {s99:.1f} | {b50:.1f} / {b99:.1f} | {s50 / b50:.1f}× |")
+
 compare_path = os.path.join(out, "compare.json")
 if os.path.exists(compare_path):
     compare = json.load(open(compare_path, encoding="utf-8"))

@@ -8,6 +8,7 @@
 //! memory snapshot, so a fresh instance starts with them ready.
 
 mod api;
+mod bytecode;
 mod prelude;
 mod script;
 mod wire;
@@ -22,6 +23,14 @@ struct Sandbox;
 impl Guest for Sandbox {
     fn run(source: String, args_json: String) -> Result<String, ScriptError> {
         script::run(&source, &args_json)
+    }
+
+    fn compile(source: String) -> Result<Vec<u8>, ScriptError> {
+        script::compile(&source)
+    }
+
+    fn run_compiled(bytecode: Vec<u8>, args_json: String) -> Result<String, ScriptError> {
+        script::run_compiled(&bytecode, &args_json)
     }
 }
 

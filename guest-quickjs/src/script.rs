@@ -11,7 +11,7 @@ use javy::{Config, Runtime};
 use crate::ScriptError;
 
 /// The script's file name in stack traces and error positions.
-const SCRIPT_NAME: &str = "script.js";
+pub(crate) const SCRIPT_NAME: &str = "script.js";
 
 /// QuickJS's own stack limit. Deep recursion becomes a catchable `RangeError` well
 /// before the wasm stack (1 MiB) runs out.
@@ -48,30 +48,53 @@ pub fn initialize() {
     });
 }
 
-/// Runs `source` with `args_json` as `args` and returns the value as JSON text.
-pub fn run(source: &str, args_json: &str) -> Result<String, ScriptError> {
+/// The script as the body of the async wrapper function.
+pub(crate) fn wrap(source: &str) -> String {
+    format!("{WRAPPER_HEAD}{source}{WRAPPER_TAIL}")
+}
+
+fn with_context<T>(f: impl FnOnce(&Ctx<'_>) -> T) -> T {
     initialize();
     RUNTIME.with(|cell| {
         let runtime = cell.get().expect("initialised above");
-        runtime.context().with(|ctx| run_in(&ctx, source, args_json))
+        runtime.context().with(|ctx| f(&ctx))
     })
 }
 
-fn run_in<'js>(ctx: &Ctx<'js>, source: &str, args_json: &str) -> Result<String, ScriptError> {
+/// Runs `source` with `args_json` as `args` and returns the value as JSON text.
+pub fn run(source: &str, args_json: &str) -> Result<String, ScriptError> {
+    with_context(|ctx| {
+        let mut options = EvalOptions::default();
+        options.global = true;
+        options.strict = false;
+        options.filename = Some(SCRIPT_NAME.to_owned());
+        let function: Function = ctx
+            .eval_with_options(wrap(source), options)
+            .catch(ctx)
+            .map_err(|e| script_error(ctx, "syntax", e))?;
+        call(ctx, function, args_json)
+    })
+}
+
+/// Compiles `source` to bytecode for [`run_compiled`].
+pub fn compile(source: &str) -> Result<Vec<u8>, ScriptError> {
+    with_context(|ctx| crate::bytecode::compile(ctx, source))
+}
+
+/// Runs bytecode from [`compile`] with `args_json` as `args`.
+pub fn run_compiled(bytecode: &[u8], args_json: &str) -> Result<String, ScriptError> {
+    with_context(|ctx| {
+        let function = crate::bytecode::load(ctx, bytecode)?;
+        call(ctx, function, args_json)
+    })
+}
+
+/// Calls the wrapper with the parsed arguments and drives its promise.
+fn call<'js>(ctx: &Ctx<'js>, function: Function<'js>, args_json: &str) -> Result<String, ScriptError> {
     let args = ctx
         .json_parse(args_json)
         .catch(ctx)
         .map_err(|e| script_error(ctx, "args", e))?;
-
-    let mut options = EvalOptions::default();
-    options.global = true;
-    options.strict = false;
-    options.filename = Some(SCRIPT_NAME.to_owned());
-    let wrapped = format!("{WRAPPER_HEAD}{source}{WRAPPER_TAIL}");
-    let function: Function = ctx
-        .eval_with_options(wrapped, options)
-        .catch(ctx)
-        .map_err(|e| script_error(ctx, "syntax", e))?;
 
     let promise: Promise = function
         .call((args,))
@@ -107,7 +130,7 @@ fn run_in<'js>(ctx: &Ctx<'js>, source: &str, args_json: &str) -> Result<String, 
     })
 }
 
-fn plain_error(kind: &str, message: String) -> ScriptError {
+pub(crate) fn plain_error(kind: &str, message: String) -> ScriptError {
     ScriptError {
         kind: kind.into(),
         message,
@@ -120,7 +143,11 @@ fn plain_error(kind: &str, message: String) -> ScriptError {
 }
 
 /// Describes a caught JS error: `Name: message`, position and stack.
-fn script_error<'js>(ctx: &Ctx<'js>, kind: &str, caught: CaughtError<'js>) -> ScriptError {
+pub(crate) fn script_error<'js>(
+    ctx: &Ctx<'js>,
+    kind: &str,
+    caught: CaughtError<'js>,
+) -> ScriptError {
     match caught {
         CaughtError::Exception(exception) => {
             let object = exception.as_object();

@@ -524,3 +524,32 @@ async fn the_selector_reuses_a_clam_with_new_arguments() {
         selector.prompt
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reused_clam_starts_from_cached_bytecode() {
+    let s = setup(Kind::OpenAiCompatible, NO_POLICY, AgentSettings::default());
+    s.models
+        .json(Role::Selector, json!({"decision": "generate"}))
+        .json(
+            Role::Generator,
+            json!({"name": "shout", "description": "Upper-cases a word", "args": {"w": "hey"},
+                   "script": "async function run(args) { return args.w.toUpperCase(); }"}),
+        )
+        .json(
+            Role::Analyst,
+            json!({"decision": "accept", "answer": "HEY"}),
+        )
+        .json(Role::Facts, json!({"facts": []}));
+    turn(&s, "shout hey").await;
+    let cache = s.state.home.cache_dir().join("bytecode");
+    assert!(
+        !cache.exists() || std::fs::read_dir(&cache).expect("dir").count() == 0,
+        "new scripts run from source"
+    );
+    assert_eq!(turn(&s, "shout hey").await.text, "HEY");
+    assert_eq!(
+        std::fs::read_dir(&cache).expect("cache").count(),
+        1,
+        "the reused clam was compiled once"
+    );
+}

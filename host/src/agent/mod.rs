@@ -36,6 +36,7 @@ use crate::gate::audit::AuditLog;
 use crate::gate::grants::Grants;
 use crate::gate::{BoxFuture, GateSetup};
 use crate::policy::Policy;
+use crate::sandbox::bytecode::BytecodeCache;
 use crate::sandbox::{RunLimits, Sandbox};
 use crate::state::HostState;
 use crate::store::memory::Memory;
@@ -102,6 +103,8 @@ pub struct Agent {
     /// `clambot policy explain` of the policy, for the prompt.
     policy_text: String,
     background: TaskTracker,
+    /// Saved clams run from bytecode (compiled once, cached).
+    bytecode: BytecodeCache,
     session_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -134,6 +137,7 @@ impl Agent {
                 .with_index(Arc::clone(&parts.state.store)),
         );
         let policy_text = parts.policy.explain();
+        let bytecode = BytecodeCache::new(Some(parts.state.home.cache_dir().join("bytecode")));
         Ok(Self {
             sessions: Sessions::new(Arc::clone(&parts.state.store)),
             memory: Memory::new(Arc::clone(&parts.state.store)),
@@ -147,6 +151,7 @@ impl Agent {
             js_api: parts.js_api,
             policy_text,
             background: TaskTracker::new(),
+            bytecode,
             session_locks: Mutex::new(HashMap::new()),
         })
     }

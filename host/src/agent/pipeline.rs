@@ -518,7 +518,13 @@ impl Agent {
             clam: clam.map(str::to_owned),
         });
         let outcome = match self
-            .run_script(script, args, Arc::clone(&request.approver), &request.cancel)
+            .run_script(
+                script,
+                args,
+                Arc::clone(&request.approver),
+                &request.cancel,
+                clam.is_some_and(|name| self.is_saved(name, script)),
+            )
             .await
         {
             Ok(Some(outcome)) => outcome,
@@ -549,13 +555,16 @@ impl Agent {
     }
 
     /// Runs `script` with `args`; `None` when cancelled (the run is dropped, and
-    /// with it its sandbox instance).
+    /// with it its sandbox instance). A saved clam (`saved`) starts from its
+    /// cached bytecode; a script that does not compile runs from source, which
+    /// reports its syntax error the usual way.
     pub(super) async fn run_script(
         &self,
         script: &str,
         args: &Json,
         approver: Arc<dyn Approver>,
         cancel: &CancellationToken,
+        saved: bool,
     ) -> Result<Option<RunOutcome>> {
         let limits = self.run_limits();
         let run = RunRequest {
@@ -564,11 +573,24 @@ impl Agent {
             limits,
             gate: self.gate(approver)?,
         };
-        let outcome = self.sandbox.run_cancellable(&run, cancel).await;
+        let bytecode = match saved {
+            true => self.bytecode.get(&self.sandbox, script).await.ok(),
+            false => None,
+        };
+        let outcome = match bytecode {
+            Some(bytecode) => self.sandbox.run_compiled(&run, &bytecode, cancel).await,
+            None => self.sandbox.run_cancellable(&run, cancel).await,
+        };
         Ok(match outcome.result {
             Err(crate::sandbox::RunError::Cancelled) => None,
             _ => Some(outcome),
         })
+    }
+
+    /// Whether `script` is the saved text of the clam `name` (a fix in progress
+    /// is not: it runs from source until it is accepted).
+    fn is_saved(&self, name: &str, script: &str) -> bool {
+        self.clams.get(name).is_ok_and(|clam| clam.script == script)
     }
 
     fn run_limits(&self) -> crate::sandbox::RunLimits {
@@ -640,6 +662,7 @@ impl Agent {
                 &request.args,
                 Arc::clone(&request.approver),
                 &request.cancel,
+                true,
             )
             .await?
         else {

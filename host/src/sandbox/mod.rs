@@ -9,6 +9,7 @@
 //! minimal WASI it needs; there are no preopened directories, no sockets, no
 //! environment variables and no arguments.
 
+pub mod bytecode;
 pub mod cache;
 pub mod limits;
 pub mod output;
@@ -230,11 +231,24 @@ impl Drop for EpochTicker {
     }
 }
 
+/// Where a run starts.
+#[derive(Debug, Clone, Copy)]
+enum Entry<'a> {
+    /// Parse and run the source.
+    Source,
+    /// Run bytecode compiled earlier.
+    Bytecode(&'a [u8]),
+    /// Only compile the source; the "result" is the bytecode, hex.
+    Compile,
+}
+
 /// The compiled, linked guest, ready to run scripts concurrently.
 pub struct Sandbox {
     engine: Engine,
     pre: InstancePre<RunState>,
     run_export: ComponentExportIndex,
+    compile_export: ComponentExportIndex,
+    run_compiled_export: ComponentExportIndex,
     implementations: Arc<Implementations>,
     permits: Semaphore,
     cache_status: CacheStatus,
@@ -309,14 +323,21 @@ impl Sandbox {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .context("linking the guest: it imports something clambot does not provide")?;
-        let run_export = component
-            .get_export_index(None, "run")
-            .context("the guest component exports no `run` function")?;
+        let export = |name: &str| {
+            component
+                .get_export_index(None, name)
+                .with_context(|| format!("the guest component exports no `{name}` function"))
+        };
+        let run_export = export("run")?;
+        let compile_export = export("compile")?;
+        let run_compiled_export = export("run-compiled")?;
         Ok(Self {
             _ticker: EpochTicker::start(&engine),
             engine,
             pre,
             run_export,
+            compile_export,
+            run_compiled_export,
             implementations: Arc::new(implementations),
             permits: Semaphore::new(config.max_concurrent_runs as usize),
             cache_status,
@@ -368,7 +389,31 @@ impl Sandbox {
 
     /// Runs one script in a fresh instance.
     pub async fn run(&self, request: &RunRequest) -> RunOutcome {
-        self.run_inner(request, None).await
+        self.run_inner(request, None, Entry::Source).await
+    }
+
+    /// Runs bytecode from [`Sandbox::compile`] of `request.source` (which still
+    /// names the script in the audit log), cancellable like
+    /// [`Sandbox::run_cancellable`]. Bytecode from another guest build is refused
+    /// by the guest as a syntax error.
+    pub async fn run_compiled(
+        &self,
+        request: &RunRequest,
+        bytecode: &[u8],
+        cancel: &CancellationToken,
+    ) -> RunOutcome {
+        self.run_inner(request, Some(cancel), Entry::Bytecode(bytecode))
+            .await
+    }
+
+    /// Compiles `source` to QuickJS bytecode in a fresh instance (nothing runs,
+    /// no host call is possible), for [`Sandbox::run_compiled`].
+    pub async fn compile(&self, source: &str) -> Result<Vec<u8>, RunError> {
+        let request = RunRequest::new(source);
+        let outcome = self.run_inner(&request, None, Entry::Compile).await;
+        let hex = outcome.result?;
+        hex::decode(&hex)
+            .map_err(|e| RunError::Trap(format!("the guest's bytecode is not hex: {e}")))
     }
 
     /// Runs one script, stopping it within an epoch tick of `cancel` (even in a
@@ -379,13 +424,14 @@ impl Sandbox {
         request: &RunRequest,
         cancel: &CancellationToken,
     ) -> RunOutcome {
-        self.run_inner(request, Some(cancel)).await
+        self.run_inner(request, Some(cancel), Entry::Source).await
     }
 
     async fn run_inner(
         &self,
         request: &RunRequest,
         cancel: Option<&CancellationToken>,
+        entry: Entry<'_>,
     ) -> RunOutcome {
         let started = Instant::now();
         let _permit = self
@@ -434,7 +480,7 @@ impl Sandbox {
             }
         }
 
-        let call = self.call_run(&mut store, request);
+        let call = self.call_entry(&mut store, request, entry);
         let never = CancellationToken::new();
         let raw = match until_deadline(&deadline, cancel.unwrap_or(&never), call).await {
             Some(raw) => raw,
@@ -460,23 +506,48 @@ impl Sandbox {
         }
     }
 
-    async fn call_run(
+    async fn call_entry(
         &self,
         store: &mut Store<RunState>,
         request: &RunRequest,
+        entry: Entry<'_>,
     ) -> wasmtime::Result<Result<String, ScriptFailure>> {
         let instance = self.pre.instantiate_async(&mut *store).await?;
-        let run = instance.get_typed_func::<(&str, &str), (Result<String, ScriptFailure>,)>(
-            &mut *store,
-            &self.run_export,
-        )?;
-        let (result,) = run
-            .call_async(
-                &mut *store,
-                (request.source.as_str(), request.args_json.as_str()),
-            )
-            .await?;
-        Ok(result)
+        let args = request.args_json.as_str();
+        match entry {
+            Entry::Source => {
+                let run = instance
+                    .get_typed_func::<(&str, &str), (Result<String, ScriptFailure>,)>(
+                        &mut *store,
+                        &self.run_export,
+                    )?;
+                let (result,) = run
+                    .call_async(&mut *store, (request.source.as_str(), args))
+                    .await?;
+                Ok(result)
+            }
+            Entry::Bytecode(bytecode) => {
+                let run = instance
+                    .get_typed_func::<(&[u8], &str), (Result<String, ScriptFailure>,)>(
+                        &mut *store,
+                        &self.run_compiled_export,
+                    )?;
+                let (result,) = run.call_async(&mut *store, (bytecode, args)).await?;
+                Ok(result)
+            }
+            // The bytes travel back hex-encoded in the run's result slot.
+            Entry::Compile => {
+                let compile = instance
+                    .get_typed_func::<(&str,), (Result<Vec<u8>, ScriptFailure>,)>(
+                        &mut *store,
+                        &self.compile_export,
+                    )?;
+                let (result,) = compile
+                    .call_async(&mut *store, (request.source.as_str(),))
+                    .await?;
+                Ok(result.map(hex::encode))
+            }
+        }
     }
 
     fn classify(
@@ -517,8 +588,14 @@ impl Sandbox {
 }
 
 fn is_out_of_memory(failure: &ScriptFailure) -> bool {
-    // QuickJS that cannot allocate even the exception object throws `null`.
-    failure.message.contains("out of memory") || failure.message == "uncaught null"
+    // QuickJS that cannot allocate even the exception object throws `null`; a
+    // promise job that runs out of memory dies silently, and its promise then
+    // never settles (the caller checks that the limit was hit).
+    failure.message.contains("out of memory")
+        || failure.message == "uncaught null"
+        || failure
+            .message
+            .starts_with("the script's promise never settled")
 }
 
 /// Drives `future` until it finishes or the (movable) deadline passes. The epoch
