@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod atomic;
 pub mod gate;
+pub mod gateway;
 pub mod home;
 pub mod net;
 pub mod policy;

@@ -30,17 +30,16 @@ use super::provider::{self, ApiKey, Kind, ProviderConfig, RetryPolicy};
 use crate::policy::diagnostic::Locator;
 use crate::secrets::SecretStore;
 
-/// The whole file. Tables other parts of clambot read (the gateway's) are kept
-/// as raw TOML and checked there.
+/// The whole file: the agent's tables here, the gateway's in [`crate::gateway::config`].
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub provider: Option<ProviderSection>,
     #[serde(default)]
     pub agent: AgentSection,
-    pub telegram: Option<toml::Table>,
-    pub gateway: Option<toml::Table>,
-    pub heartbeat: Option<toml::Table>,
+    pub telegram: Option<crate::gateway::config::TelegramSection>,
+    pub gateway: Option<crate::gateway::config::GatewaySection>,
+    pub heartbeat: Option<crate::gateway::config::HeartbeatSection>,
 }
 
 /// `[provider]`.

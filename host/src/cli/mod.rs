@@ -2,7 +2,9 @@
 
 mod agent;
 mod clams;
+mod cron;
 pub mod exit;
+mod gateway;
 mod grants;
 mod memory;
 mod onboard;
@@ -36,6 +38,11 @@ enum Command {
     Onboard(onboard::OnboardArgs),
     /// What is ready and what is missing.
     Status(status::StatusArgs),
+    /// Telegram, the cron scheduler and the heartbeat, until SIGINT or SIGTERM.
+    Gateway(gateway::GatewayArgs),
+    /// Scheduled jobs: list, add, remove, enable, disable.
+    #[command(subcommand)]
+    Cron(cron::CronCommand),
     /// The saved clams: list, show, run, rm.
     #[command(subcommand)]
     Clams(clams::ClamsCommand),
@@ -61,6 +68,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Onboard(args) => onboard::run(args),
         Command::Status(args) => status::run(args),
         Command::Clams(command) => clams::run(command),
+        Command::Gateway(args) => gateway::run(args),
+        Command::Cron(command) => cron::run(command),
         Command::Run(args) => run::run(args),
         Command::Policy(command) => policy::run(command),
         Command::Grants(command) => grants::run(command),

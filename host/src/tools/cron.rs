@@ -34,7 +34,14 @@ impl Cron {
         }
     }
 
-    fn add(&self, spec: &Json, now: DateTime<Utc>) -> Result<Json, ToolError> {
+    /// Validates and stores a job (`spec` is the WIT `job-spec` as JSON); its
+    /// results go to `channel` (`telegram:<chat id>`), or to the owner.
+    pub fn add(
+        &self,
+        spec: &Json,
+        channel: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Json, ToolError> {
         let name = super::string_arg(spec, "name")?.trim();
         if name.is_empty()
             || name.chars().count() > MAX_NAME_CHARS
@@ -56,7 +63,7 @@ impl Cron {
             created_ms: millis(now),
             next_run_ms: schedule.next_after(now).map(millis),
             last_run_ms: None,
-            channel: None,
+            channel,
         };
         self.jobs.insert(&job).map_err(|e| {
             if e.to_string().contains("exists already") || e.to_string().contains("at most") {
@@ -68,7 +75,13 @@ impl Cron {
         Ok(job_json(&job))
     }
 
-    fn set_enabled(&self, id: &str, enabled: bool, now: DateTime<Utc>) -> Result<(), ToolError> {
+    /// Enables (computing the next run from now) or disables a job.
+    pub fn set_enabled(
+        &self,
+        id: &str,
+        enabled: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), ToolError> {
         let job = self
             .jobs
             .get(id)
@@ -106,7 +119,7 @@ impl HostInterface for Cron {
         Box::pin(async move {
             let now = Utc::now();
             match function {
-                "add" => self.add(&args["spec"], now),
+                "add" => self.add(&args["spec"], None, now),
                 "list" => Ok(Json::Array(
                     self.jobs
                         .list()

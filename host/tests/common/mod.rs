@@ -48,4 +48,5 @@ pub fn repo_root() -> PathBuf {
 
 pub mod http_server;
 pub mod model_server;
+pub mod telegram_server;
 pub mod world;
