@@ -168,6 +168,11 @@ mod tests {
             SessionContext::default()
         );
         assert_eq!(sessions.context("cli:b").expect("context").turns.len(), 2);
+        // The most recently used session, by its last write (ms clock).
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        sessions
+            .append_exchange("cli:a", "again", "yes")
+            .expect("append");
         assert_eq!(
             sessions.latest("cli:").expect("latest").as_deref(),
             Some("cli:a")
