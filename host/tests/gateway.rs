@@ -124,6 +124,14 @@ impl Drop for Running {
 }
 
 fn start_bot(turns: Arc<dyn Turns>, runtime: &tokio::runtime::Runtime) -> Running {
+    start_bot_with(turns, runtime, Duration::from_secs(5))
+}
+
+fn start_bot_with(
+    turns: Arc<dyn Turns>,
+    runtime: &tokio::runtime::Runtime,
+    approval_timeout: Duration,
+) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = HostState::open(Home::at(dir.path().join("home"))).expect("state");
     let telegram = FakeTelegram::start();
@@ -137,7 +145,7 @@ fn start_bot(turns: Arc<dyn Turns>, runtime: &tokio::runtime::Runtime) -> Runnin
             AllowEntry::Username("@friend".into()),
         ]),
         1024,
-        Duration::from_secs(5),
+        approval_timeout,
         TaskTracker::new(),
         CancellationToken::new(),
     ));
@@ -598,5 +606,58 @@ fn heartbeat_asks_the_agent_only_when_something_is_open() {
     assert_eq!(
         delivered.0.lock().expect("lock").clone(),
         ["Heartbeat:\nWatered the plants."]
+    );
+}
+
+#[test]
+fn an_unanswered_approval_times_out_to_a_rejection() {
+    let runtime = common::runtime();
+    let sandbox = Arc::new(
+        Sandbox::new(&SandboxConfig {
+            cache_dir: Some(common::cache_dir()),
+            max_concurrent_runs: 4,
+        })
+        .expect("sandbox"),
+    );
+    let policy =
+        Policy::parse("p.toml", "version = 1\n[[ask]]\ncall = \"log.write\"\n").expect("policy");
+    let turns = Arc::new(TestTurns {
+        replies: Mutex::new(VecDeque::new()),
+        seen: Mutex::new(Vec::new()),
+        gated: Some((
+            sandbox,
+            policy,
+            "await log.write('info', 'x'); return 'logged'".into(),
+        )),
+    });
+    let bot = start_bot_with(turns, &runtime, Duration::from_millis(300));
+    bot.telegram.message(OWNER, OWNER, "owner", "log it");
+    bot.telegram.wait_until("the rejection", WAIT, |t| {
+        t.texts_to(OWNER).iter().any(|m| m.contains("failed"))
+    });
+    let answer = bot.telegram.texts_to(OWNER).join("\n");
+    assert!(
+        answer.contains("denied") && answer.contains("no answer in chat"),
+        "{answer}"
+    );
+    assert!(!answer.contains("logged"));
+    // A press after the timeout decides nothing.
+    let question = bot
+        .telegram
+        .calls("sendMessage")
+        .into_iter()
+        .find(|m| m.get("reply_markup").is_some())
+        .expect("asked");
+    let data = question["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        .as_str()
+        .expect("data")
+        .to_owned();
+    bot.telegram.press(OWNER, OWNER, "owner", &data);
+    bot.telegram.wait_until("the refusal", WAIT, |t| {
+        !t.calls("answerCallbackQuery").is_empty()
+    });
+    assert_eq!(
+        bot.telegram.calls("answerCallbackQuery")[0]["text"],
+        "This question has expired or was already answered."
     );
 }
