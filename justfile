@@ -20,6 +20,14 @@ guest-check:
     scripts/install-guest-toolchain.sh
     cargo run -p xtask -- guest --check
 
+# Rebuild the example tool components (tools/*) and test fixtures into their NAME.wasm.
+tools:
+    cargo run -p xtask -- tools
+
+# Rebuild the tool components and fail if any differs from the committed bytes.
+tools-check:
+    cargo run -p xtask -- tools --check
+
 # Benchmarks (release): criterion, then docs/performance.md is rewritten.
 bench:
     scripts/bench.sh

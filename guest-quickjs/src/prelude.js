@@ -33,8 +33,9 @@
     return out;
   };
 
-  for (const iface of Object.keys(native)) {
-    const functions = native[iface];
+  const { components, ...interfaces } = native;
+  for (const iface of Object.keys(interfaces)) {
+    const functions = interfaces[iface];
     const api = {};
     for (const witName of Object.keys(functions)) {
       const call = functions[witName];
@@ -54,6 +55,42 @@
     }
     constant(globalThis, iface, Object.freeze(api));
   }
+
+  // Tool components: `tools.NAME.fn(...)` returns a Promise and `tools.NAME.fnSync(...)`
+  // the value, like the host interfaces. Names may be WIT spellings (`tools["my-tool"]`)
+  // or camelCase; the host resolves them against the tool's WIT. Arguments travel as
+  // a JSON array; typed arrays become arrays of numbers (WIT `list<u8>`).
+  const asJson = (_key, value) => {
+    if (value instanceof ArrayBuffer) return Array.from(new Uint8Array(value));
+    if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value);
+    return value;
+  };
+  const callTool = (tool, fn, args) =>
+    JSON.parse(components.call(tool, fn, JSON.stringify(args, asJson)));
+  // `then` and `toJSON` stay undefined so `await tools.x` and JSON.stringify behave.
+  const isToolName = (name) => typeof name === "string" && name !== "then" && name !== "toJSON";
+  const readOnly = (get) =>
+    new Proxy(Object.freeze({}), {
+      get: (_target, name) => (isToolName(name) ? get(name) : undefined),
+      set: () => false,
+      defineProperty: () => false,
+      deleteProperty: () => false,
+    });
+  const toolFunctions = (tool) =>
+    readOnly((name) => {
+      if (name.length > 4 && name.endsWith("Sync")) {
+        const fn = name.slice(0, -4);
+        return (...args) => callTool(tool, fn, args);
+      }
+      return function (...args) {
+        try {
+          return Promise.resolve(callTool(tool, name, args));
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      };
+    });
+  constant(globalThis, "tools", readOnly(toolFunctions));
 
   const show = (value) => {
     if (typeof value === "string") return value;

@@ -70,6 +70,11 @@ impl Home {
         self.data_dir().join("audit")
     }
 
+    /// The user's tool components (`NAME/NAME.wasm`), beside the project's `tools/`.
+    pub fn tools_dir(&self) -> PathBuf {
+        self.root.join("tools")
+    }
+
     /// Rebuildable things: precompiled components.
     pub fn cache_dir(&self) -> PathBuf {
         self.root.join("cache")

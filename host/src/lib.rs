@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod atomic;
+pub mod components;
 pub mod gate;
 pub mod gateway;
 pub mod home;

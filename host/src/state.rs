@@ -50,6 +50,28 @@ impl HostState {
         )
     }
 
+    /// The host implementations plus the tool components `policy` names (loaded
+    /// from the project's `tools/` beside the policy file and the user's tools
+    /// directory). The toolbox says which were refused and why.
+    pub fn implementations_with_tools(
+        &self,
+        policy: &Policy,
+    ) -> Result<(Implementations, crate::components::Toolbox)> {
+        let mut implementations = self.implementations()?;
+        let toolbox = crate::components::Toolbox::load(
+            policy,
+            &self.tool_dirs(policy),
+            &implementations,
+        )?;
+        toolbox.register(&mut implementations);
+        Ok((implementations, toolbox))
+    }
+
+    /// Where tool components are looked for under `policy`.
+    pub fn tool_dirs(&self, policy: &Policy) -> Vec<PathBuf> {
+        crate::components::load::search_dirs(policy.base_dir(), &self.home.tools_dir())
+    }
+
     /// A redactor that knows every secret value set right now.
     pub fn redactor(&self) -> Result<Redactor> {
         Ok(Redactor::new(self.secrets.values()?))

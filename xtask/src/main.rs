@@ -26,10 +26,7 @@ fn guest_build_env(root: &Path) -> Vec<(String, String)> {
         .ok()
         .or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.cargo")))
         .unwrap_or_default();
-    // Path remapping keeps the build's own location out of the bytes, so a checkout
-    // anywhere gives the same component.
-    let remap =
-        format!("--remap-path-prefix={root}=/clambot --remap-path-prefix={cargo_home}=/cargo");
+    let remap = remap_flags(Path::new(&root));
     [
         ("RQUICKJS_SYS_NO_WASI_SDK", "1".to_owned()),
         ("CC_wasm32_wasip2", "clang-14".to_owned()),
@@ -89,8 +86,112 @@ fn main() -> Result<()> {
             println!("{DIST} is reproducible (sha256 {})", sha256(&component));
             Ok(())
         }
-        _ => bail!("usage: cargo run -p xtask -- guest [--check]"),
+        ["tools"] => {
+            for (dist, component) in build_tools(&root)? {
+                std::fs::write(&dist, &component)?;
+                println!(
+                    "wrote {} ({} bytes, sha256 {})",
+                    dist.display(),
+                    component.len(),
+                    sha256(&component)
+                );
+            }
+            Ok(())
+        }
+        ["tools", "--check"] => {
+            let mut stale = Vec::new();
+            for (dist, component) in build_tools(&root)? {
+                let shown = dist.strip_prefix(&root).unwrap_or(&dist).display().to_string();
+                let committed = std::fs::read(&dist)
+                    .with_context(|| format!("reading the committed {}", dist.display()))?;
+                if committed == component {
+                    println!("{shown} is reproducible (sha256 {})", sha256(&component));
+                } else {
+                    stale.push(format!(
+                        "{shown} (committed sha256 {}, fresh build {})",
+                        sha256(&committed),
+                        sha256(&component)
+                    ));
+                }
+            }
+            if !stale.is_empty() {
+                bail!(
+                    "these committed tool components differ from a fresh build (run `just tools`, \
+                     commit, and update their pins in policy files): {}",
+                    stale.join("; ")
+                );
+            }
+            Ok(())
+        }
+        _ => bail!("usage: cargo run -p xtask -- guest|tools [--check]"),
     }
+}
+
+/// Where Rust tool components are: `tools/NAME/` (the examples) and
+/// `host/tests/fixtures/NAME/` (components the tests need, such as one with a
+/// forbidden import). Each directory with a `Cargo.toml` is built into its own
+/// `NAME.wasm`.
+const TOOL_PARENTS: &[&str] = &["tools", "host/tests/fixtures"];
+
+/// Builds every Rust tool component for `wasm32-wasip2`, letting the Rust linker
+/// make the component. Returns (where its committed copy lives, bytes).
+fn build_tools(root: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    let mut dirs = Vec::new();
+    for parent in TOOL_PARENTS {
+        let entries = std::fs::read_dir(root.join(parent))
+            .with_context(|| format!("reading {parent}/"))?;
+        dirs.extend(
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.join("Cargo.toml").is_file()),
+        );
+    }
+    dirs.sort();
+    let remap = remap_flags(root);
+    let mut built = Vec::new();
+    for dir in dirs {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("a tool directory's name is UTF-8")?
+            .to_owned();
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--target-dir"])
+            .arg(dir.join("target"))
+            .current_dir(&dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR")
+            .env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", &remap)
+            .env("SOURCE_DATE_EPOCH", "0")
+            .status()
+            .with_context(|| format!("running cargo for {}", dir.display()))?;
+        if !status.success() {
+            bail!("building {} failed ({status})", dir.display());
+        }
+        let artifact = dir
+            .join("target/wasm32-wasip2/release")
+            .join(format!("{}.wasm", name.replace('-', "_")));
+        let component = std::fs::read(&artifact)
+            .with_context(|| format!("reading {}", artifact.display()))?;
+        built.push((dir.join(format!("{name}.wasm")), component));
+    }
+    Ok(built)
+}
+
+/// Path remapping keeps the build's own location out of the bytes, so a checkout
+/// anywhere gives the same component.
+fn remap_flags(root: &Path) -> String {
+    let cargo_home = std::env::var("CARGO_HOME")
+        .ok()
+        .or_else(|| std::env::var("HOME").ok().map(|h| format!("{h}/.cargo")))
+        .unwrap_or_default();
+    format!(
+        "--remap-path-prefix={}=/clambot --remap-path-prefix={cargo_home}=/cargo",
+        root.display()
+    )
 }
 
 fn repository_root() -> Result<PathBuf> {

@@ -74,12 +74,16 @@ pub fn open_agent(home: Home, choices: &Choices, js_api: String) -> Result<(Agen
         config::provider_config(&config, &state.secrets, &|k| std::env::var(k).ok())?;
     let provider = provider::build(provider_config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (policy, notice) = load_policy(&policy_path(&home, &config, choices))?;
+    let (implementations, toolbox) = state.implementations_with_tools(&policy)?;
+    let mut notices: Vec<String> = notice.into_iter().collect();
+    notices.extend(toolbox.named_refusals().map(ToString::to_string));
+    let js_api = format!("{js_api}{}", tools_api_text(&toolbox));
     let sandbox = Sandbox::with_implementations(
         &SandboxConfig {
             cache_dir: Some(home.cache_dir()),
             max_concurrent_runs: 16,
         },
-        state.implementations()?,
+        implementations,
     )
     .context("starting the sandbox")?;
     let agent = Agent::new(AgentParts {
@@ -91,7 +95,25 @@ pub fn open_agent(home: Home, choices: &Choices, js_api: String) -> Result<(Agen
         settings: AgentSettings::from_section(&config.agent),
         js_api,
     })?;
-    Ok((agent, notice.into_iter().collect()))
+    Ok((agent, notices))
+}
+
+/// The loaded tool components' signatures, for the prompt: the same text
+/// `clambot tools inspect` prints.
+pub fn tools_api_text(toolbox: &crate::components::Toolbox) -> String {
+    if toolbox.tools.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n### tools\nTool components loaded for this policy. Call them like the host \
+         interfaces (`await tools.NAME.function(...)`); each call is gated as \
+         `tools.NAME.function`.\n```ts\n",
+    );
+    for tool in &toolbox.tools {
+        out.push_str(&crate::components::signature::signatures(tool, &tool.docs()));
+    }
+    out.push_str("```\n");
+    out
 }
 
 /// The host interfaces' WIT, doc comments included, as the model reads them.

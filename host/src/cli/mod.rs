@@ -12,6 +12,7 @@ mod policy;
 mod run;
 mod secrets;
 mod status;
+mod tools;
 
 use std::process::ExitCode;
 
@@ -46,6 +47,9 @@ enum Command {
     /// The saved clams: list, show, run, rm.
     #[command(subcommand)]
     Clams(clams::ClamsCommand),
+    /// Tool components: which are loaded under the policy, and their signatures.
+    #[command(subcommand)]
+    Tools(tools::ToolsCommand),
     /// Run a JavaScript file in the sandbox and print its result as JSON.
     Run(run::RunArgs),
     /// Check, explain and compare policy files (for code review and CI).
@@ -71,6 +75,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Gateway(args) => gateway::run(args),
         Command::Cron(command) => cron::run(command),
         Command::Run(args) => run::run(args),
+        Command::Tools(command) => tools::run(command),
         Command::Policy(command) => policy::run(command),
         Command::Grants(command) => grants::run(command),
         Command::Secrets(command) => secrets::run(command),

@@ -101,12 +101,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         gate,
     };
 
+    let (implementations, toolbox) = state.implementations_with_tools(&request.gate.policy)?;
+    for refusal in toolbox.named_refusals() {
+        eprintln!("clambot: {refusal}");
+    }
     let sandbox = Sandbox::with_implementations(
         &SandboxConfig {
             cache_dir: Some(state.home.cache_dir()),
             max_concurrent_runs: 1,
         },
-        state.implementations()?,
+        implementations,
     )?;
     // Multi-threaded so a terminal approval prompt can block without stalling the run.
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -32,7 +32,8 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker, Type, Val};
 use wasmtime::{Engine, StoreContextMut};
 
-use crate::policy::Usage;
+use crate::components::Tool;
+use crate::policy::{Caller, Usage};
 pub use crate::policy::{Call, DEFAULT_DENY_RULE, Decision, Policy};
 use crate::sandbox::limits::Deadline;
 use crate::sandbox::output::OutputCapture;
@@ -44,6 +45,9 @@ use value::{json_to_val, val_to_json};
 
 /// The rule name recorded when a call's arguments could not be judged.
 pub const INVALID_ARGUMENTS_RULE: &str = "invalid-arguments";
+
+/// The host interface through which the guest calls tool components.
+pub const TOOL_CALLS_INTERFACE: &str = "components";
 
 /// The WIT package every gated host interface belongs to.
 pub const HOST_PACKAGE: &str = "clambot:host/";
@@ -115,6 +119,9 @@ pub struct RunContext {
     pub policy: Arc<Policy>,
     /// The run's deadline: no call may outlive it.
     pub deadline: Arc<Deadline>,
+    /// The gate the run's calls go through; a tool's own calls go through it too.
+    pub gate: GateSetup,
+    pub run_id: String,
 }
 
 /// The host side of one WIT interface. Reached only through the gate.
@@ -133,6 +140,8 @@ pub trait HostInterface: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone, Default)]
 pub struct Implementations {
     by_interface: HashMap<String, Arc<dyn HostInterface>>,
+    /// Loaded tool components, by name (reached as `tools.NAME`).
+    tools: HashMap<String, Arc<Tool>>,
 }
 
 impl Implementations {
@@ -148,8 +157,31 @@ impl Implementations {
             .insert(interface.to_owned(), implementation);
     }
 
-    fn get(&self, interface: &str) -> Option<&Arc<dyn HostInterface>> {
-        self.by_interface.get(interface)
+    /// Makes a loaded tool component callable as `tools.NAME.*`.
+    pub fn insert_tool(&mut self, tool: Arc<Tool>) {
+        self.tools.insert(tool.name().to_owned(), tool);
+    }
+
+    /// The loaded tool named `name`.
+    pub fn tool(&self, name: &str) -> Option<&Arc<Tool>> {
+        self.tools.get(name)
+    }
+
+    /// The tools' names, sorted.
+    pub fn tool_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tools.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    fn get(&self, interface: &str) -> Option<Arc<dyn HostInterface>> {
+        match interface.strip_prefix("tools.") {
+            Some(tool) => self
+                .tools
+                .get(tool)
+                .map(|t| Arc::clone(t) as Arc<dyn HostInterface>),
+            None => self.by_interface.get(interface).cloned(),
+        }
     }
 }
 
@@ -228,6 +260,8 @@ pub struct RunGate {
     deadline: Arc<Deadline>,
     /// Set when a call waited for a person, so the caller re-arms the deadline.
     waited: bool,
+    /// Whose calls these are: the script's, or a tool component's.
+    caller: Caller,
 }
 
 impl RunGate {
@@ -241,20 +275,29 @@ impl RunGate {
     ) -> Self {
         let policy = Arc::clone(&setup.policy);
         Self {
+            context: RunContext {
+                output,
+                policy,
+                deadline: Arc::clone(&deadline),
+                gate: setup.clone(),
+                run_id: run_id.clone(),
+            },
             setup,
             usage: Usage::default(),
             run_id,
             script_sha256,
             implementations,
-            context: RunContext {
-                output,
-                policy,
-                deadline: Arc::clone(&deadline),
-            },
             calls: Vec::new(),
             deadline,
             waited: false,
+            caller: Caller::Script,
         }
+    }
+
+    /// The same gate, judging `caller`'s calls (only rules for that caller apply).
+    pub fn with_caller(mut self, caller: Caller) -> Self {
+        self.caller = caller;
+        self
     }
 
     /// Whether the last call waited for a person (and moved the deadline); clears it.
@@ -278,6 +321,45 @@ impl RunGate {
         function: &str,
         args: Json,
     ) -> Result<Json, ToolError> {
+        if interface == TOOL_CALLS_INTERFACE {
+            return self.handle_tool_call(function, args).await;
+        }
+        self.judge_and_perform(interface, function, args).await
+    }
+
+    /// `components.call(tool, function, args-json)` from the guest: judged and
+    /// audited as `tools.TOOL.FUNCTION` with the arguments named by the tool's WIT.
+    async fn handle_tool_call(&mut self, function: &str, args: Json) -> Result<Json, ToolError> {
+        let text = |key: &str| args.get(key).and_then(Json::as_str).unwrap_or_default();
+        if function != "call" || self.caller != Caller::Script {
+            return Err(ToolError::Invalid(
+                "only a script calls tools, through `tools.NAME.function(...)`".into(),
+            ));
+        }
+        let (tool_name, wanted) = (text("tool"), text("function"));
+        let Some(tool) = self.implementations.tool(tool_name).cloned() else {
+            let loaded = self.implementations.tool_names();
+            return Err(ToolError::NotFound(format!(
+                "no tool `{tool_name}` is loaded (loaded: {}); `clambot tools list` shows why",
+                if loaded.is_empty() { "none".to_owned() } else { loaded.join(", ") }
+            )));
+        };
+        let positional: Json = serde_json::from_str(text("args-json"))
+            .map_err(|e| ToolError::Invalid(format!("the tool arguments are not JSON: {e}")))?;
+        let target = tool.resolve(wanted)?;
+        let named = tool.named_args(target, positional)?;
+        let (interface, function) = (format!("tools.{tool_name}"), target.name.clone());
+        self.judge_and_perform(&interface, &function, named)
+            .await
+            .map(|result| Json::String(result.to_string()))
+    }
+
+    async fn judge_and_perform(
+        &mut self,
+        interface: &str,
+        function: &str,
+        args: Json,
+    ) -> Result<Json, ToolError> {
         let started = Instant::now();
         let call = Call {
             interface,
@@ -285,7 +367,10 @@ impl RunGate {
             args: &args,
         };
         let name = call.name();
-        let decision = self.setup.policy.decide(&call, &mut self.usage);
+        let decision = self
+            .setup
+            .policy
+            .decide_for(&self.caller, &call, &mut self.usage);
         let (verdict, rule, refusal) = match decision {
             Decision::Allow { rule } => (Verdict::Allow, rule, None),
             Decision::Deny { rule, reason } => (
@@ -384,7 +469,7 @@ impl RunGate {
             let fingerprint = self
                 .setup
                 .policy
-                .scope(&Call {
+                .scope_for(&self.caller, &Call {
                     interface,
                     function,
                     args: &audited_args,

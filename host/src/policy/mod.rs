@@ -25,8 +25,9 @@ mod explain;
 pub mod fs;
 pub mod http;
 mod schema;
+mod tools;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -40,6 +41,7 @@ pub use catalog::Catalog;
 pub use condition::{Comparison, Condition, JsonPath};
 use diagnostic::Locator;
 pub use diagnostic::{Diagnostic, PolicyError};
+pub use tools::{Caller, ToolSettings, is_tool_name};
 use fs::{Coverage, PathGlob, PathIndex, WorkspacePath};
 use http::{HttpTarget, Method, UrlPattern};
 use schema::{RawCondition, RawPolicy, RawRule};
@@ -131,6 +133,8 @@ pub struct Rule {
     pub conditions: Vec<Condition>,
     pub max_calls: Option<u64>,
     pub secrets: Vec<String>,
+    /// Whose calls the rule judges (`caller = …`; the script by default).
+    pub caller: Caller,
     pub note: Option<String>,
 }
 
@@ -161,6 +165,8 @@ pub struct Policy {
     paths: PathIndex,
     /// The rules that name each function, so a decision looks at those only.
     index: RuleIndex,
+    /// `[tools.NAME]`: the tool components that may be loaded.
+    tools: BTreeMap<String, ToolSettings>,
     /// Whether this is the implicit empty policy (no file at all).
     implicit: bool,
 }
@@ -205,6 +211,18 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// The same scope, marked with its caller when that is a tool.
+    fn for_caller(self, caller: &Caller) -> Self {
+        match caller {
+            Caller::Script => self,
+            Caller::Tool(_) => Self {
+                summary: format!("{} (by {caller})", self.summary),
+                value: json!({ "caller": caller.to_string(), "scope": self.value }),
+                function: self.function,
+            },
+        }
+    }
+
     /// SHA-256 of the canonical encoding of (function, scope). Stable across key
     /// order, because `serde_json`'s maps are sorted.
     pub fn fingerprint(&self) -> String {
@@ -248,6 +266,7 @@ impl Policy {
             net: NetSettings::default(),
             paths: PathIndex::new([], 0).expect("an empty index builds"),
             index: RuleIndex::default(),
+            tools: BTreeMap::new(),
             implicit: true,
         }
     }
@@ -313,13 +332,38 @@ impl Policy {
         &self.net
     }
 
+    /// `[tools.NAME]` tables, by name.
+    pub fn tools(&self) -> &BTreeMap<String, ToolSettings> {
+        &self.tools
+    }
+
+    /// The directory relative `[tools.NAME] component` paths start from.
+    pub fn base_dir(&self) -> Option<&Path> {
+        if self.implicit {
+            return None;
+        }
+        Path::new(&self.name).parent()
+    }
+
     /// What an "always" grant for this call would cover.
     pub fn scope(&self, call: &Call<'_>) -> Scope {
         Subject::of(call, None).scope(call)
     }
 
-    /// Decides one call, counting it against `usage`.
+    /// What an "always" grant for this call by `caller` would cover: a tool's
+    /// grant never covers the script's call, nor another tool's.
+    pub fn scope_for(&self, caller: &Caller, call: &Call<'_>) -> Scope {
+        self.scope(call).for_caller(caller)
+    }
+
+    /// Decides one call the script made, counting it against `usage`.
     pub fn decide(&self, call: &Call<'_>, usage: &mut Usage) -> Decision {
+        self.decide_for(&Caller::Script, call, usage)
+    }
+
+    /// Decides one call made by `caller`, counting it against `usage`. Only rules
+    /// for that caller are consulted.
+    pub fn decide_for(&self, caller: &Caller, call: &Call<'_>, usage: &mut Usage) -> Decision {
         usage.total_calls += 1;
         if let Some(max) = self.run.max_calls
             && usage.total_calls > max
@@ -347,7 +391,7 @@ impl Policy {
         let (mut asks, mut allows) = (Vec::new(), Vec::new());
         for &index in candidates {
             let rule = &self.rules[index];
-            if !subject.satisfies(rule, call.args) {
+            if rule.caller != *caller || !subject.satisfies(rule, call.args) {
                 continue;
             }
             match rule.kind {
@@ -390,7 +434,7 @@ impl Policy {
             return match kind {
                 RuleKind::Ask => Decision::Ask {
                     rule: rule.label.clone(),
-                    scope: subject.scope(call),
+                    scope: subject.scope(call).for_caller(caller),
                 },
                 _ => Decision::Allow {
                     rule: rule.label.clone(),
@@ -399,7 +443,18 @@ impl Policy {
         }
         Decision::Deny {
             rule: DEFAULT_DENY_RULE.into(),
-            reason: self.default_deny_reason(call, candidates),
+            reason: self.default_deny_reason_for(caller, call, candidates),
+        }
+    }
+
+    fn default_deny_reason_for(&self, caller: &Caller, call: &Call<'_>, candidates: &[usize]) -> String {
+        match caller {
+            Caller::Script => self.default_deny_reason(call, candidates),
+            Caller::Tool(_) => format!(
+                "no rule in {} allows {} for {caller}; add a rule with `caller = \"{caller}\"`",
+                self.name,
+                call.name()
+            ),
         }
     }
 
@@ -679,6 +734,12 @@ impl<'a> Compiler<'a> {
         }
         let run = raw.run.map(|r| self.run_settings(r)).unwrap_or_default();
         let net = raw.net.map(|n| self.net_settings(n)).unwrap_or_default();
+        let mut tools = BTreeMap::new();
+        for (name, raw_tool) in raw.tools {
+            if let Some(tool) = self.tool(&name, raw_tool) {
+                tools.insert(name, tool);
+            }
+        }
         let mut rules = Vec::new();
         for (kind, raws) in [
             (RuleKind::Allow, raw.allow),
@@ -686,7 +747,7 @@ impl<'a> Compiler<'a> {
             (RuleKind::Deny, raw.deny),
         ] {
             for raw_rule in raws {
-                if let Some(rule) = self.rule(kind, rules.len(), raw_rule) {
+                if let Some(rule) = self.rule(kind, rules.len(), raw_rule, &tools) {
                     rules.push(rule);
                 }
             }
@@ -718,6 +779,7 @@ impl<'a> Compiler<'a> {
             run,
             net,
             paths,
+            tools,
             implicit: false,
         })
     }
@@ -868,9 +930,21 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn rule(&mut self, kind: RuleKind, index: usize, raw: RawRule) -> Option<Rule> {
+    fn rule(
+        &mut self,
+        kind: RuleKind,
+        index: usize,
+        raw: RawRule,
+        tools: &BTreeMap<String, ToolSettings>,
+    ) -> Option<Rule> {
         let line = self.locator.line_of(&raw.call.span());
         let call = self.call_pattern(&raw.call);
+        let tool_names: Vec<String> = tools.keys().cloned().collect();
+        let caller_span = raw.caller.as_ref().map(Spanned::span);
+        let caller = self.caller(raw.caller, &tool_names);
+        if let Some(pattern) = &call {
+            self.rule_names_tools(pattern, &raw.call.span(), caller.as_ref(), caller_span, tools);
+        }
         if let Some(pattern) = &call {
             self.only_for("url", "http", pattern, raw.url.as_ref().map(Spanned::span));
             self.only_for(
@@ -926,11 +1000,17 @@ impl<'a> Compiler<'a> {
             .unwrap_or_default();
         let max_calls = self.count(raw.max_calls, "max-calls");
         let call = call?;
+        let caller = caller?;
+        let by = match &caller {
+            Caller::Script => String::new(),
+            Caller::Tool(_) => format!(" (caller {caller})"),
+        };
         Some(Rule {
             kind,
             index,
             line,
-            label: format!("{}:{line} {} {call}", self.locator.file(), kind.table()),
+            label: format!("{}:{line} {} {call}{by}", self.locator.file(), kind.table()),
+            caller,
             call,
             urls,
             methods,
@@ -940,6 +1020,49 @@ impl<'a> Compiler<'a> {
             secrets,
             note: raw.note,
         })
+    }
+
+    /// A `tools.NAME.…` rule must name a declared tool, and a rule for a tool's
+    /// calls must name an interface the tool imports.
+    fn rule_names_tools(
+        &mut self,
+        pattern: &CallPattern,
+        span: &std::ops::Range<usize>,
+        caller: Option<&Caller>,
+        caller_span: Option<std::ops::Range<usize>>,
+        tools: &BTreeMap<String, ToolSettings>,
+    ) {
+        let interface = pattern.interface();
+        if let Some(tool) = interface.strip_prefix("tools.")
+            && !tools.contains_key(tool)
+        {
+            self.error::<()>(
+                span,
+                format!(
+                    "`{pattern}` names the tool `{tool}`, but there is no [tools.{tool}] table to load it from (declared: {})",
+                    if tools.is_empty() { "none".to_owned() } else { tools.keys().cloned().collect::<Vec<_>>().join(", ") }
+                ),
+            );
+        }
+        let (Some(Caller::Tool(name)), Some(caller_span)) = (caller, caller_span) else {
+            return;
+        };
+        if interface.starts_with("tools.") {
+            self.error::<()>(
+                &caller_span,
+                format!("a tool cannot call tools: `{pattern}` is only for the script's calls; remove `caller`"),
+            );
+        } else if let Some(tool) = tools.get(name)
+            && !tool.imports.iter().any(|i| i == interface)
+        {
+            self.error::<()>(
+                &caller_span,
+                format!(
+                    "tools.{name} does not import `{interface}`; add it to `imports` in [tools.{name}] (policy.toml:{}) or remove this rule",
+                    tool.line
+                ),
+            );
+        }
     }
 
     fn conditions(

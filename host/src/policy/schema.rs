@@ -18,6 +18,21 @@ pub struct RawPolicy {
     pub ask: Vec<RawRule>,
     #[serde(default)]
     pub deny: Vec<RawRule>,
+    /// `[tools.NAME]`: the tool components that may be loaded, by name.
+    #[serde(default)]
+    pub tools: BTreeMap<String, Spanned<RawTool>>,
+}
+
+/// `[tools.NAME]`: one tool component, pinned by hash.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawTool {
+    pub component: Option<Spanned<String>>,
+    pub sha256: Option<Spanned<String>>,
+    pub imports: Option<Spanned<Vec<Spanned<String>>>>,
+    pub timeout: Option<Spanned<String>>,
+    pub memory: Option<Spanned<String>>,
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,6 +63,8 @@ pub struct RawRule {
     pub conditions: Option<Spanned<BTreeMap<String, Spanned<RawCondition>>>>,
     pub max_calls: Option<Spanned<i64>>,
     pub secrets: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Whose calls the rule judges: `"script"` (the default) or `"tools.NAME"`.
+    pub caller: Option<Spanned<String>>,
     /// Why the rule exists, for reviewers; shown by `policy explain`.
     pub note: Option<String>,
 }

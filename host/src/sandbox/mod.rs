@@ -204,12 +204,12 @@ impl GateView for RunState {
 
 /// Advances the engine's epoch until dropped.
 #[derive(Debug)]
-struct EpochTicker {
+pub(crate) struct EpochTicker {
     stop: Arc<AtomicBool>,
 }
 
 impl EpochTicker {
-    fn start(engine: &Engine) -> Self {
+    pub(crate) fn start(engine: &Engine) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let (engine, flag) = (engine.clone(), Arc::clone(&stop));
         std::thread::Builder::new()
