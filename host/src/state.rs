@@ -58,11 +58,8 @@ impl HostState {
         policy: &Policy,
     ) -> Result<(Implementations, crate::components::Toolbox)> {
         let mut implementations = self.implementations()?;
-        let toolbox = crate::components::Toolbox::load(
-            policy,
-            &self.tool_dirs(policy),
-            &implementations,
-        )?;
+        let toolbox =
+            crate::components::Toolbox::load(policy, &self.tool_dirs(policy), &implementations)?;
         toolbox.register(&mut implementations);
         Ok((implementations, toolbox))
     }

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use clambot::components::{Refusal, Toolbox};
 use clambot::gate::approver::NonInteractive;
+use clambot::gate::audit::Verdict;
 use clambot::gate::grants::Grants;
 use clambot::gate::redact::Redactor;
 use clambot::gate::{GateSetup, Implementations};
-use clambot::gate::audit::Verdict;
 use clambot::net::Resolver;
 use clambot::policy::Policy;
 use clambot::sandbox::{RunOutcome, RunRequest, Sandbox, SandboxConfig};
@@ -100,10 +100,17 @@ impl Setup {
 
     fn ok(&self, policy: &str, dir: &Path, source: &str) -> (Json, RunOutcome) {
         let (outcome, toolbox) = self.run(policy, dir, source);
-        assert!(toolbox.named_refusals().next().is_none(), "{:?}", toolbox.refused);
+        assert!(
+            toolbox.named_refusals().next().is_none(),
+            "{:?}",
+            toolbox.refused
+        );
         let text = match &outcome.result {
             Ok(text) => text.clone(),
-            Err(e) => panic!("the script failed: {e}\nconsole: {}", outcome.console.text()),
+            Err(e) => panic!(
+                "the script failed: {e}\nconsole: {}",
+                outcome.console.text()
+            ),
         };
         (serde_json::from_str(&text).expect("JSON"), outcome)
     }
@@ -171,7 +178,13 @@ fn a_tool_call_no_rule_allows_is_a_denial_naming_the_rule() {
     );
     assert_eq!(out["code"], "denied", "{out}");
     assert_eq!(out["rule"], "default-deny");
-    assert!(out["message"].as_str().unwrap_or_default().contains("tools.textkit.count-words"), "{out}");
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("tools.textkit.count-words"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -194,19 +207,38 @@ fn a_tool_error_and_bad_arguments_reach_the_script_as_tool_errors() {
              await attempt(() => tools.missing.anything()),
            ];"#,
     );
-    let codes: Vec<&str> = out.as_array().expect("array").iter().map(|o| o["code"].as_str().unwrap_or("ok")).collect();
-    assert_eq!(codes, ["failed", "invalid", "invalid", "invalid", "not-found"], "{out}");
+    let codes: Vec<&str> = out
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|o| o["code"].as_str().unwrap_or("ok"))
+        .collect();
+    assert_eq!(
+        codes,
+        ["failed", "invalid", "invalid", "invalid", "not-found"],
+        "{out}"
+    );
     let message = |i: usize| out[i]["message"].as_str().unwrap_or_default().to_owned();
     assert!(message(0).contains("no letters or digits"), "{out}");
     assert!(message(1).contains("300 is out of range for u8"), "{out}");
-    assert!(message(2).contains("expected a string, got a number"), "{out}");
-    assert!(message(3).contains("has no function `nope`") && message(3).contains("countWords"), "{out}");
+    assert!(
+        message(2).contains("expected a string, got a number"),
+        "{out}"
+    );
+    assert!(
+        message(3).contains("has no function `nope`") && message(3).contains("countWords"),
+        "{out}"
+    );
     assert!(message(4).contains("no tool `missing` is loaded"), "{out}");
 }
 
 fn title_server() -> Server {
     Server::start("127.0.0.1", 0, |_| {
-        Reply::text(200, "text/html", "<html><head><title> Tide  tables </title></head></html>")
+        Reply::text(
+            200,
+            "text/html",
+            "<html><head><title> Tide  tables </title></head></html>",
+        )
     })
 }
 
@@ -228,13 +260,30 @@ fn a_tools_own_http_call_is_judged_under_the_tools_identity() {
     );
 
     // A rule for the script's own fetches grants the tool nothing.
-    let script_rule = format!("{base}[[allow]]\ncall = \"http.fetch\"\nurl = [\"http://tides.example:*/**\"]\n");
+    let script_rule =
+        format!("{base}[[allow]]\ncall = \"http.fetch\"\nurl = [\"http://tides.example:*/**\"]\n");
     let (out, outcome) = setup.ok(&script_rule, dir.path(), &script);
     assert_eq!(out["code"], "failed", "{out}");
-    assert!(out["message"].as_str().unwrap_or_default().contains("denied by default-deny"), "{out}");
-    assert!(out["message"].as_str().unwrap_or_default().contains("caller = \"tools.textkit\""), "{out}");
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("denied by default-deny"),
+        "{out}"
+    );
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("caller = \"tools.textkit\""),
+        "{out}"
+    );
     assert!(server.seen().is_empty(), "nothing reached the server");
-    assert_eq!(outcome.calls.len(), 1, "the tool's denied call is its own record, not the script's");
+    assert_eq!(
+        outcome.calls.len(),
+        1,
+        "the tool's denied call is its own record, not the script's"
+    );
 
     // A rule for the tool's calls lets it through.
     let tool_rule = format!(
@@ -264,7 +313,11 @@ fn a_tampered_component_is_refused_with_both_hashes() {
         let last = bytes.len() - 1;
         bytes[last] ^= 0x01;
     });
-    let policy = Policy::parse("policy.toml", &format!("version = 1\n{}", textkit_table("\"http\""))).expect("policy");
+    let policy = Policy::parse(
+        "policy.toml",
+        &format!("version = 1\n{}", textkit_table("\"http\"")),
+    )
+    .expect("policy");
     let toolbox = setup.toolbox(&policy, dir.path());
     assert!(toolbox.tools.is_empty());
     let [Refusal::HashMismatch { pinned, actual, .. }] = toolbox.refused.as_slice() else {
@@ -272,19 +325,32 @@ fn a_tampered_component_is_refused_with_both_hashes() {
     };
     assert_eq!(*pinned, textkit_sha256());
     let message = toolbox.refused[0].to_string();
-    assert!(message.contains(pinned.as_str()) && message.contains(actual.as_str()), "{message}");
+    assert!(
+        message.contains(pinned.as_str()) && message.contains(actual.as_str()),
+        "{message}"
+    );
 }
 
 #[test]
 fn a_component_importing_an_ungranted_interface_is_refused_naming_it() {
     let setup = setup();
     let dir = tools_dir(|_| {});
-    let policy = Policy::parse("policy.toml", &format!("version = 1\n{}", textkit_table(""))).expect("policy");
+    let policy = Policy::parse(
+        "policy.toml",
+        &format!("version = 1\n{}", textkit_table("")),
+    )
+    .expect("policy");
     let toolbox = setup.toolbox(&policy, dir.path());
     assert!(toolbox.tools.is_empty());
-    let message = toolbox.refused.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    let message = toolbox
+        .refused
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(
-        message.contains("imports `clambot:host/http@0.1.0`") && message.contains("add \"http\" to `imports`"),
+        message.contains("imports `clambot:host/http@0.1.0`")
+            && message.contains("add \"http\" to `imports`"),
         "{message}"
     );
 }
@@ -298,7 +364,10 @@ fn components_policy_does_not_name_are_found_but_not_loaded() {
     assert!(toolbox.tools.is_empty());
     assert_eq!(toolbox.found.len(), 1);
     let message = toolbox.refused[0].to_string();
-    assert!(message.contains(&format!("sha256 = \"{}\"", textkit_sha256())), "{message}");
+    assert!(
+        message.contains(&format!("sha256 = \"{}\"", textkit_sha256())),
+        "{message}"
+    );
     assert_eq!(toolbox.named_refusals().count(), 0);
 }
 
@@ -313,7 +382,11 @@ fn signatures_come_from_the_component_with_the_wit_docs() {
         dir.path().join("textkit/wit/textkit.wit"),
     )
     .expect("copy");
-    let policy = Policy::parse("policy.toml", &format!("version = 1\n{}", textkit_table("\"http\""))).expect("policy");
+    let policy = Policy::parse(
+        "policy.toml",
+        &format!("version = 1\n{}", textkit_table("\"http\"")),
+    )
+    .expect("policy");
     let toolbox = setup.toolbox(&policy, dir.path());
     let tool = toolbox.get("textkit").expect("loaded");
     let text = clambot::components::signature::signatures(tool, &tool.docs());
@@ -321,7 +394,10 @@ fn signatures_come_from_the_component_with_the_wit_docs() {
         text.contains("tools.textkit.countWords(text: string, top: number /* u8 */): Promise<{ \"words\": number /* u32 */;"),
         "{text}"
     );
-    assert!(text.contains("/** Counts words, lines and characters"), "{text}");
+    assert!(
+        text.contains("/** Counts words, lines and characters"),
+        "{text}"
+    );
     assert!(
         text.contains("tools.textkit.slugify(text: string, maxLength: number /* u32 */ | null): Promise<string>; // throws ToolError"),
         "{text}"
@@ -346,7 +422,15 @@ fn a_component_importing_wasi_filesystem_is_refused_naming_the_import() {
     .expect("policy");
     let toolbox = setup.toolbox(&policy, dir.path());
     assert!(toolbox.tools.is_empty());
-    let message = toolbox.refused.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    let message = toolbox
+        .refused
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(message.contains("imports `wasi:filesystem/"), "{message}");
-    assert!(message.contains("tools get no files, sockets or outbound HTTP"), "{message}");
+    assert!(
+        message.contains("tools get no files, sockets or outbound HTTP"),
+        "{message}"
+    );
 }

@@ -101,7 +101,11 @@ fn main() -> Result<()> {
         ["tools", "--check"] => {
             let mut stale = Vec::new();
             for (dist, component) in build_tools(&root)? {
-                let shown = dist.strip_prefix(&root).unwrap_or(&dist).display().to_string();
+                let shown = dist
+                    .strip_prefix(&root)
+                    .unwrap_or(&dist)
+                    .display()
+                    .to_string();
                 let committed = std::fs::read(&dist)
                     .with_context(|| format!("reading the committed {}", dist.display()))?;
                 if committed == component {
@@ -138,8 +142,8 @@ const TOOL_PARENTS: &[&str] = &["tools", "host/tests/fixtures"];
 fn build_tools(root: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
     let mut dirs = Vec::new();
     for parent in TOOL_PARENTS {
-        let entries = std::fs::read_dir(root.join(parent))
-            .with_context(|| format!("reading {parent}/"))?;
+        let entries =
+            std::fs::read_dir(root.join(parent)).with_context(|| format!("reading {parent}/"))?;
         dirs.extend(
             entries
                 .filter_map(Result::ok)
@@ -157,7 +161,14 @@ fn build_tools(root: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
             .context("a tool directory's name is UTF-8")?
             .to_owned();
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--locked", "--target", "wasm32-wasip2", "--target-dir"])
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                "wasm32-wasip2",
+                "--target-dir",
+            ])
             .arg(dir.join("target"))
             .current_dir(&dir)
             .env_remove("RUSTFLAGS")
@@ -174,8 +185,8 @@ fn build_tools(root: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
         let artifact = dir
             .join("target/wasm32-wasip2/release")
             .join(format!("{}.wasm", name.replace('-', "_")));
-        let component = std::fs::read(&artifact)
-            .with_context(|| format!("reading {}", artifact.display()))?;
+        let component =
+            std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
         built.push((dir.join(format!("{name}.wasm")), component));
     }
     Ok(built)

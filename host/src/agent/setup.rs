@@ -110,7 +110,10 @@ pub fn tools_api_text(toolbox: &crate::components::Toolbox) -> String {
          `tools.NAME.function`.\n```ts\n",
     );
     for tool in &toolbox.tools {
-        out.push_str(&crate::components::signature::signatures(tool, &tool.docs()));
+        out.push_str(&crate::components::signature::signatures(
+            tool,
+            &tool.docs(),
+        ));
     }
     out.push_str("```\n");
     out

@@ -81,7 +81,10 @@ pub fn run(command: ToolsCommand) -> Result<ExitCode> {
                 }
                 return Ok(ExitCode::from(super::exit::INVALID));
             };
-            println!("// tools.{name}: {} (sha256 {})", tool.interface, tool.sha256);
+            println!(
+                "// tools.{name}: {} (sha256 {})",
+                tool.interface, tool.sha256
+            );
             print!("{}", signature::signatures(tool, &tool.docs()));
             Ok(ExitCode::SUCCESS)
         }

@@ -8,9 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::Engine;
 
 use crate::gate::HOST_PACKAGE;
 use crate::policy::ToolSettings;
@@ -56,19 +56,25 @@ pub struct Found {
 /// Why a tool was not loaded. Each message names what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("tools.{name}: {path} is not named in policy.toml; add a [tools.{name}] table with `sha256 = \"{sha256}\"` to load it")]
+    #[error(
+        "tools.{name}: {path} is not named in policy.toml; add a [tools.{name}] table with `sha256 = \"{sha256}\"` to load it"
+    )]
     NotInPolicy {
         name: String,
         path: String,
         sha256: String,
     },
-    #[error("tools.{name}: policy.toml:{line} names it, but no {name}/{name}.wasm was found (looked in: {looked})")]
+    #[error(
+        "tools.{name}: policy.toml:{line} names it, but no {name}/{name}.wasm was found (looked in: {looked})"
+    )]
     Missing {
         name: String,
         line: usize,
         looked: String,
     },
-    #[error("tools.{name}: {path} has sha256 {actual}, but policy.toml:{line} pins {pinned}; the component changed since it was reviewed, so it is not loaded")]
+    #[error(
+        "tools.{name}: {path} has sha256 {actual}, but policy.toml:{line} pins {pinned}; the component changed since it was reviewed, so it is not loaded"
+    )]
     HashMismatch {
         name: String,
         path: String,
@@ -76,7 +82,9 @@ pub enum Refusal {
         pinned: String,
         actual: String,
     },
-    #[error("tools.{name}: {path} imports `{import}`, which policy.toml:{line} does not grant{hint}; it is not loaded")]
+    #[error(
+        "tools.{name}: {path} imports `{import}`, which policy.toml:{line} does not grant{hint}; it is not loaded"
+    )]
     Import {
         name: String,
         path: String,

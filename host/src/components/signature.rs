@@ -73,7 +73,9 @@ pub fn signature(tool: &str, function: &ToolFunction) -> String {
             result.ok().map_or("null".to_owned(), |t| ts_type(&t)),
             format!(
                 " // throws ToolError (code \"failed\") with the {} on error",
-                result.err().map_or("no details".to_owned(), |t| ts_type(&t))
+                result
+                    .err()
+                    .map_or("no details".to_owned(), |t| ts_type(&t))
             ),
         ),
         Some(other) => (ts_type(other), String::new()),
@@ -112,7 +114,11 @@ pub fn ts_type(ty: &Type) -> String {
         Type::FixedLengthList(list) => format!("Array<{}>", ts_type(&list.ty())),
         Type::Tuple(tuple) => format!(
             "[{}]",
-            tuple.types().map(|t| ts_type(&t)).collect::<Vec<_>>().join(", ")
+            tuple
+                .types()
+                .map(|t| ts_type(&t))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Type::Option(option) => format!("{} | null", ts_type(&option.ty())),
         Type::Record(record) => format!(
@@ -131,10 +137,18 @@ pub fn ts_type(ty: &Type) -> String {
             })
             .collect::<Vec<_>>()
             .join(" | "),
-        Type::Enum(e) => e.names().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(" | "),
+        Type::Enum(e) => e
+            .names()
+            .map(|n| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(" | "),
         Type::Flags(flags) => format!(
             "Array<{}>",
-            flags.names().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(" | ")
+            flags
+                .names()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(" | ")
         ),
         Type::Result(result) => format!(
             "{{ \"ok\": {} }} | {{ \"err\": {} }}",

@@ -14,12 +14,16 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use serde_json::{Map, Value as Json};
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Type, Val};
+use wasmtime::component::{
+    Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Type, Val,
+};
 use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::gate::value::{json_to_val, val_to_json};
-use crate::gate::{self, BoxFuture, GateView, HostInterface, Implementations, RunContext, RunGate, ToolError};
+use crate::gate::{
+    self, BoxFuture, GateView, HostInterface, Implementations, RunContext, RunGate, ToolError,
+};
 use crate::policy::{Caller, ToolSettings};
 use crate::sandbox::limits::{Deadline, MemoryLimiter};
 use crate::sandbox::output::{OutputLimitReached, Stream};
@@ -166,7 +170,9 @@ impl Tool {
     /// so policy conditions and the audit log see `{"text": …}`.
     pub fn named_args(&self, function: &ToolFunction, args: Json) -> Result<Json, ToolError> {
         let Json::Array(values) = args else {
-            return Err(ToolError::Invalid("tool arguments must be a JSON array".into()));
+            return Err(ToolError::Invalid(
+                "tool arguments must be a JSON array".into(),
+            ));
         };
         if values.len() > function.params.len() {
             return Err(ToolError::Invalid(format!(
@@ -174,7 +180,12 @@ impl Tool {
                 self.name(),
                 function.name,
                 function.params.len(),
-                function.params.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+                function
+                    .params
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 values.len()
             )));
         }
@@ -187,7 +198,12 @@ impl Tool {
     }
 
     /// Calls `function` with named JSON arguments in a fresh instance.
-    async fn invoke(&self, function: &str, args: Json, run: &RunContext) -> Result<Json, ToolError> {
+    async fn invoke(
+        &self,
+        function: &str,
+        args: Json,
+        run: &RunContext,
+    ) -> Result<Json, ToolError> {
         let name = self.name().to_owned();
         let function = self.resolve(function)?.clone();
         let params = function
@@ -234,9 +250,9 @@ impl Tool {
 
         let call = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
-            let func = instance
-                .get_func(&mut store, function.export)
-                .context("the export is not a function")?;
+            let Some(func) = instance.get_func(&mut store, function.export) else {
+                return Err(wasmtime::format_err!("the export is not a function"));
+            };
             let mut results = vec![Val::Bool(false); usize::from(function.result.is_some())];
             func.call_async(&mut store, &params, &mut results).await?;
             wasmtime::Result::Ok(results.pop())
@@ -270,7 +286,11 @@ impl Tool {
 
 /// The result as the script sees it: a top-level `result` becomes its `ok` value
 /// or a thrown `ToolError` (code `failed`) carrying the `err` value.
-fn result_to_json(tool: &str, function: &ToolFunction, result: Option<Val>) -> Result<Json, ToolError> {
+fn result_to_json(
+    tool: &str,
+    function: &ToolFunction,
+    result: Option<Val>,
+) -> Result<Json, ToolError> {
     match result {
         None => Ok(Json::Null),
         Some(Val::Result(Ok(value))) => Ok(value.as_deref().map_or(Json::Null, val_to_json)),
@@ -280,7 +300,10 @@ fn result_to_json(tool: &str, function: &ToolFunction, result: Option<Val>) -> R
                 Some(Json::String(text)) => text,
                 Some(other) => other.to_string(),
             };
-            Err(ToolError::Failed(format!("tools.{tool}.{}: {message}", function.name)))
+            Err(ToolError::Failed(format!(
+                "tools.{tool}.{}: {message}",
+                function.name
+            )))
         }
         Some(other) => Ok(val_to_json(&other)),
     }
@@ -316,7 +339,11 @@ fn exported_functions(
             if instances.is_empty() {
                 "none".to_owned()
             } else {
-                instances.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                instances
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         );
     };
@@ -357,15 +384,29 @@ fn exported_functions(
 /// Resources, streams and futures have no JSON form: refused at load, not at call.
 fn check_convertible(ty: &Type) -> Result<()> {
     match ty {
-        Type::Own(_) | Type::Borrow(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext | Type::Map(_) => {
-            bail!("a parameter type has no JSON form (resources, streams and futures are not supported)")
+        Type::Own(_)
+        | Type::Borrow(_)
+        | Type::Future(_)
+        | Type::Stream(_)
+        | Type::ErrorContext
+        | Type::Map(_) => {
+            bail!(
+                "a parameter type has no JSON form (resources, streams and futures are not supported)"
+            )
         }
         Type::List(l) => check_convertible(&l.ty()),
         Type::Option(o) => check_convertible(&o.ty()),
         Type::Record(r) => r.fields().try_for_each(|f| check_convertible(&f.ty)),
         Type::Tuple(t) => t.types().try_for_each(|t| check_convertible(&t)),
-        Type::Variant(v) => v.cases().filter_map(|c| c.ty).try_for_each(|t| check_convertible(&t)),
-        Type::Result(r) => r.ok().into_iter().chain(r.err()).try_for_each(|t| check_convertible(&t)),
+        Type::Variant(v) => v
+            .cases()
+            .filter_map(|c| c.ty)
+            .try_for_each(|t| check_convertible(&t)),
+        Type::Result(r) => r
+            .ok()
+            .into_iter()
+            .chain(r.err())
+            .try_for_each(|t| check_convertible(&t)),
         _ => Ok(()),
     }
 }

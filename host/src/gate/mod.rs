@@ -33,8 +33,8 @@ use wasmtime::component::{Component, Linker, Type, Val};
 use wasmtime::{Engine, StoreContextMut};
 
 use crate::components::Tool;
-use crate::policy::{Caller, Usage};
 pub use crate::policy::{Call, DEFAULT_DENY_RULE, Decision, Policy};
+use crate::policy::{Caller, Usage};
 use crate::sandbox::limits::Deadline;
 use crate::sandbox::output::OutputCapture;
 use approver::{Approval, ApprovalRequest, Approver, NonInteractive};
@@ -341,7 +341,11 @@ impl RunGate {
             let loaded = self.implementations.tool_names();
             return Err(ToolError::NotFound(format!(
                 "no tool `{tool_name}` is loaded (loaded: {}); `clambot tools list` shows why",
-                if loaded.is_empty() { "none".to_owned() } else { loaded.join(", ") }
+                if loaded.is_empty() {
+                    "none".to_owned()
+                } else {
+                    loaded.join(", ")
+                }
             )));
         };
         let positional: Json = serde_json::from_str(text("args-json"))
@@ -469,11 +473,14 @@ impl RunGate {
             let fingerprint = self
                 .setup
                 .policy
-                .scope_for(&self.caller, &Call {
-                    interface,
-                    function,
-                    args: &audited_args,
-                })
+                .scope_for(
+                    &self.caller,
+                    &Call {
+                        interface,
+                        function,
+                        args: &audited_args,
+                    },
+                )
                 .fingerprint();
             let result_bytes = outcome.as_ref().map_or(0, |v| v.to_string().len() as u64);
             let record = AuditRecord {

@@ -41,10 +41,10 @@ pub use catalog::Catalog;
 pub use condition::{Comparison, Condition, JsonPath};
 use diagnostic::Locator;
 pub use diagnostic::{Diagnostic, PolicyError};
-pub use tools::{Caller, ToolSettings, is_tool_name};
 use fs::{Coverage, PathGlob, PathIndex, WorkspacePath};
 use http::{HttpTarget, Method, UrlPattern};
 use schema::{RawCondition, RawPolicy, RawRule};
+pub use tools::{Caller, ToolSettings, is_tool_name};
 
 /// The only policy language version so far.
 pub const VERSION: i64 = 1;
@@ -447,7 +447,12 @@ impl Policy {
         }
     }
 
-    fn default_deny_reason_for(&self, caller: &Caller, call: &Call<'_>, candidates: &[usize]) -> String {
+    fn default_deny_reason_for(
+        &self,
+        caller: &Caller,
+        call: &Call<'_>,
+        candidates: &[usize],
+    ) -> String {
         match caller {
             Caller::Script => self.default_deny_reason(call, candidates),
             Caller::Tool(_) => format!(
@@ -943,7 +948,13 @@ impl<'a> Compiler<'a> {
         let caller_span = raw.caller.as_ref().map(Spanned::span);
         let caller = self.caller(raw.caller, &tool_names);
         if let Some(pattern) = &call {
-            self.rule_names_tools(pattern, &raw.call.span(), caller.as_ref(), caller_span, tools);
+            self.rule_names_tools(
+                pattern,
+                &raw.call.span(),
+                caller.as_ref(),
+                caller_span,
+                tools,
+            );
         }
         if let Some(pattern) = &call {
             self.only_for("url", "http", pattern, raw.url.as_ref().map(Spanned::span));
@@ -1067,7 +1078,7 @@ impl<'a> Compiler<'a> {
 
     fn conditions(
         &mut self,
-        raw: Spanned<std::collections::BTreeMap<String, Spanned<RawCondition>>>,
+        raw: Spanned<BTreeMap<String, Spanned<RawCondition>>>,
     ) -> Vec<Condition> {
         let span = raw.span();
         let raw = raw.into_inner();
