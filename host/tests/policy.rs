@@ -810,7 +810,7 @@ fn where_conditions_compare_typed_values() {
 #[test]
 fn where_eq_and_in_compare_numbers_by_value() {
     let p = policy(
-        "[[allow]]\ncall = \"tools.units.convert\"\nwhere = { \"to\" = { in = [\"km\", \"mi\"] }, \"value\" = { eq = 5 } }\n",
+        "[tools.units]\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n[[allow]]\ncall = \"tools.units.convert\"\nwhere = { \"to\" = { in = [\"km\", \"mi\"] }, \"value\" = { eq = 5 } }\n",
     );
     let allows = |args: Json| allowed(&decide(&p, "tools.units.convert", args));
     assert!(allows(json!({ "to": "km", "value": 5.0 })));

@@ -20,7 +20,7 @@ use wasmtime::component::{
 use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::gate::value::{json_to_val, val_to_json};
+use crate::gate::value::{json_to_named_val, val_to_json};
 use crate::gate::{
     self, BoxFuture, GateView, HostInterface, Implementations, RunContext, RunGate, ToolError,
 };
@@ -210,12 +210,8 @@ impl Tool {
             .params
             .iter()
             .map(|(param, ty)| {
-                json_to_val(ty, args.get(param).unwrap_or(&Json::Null)).map_err(|e| {
-                    ToolError::Invalid(format!(
-                        "tools.{name}.{}: argument `{param}`: {e}",
-                        function.name
-                    ))
-                })
+                json_to_named_val(ty, args.get(param).unwrap_or(&Json::Null), param)
+                    .map_err(|e| ToolError::Invalid(format!("tools.{name}.{}: {e}", function.name)))
             })
             .collect::<Result<Vec<Val>, ToolError>>()?;
 

@@ -93,6 +93,11 @@ pub fn json_to_val(ty: &Type, json: &Json) -> Result<Val, ConvertError> {
     json_to_val_at(ty, json, "")
 }
 
+/// Like [`json_to_val`], with errors located from `name` (e.g. `value.byte`).
+pub fn json_to_named_val(ty: &Type, json: &Json, name: &str) -> Result<Val, ConvertError> {
+    json_to_val_at(ty, json, name)
+}
+
 fn json_to_val_at(ty: &Type, json: &Json, path: &str) -> Result<Val, ConvertError> {
     let expected =
         |what: &str| ConvertError::new(path, format!("expected {what}, got {}", kind(json)));
