@@ -280,10 +280,23 @@ fn a_tools_own_http_call_is_judged_under_the_tools_identity() {
         "{out}"
     );
     assert!(server.seen().is_empty(), "nothing reached the server");
+    // The tool's denied call is in the run's record, under the tool's name, so
+    // a front end can suggest the `caller` rule; the script's call follows it.
+    let calls: Vec<(&str, String, &Verdict)> = outcome
+        .calls
+        .iter()
+        .map(|c| (c.function.as_str(), c.caller.to_string(), &c.verdict))
+        .collect();
     assert_eq!(
-        outcome.calls.len(),
-        1,
-        "the tool's denied call is its own record, not the script's"
+        calls,
+        [
+            ("http.fetch", "tools.textkit".to_owned(), &Verdict::Deny),
+            (
+                "tools.textkit.page-title",
+                "script".to_owned(),
+                &Verdict::Allow
+            ),
+        ]
     );
 
     // A rule for the tool's calls lets it through.

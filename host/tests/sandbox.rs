@@ -118,22 +118,6 @@ fn host_functions() -> Vec<(String, String)> {
     functions
 }
 
-fn camel(name: &str) -> String {
-    let mut out = String::new();
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '-' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Arguments that pass the guest's type checks for each function, so the call
 /// reaches the gate.
 fn sample_args(interface: &str, function: &str) -> &'static str {
@@ -164,7 +148,7 @@ fn every_host_import_is_denied_by_default_with_a_catchable_tool_error() {
     for sync in [false, true] {
         let mut script = String::from("const seen = [];\n");
         for (interface, function) in &functions {
-            let method = camel(function) + if sync { "Sync" } else { "" };
+            let method = clambot::components::camel_case(function) + if sync { "Sync" } else { "" };
             let args = sample_args(interface, function);
             let call = if sync {
                 format!("{interface}.{method}({args})")

@@ -22,6 +22,7 @@ use super::provider::{Completion, CompletionRequest, Message, ProviderError};
 use super::turn::{ClamRequest, Phase, TurnOutcome, TurnReply, TurnRequest};
 use crate::gate::CallRecord;
 use crate::gate::approver::Approver;
+use crate::policy::Caller;
 use crate::sandbox::{RunOutcome, RunRequest};
 
 /// Why a step stopped the turn early.
@@ -637,7 +638,7 @@ impl Agent {
             text.push_str(&format!(
                 " ({}), for example:\n\n{}\nthen check it with `clambot policy check` and ask again.",
                 self.policy.name(),
-                suggested_rule(&call.function, args)
+                suggested_rule(&call.function, &call.caller, args)
             ));
         } else {
             text.push('.');
@@ -760,8 +761,12 @@ pub fn render_value(json: &str) -> String {
 }
 
 /// A policy rule that would allow this call, to show the owner.
-fn suggested_rule(function: &str, args: Option<&Json>) -> String {
+fn suggested_rule(function: &str, caller: &Caller, args: Option<&Json>) -> String {
     let mut rule = format!("[[allow]]\ncall = \"{function}\"\n");
+    // A tool component's own call is judged only by rules for that tool.
+    if let Caller::Tool(_) = caller {
+        rule.push_str(&format!("caller = \"{caller}\"\n"));
+    }
     // Arguments are keyed by WIT parameter name; a record parameter (http's
     // `req`) holds the fields one level down.
     let get = |key: &str| {
@@ -807,13 +812,25 @@ mod tests {
     fn suggestions_name_the_host_or_directory() {
         let rule = suggested_rule(
             "http.fetch",
+            &Caller::Script,
             Some(&json!({"req": {"url": "https://api.example.com/v1/x?y=1"}})),
         );
         assert!(
             rule.contains("url = [\"https://api.example.com/**\"]"),
             "{rule}"
         );
-        let rule = suggested_rule("fs.write-text", Some(&json!({"path": "notes/today.md"})));
+        let rule = suggested_rule(
+            "fs.write-text",
+            &Caller::Script,
+            Some(&json!({"path": "notes/today.md"})),
+        );
         assert!(rule.contains("path = [\"notes/**\"]"), "{rule}");
+        assert!(!rule.contains("caller"), "{rule}");
+        let rule = suggested_rule(
+            "http.fetch",
+            &Caller::Tool("textkit".into()),
+            Some(&json!({"req": {"url": "https://tides.example/x"}})),
+        );
+        assert!(rule.contains("caller = \"tools.textkit\"\n"), "{rule}");
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use serde_json::{Map, Value as Json};
+use tokio_util::sync::CancellationToken;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{
     Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Type, Val,
@@ -25,7 +26,7 @@ use crate::gate::{
     self, BoxFuture, GateView, HostInterface, Implementations, RunContext, RunGate, ToolError,
 };
 use crate::policy::{Caller, ToolSettings};
-use crate::sandbox::limits::{Deadline, MemoryLimiter};
+use crate::sandbox::limits::MemoryLimiter;
 use crate::sandbox::output::{OutputLimitReached, Stream};
 
 /// A tool's limits when its table sets none.
@@ -215,9 +216,10 @@ impl Tool {
             })
             .collect::<Result<Vec<Val>, ToolError>>()?;
 
-        // The tool's own limit, never past the run's deadline.
+        // The tool's own limit, never past the run's deadline. The tool's gate
+        // shares the run's deadline, so a person answering an [[ask]] for the
+        // tool's call pauses the run's clock, as for the script's own calls.
         let timeout = self.timeout().min(run.deadline.remaining());
-        let deadline = Arc::new(Deadline::after(timeout));
         let wasi = WasiCtxBuilder::new()
             .stdout(run.output.stream(Stream::Stdout))
             .stderr(run.output.stream(Stream::Stderr))
@@ -228,7 +230,7 @@ impl Tool {
             run.output.clone(),
             run.run_id.clone(),
             self.sha256.clone(),
-            Arc::clone(&deadline),
+            Arc::clone(&run.deadline),
         )
         .with_caller(Caller::Tool(name.clone()));
         let mut store = Store::new(
@@ -253,12 +255,13 @@ impl Tool {
             func.call_async(&mut store, &params, &mut results).await?;
             wasmtime::Result::Ok(results.pop())
         };
-        let grace = Duration::from_millis(50);
-        let raw = match tokio::time::timeout(timeout + grace, call).await {
-            Ok(raw) => raw,
-            Err(_) => Err(wasmtime::Error::from(Trap::Interrupt)),
-        };
+        // The epoch deadline stops the tool's code at its own limit; this stops a
+        // call stuck in a host call at the run's.
+        let raw = crate::sandbox::until_deadline(&run.deadline, &CancellationToken::new(), call)
+            .await
+            .unwrap_or_else(|| Err(wasmtime::Error::from(Trap::Interrupt)));
         let memory_hit = store.data().limiter.was_hit();
+        Self::report_calls(store, run);
         let result = raw.map_err(|error| {
             let what = format!("tools.{name}.{}", function.name);
             match error.downcast_ref::<Trap>() {
@@ -277,6 +280,14 @@ impl Tool {
             }
         })?;
         result_to_json(&name, &function, result)
+    }
+
+    /// Moves the calls the tool made into the run's record.
+    fn report_calls(store: Store<ToolState>, run: &RunContext) {
+        run.nested_calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(store.into_data().gate.into_calls());
     }
 }
 

@@ -112,16 +112,18 @@ impl ToolError {
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a host implementation can reach of the run that called it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunContext {
     pub output: OutputCapture,
-    /// The policy in force (the http tool reads `[net]` from it).
-    pub policy: Arc<Policy>,
     /// The run's deadline: no call may outlive it.
     pub deadline: Arc<Deadline>,
-    /// The gate the run's calls go through; a tool's own calls go through it too.
+    /// The gate the run's calls go through (the http tool reads `[net]` from its
+    /// policy); a tool component's own calls go through it too.
     pub gate: GateSetup,
     pub run_id: String,
+    /// Calls a tool component made while serving one of this run's calls; the
+    /// gate moves them into the run's record.
+    pub nested_calls: std::sync::Mutex<Vec<CallRecord>>,
 }
 
 /// The host side of one WIT interface. Reached only through the gate.
@@ -227,6 +229,8 @@ pub struct CallRecord {
     /// For a denied or rejected call: why, and the (redacted) arguments, so a
     /// front end can tell the owner exactly what to allow.
     pub denial: Option<Denial>,
+    /// Who made the call: the script, or a tool component serving it.
+    pub caller: Caller,
 }
 
 /// Why a call was refused, kept with the run's record of it.
@@ -250,14 +254,12 @@ impl CallRecord {
 /// The gate's state for one run.
 #[derive(Debug)]
 pub struct RunGate {
-    setup: GateSetup,
     usage: Usage,
-    run_id: String,
     script_sha256: String,
     implementations: Arc<Implementations>,
+    /// The setup, run id and deadline, as implementations see them.
     context: RunContext,
     calls: Vec<CallRecord>,
-    deadline: Arc<Deadline>,
     /// Set when a call waited for a person, so the caller re-arms the deadline.
     waited: bool,
     /// Whose calls these are: the script's, or a tool component's.
@@ -273,22 +275,18 @@ impl RunGate {
         script_sha256: String,
         deadline: Arc<Deadline>,
     ) -> Self {
-        let policy = Arc::clone(&setup.policy);
         Self {
             context: RunContext {
                 output,
-                policy,
-                deadline: Arc::clone(&deadline),
-                gate: setup.clone(),
-                run_id: run_id.clone(),
+                deadline,
+                gate: setup,
+                run_id,
+                nested_calls: std::sync::Mutex::default(),
             },
-            setup,
             usage: Usage::default(),
-            run_id,
             script_sha256,
             implementations,
             calls: Vec::new(),
-            deadline,
             waited: false,
             caller: Caller::Script,
         }
@@ -372,7 +370,8 @@ impl RunGate {
         };
         let name = call.name();
         let decision = self
-            .setup
+            .context
+            .gate
             .policy
             .decide_for(&self.caller, &call, &mut self.usage);
         let (verdict, rule, refusal) = match decision {
@@ -391,28 +390,28 @@ impl RunGate {
                 Some(ToolError::Invalid(reason)),
             ),
             Decision::Ask { rule, scope } => {
-                if self.setup.grants.covers(&scope.fingerprint()) {
+                if self.context.gate.grants.covers(&scope.fingerprint()) {
                     (Verdict::Granted, rule, None)
                 } else {
                     let request = ApprovalRequest {
                         function: name.clone(),
-                        args: self.setup.redactor.json(&args),
+                        args: self.context.gate.redactor.json(&args),
                         rule: rule.clone(),
                         scope: scope.clone(),
                     };
                     // A person's thinking time is not the script's running time.
-                    self.deadline.pause();
-                    let approval = self.setup.approver.approve(&request).await;
-                    self.deadline.resume();
+                    self.context.deadline.pause();
+                    let approval = self.context.gate.approver.approve(&request).await;
+                    self.context.deadline.resume();
                     self.waited = true;
                     match approval {
                         Approval::Once => (Verdict::Approved, rule, None),
                         Approval::Turn => {
-                            self.setup.grants.grant_turn(&scope);
+                            self.context.gate.grants.grant_turn(&scope);
                             (Verdict::Approved, rule, None)
                         }
                         Approval::Always => {
-                            if let Err(e) = self.setup.grants.grant_always(&scope, &rule) {
+                            if let Err(e) = self.context.gate.grants.grant_always(&scope, &rule) {
                                 // The person said yes to this call, so it goes ahead; the
                                 // grant could not be stored, and the output says so.
                                 let note = format!(
@@ -427,7 +426,7 @@ impl RunGate {
                             (Verdict::Approved, rule, None)
                         }
                         Approval::Reject(reason) => {
-                            let reason = self.setup.redactor.text(&reason);
+                            let reason = self.context.gate.redactor.text(&reason);
                             (
                                 Verdict::Rejected,
                                 rule.clone(),
@@ -441,15 +440,16 @@ impl RunGate {
         let denial = match &refusal {
             Some(ToolError::Denied { reason, .. }) => Some(Denial {
                 reason: reason.clone(),
-                args: self.setup.redactor.json(&args),
+                args: self.context.gate.redactor.json(&args),
             }),
             _ => None,
         };
         let audited_args = self
-            .setup
+            .context
+            .gate
             .audit
             .as_ref()
-            .map(|_| self.setup.redactor.json(&args));
+            .map(|_| self.context.gate.redactor.json(&args));
         let outcome = match refusal {
             Some(error) => Err(error),
             None => match self.implementations.get(interface) {
@@ -459,19 +459,29 @@ impl RunGate {
                 Some(implementation) => implementation
                     .call(function, args, &self.context)
                     .await
-                    .map(|result| self.setup.redactor.json_values(result))
-                    .map_err(|error| error.redacted(&self.setup.redactor)),
+                    .map(|result| self.context.gate.redactor.json_values(result))
+                    .map_err(|error| error.redacted(&self.context.gate.redactor)),
                 None => Err(ToolError::Failed(format!(
                     "the policy allows {name}, but this clambot has no implementation of the `{interface}` interface"
                 ))),
             },
         };
         let duration = started.elapsed();
+        // A tool component's own calls, made while serving this one, come first:
+        // they finished before it did.
+        self.calls.append(
+            &mut self
+                .context
+                .nested_calls
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         let error = outcome.as_ref().err().map(ToolError::code);
-        if let (Some(audit), Some(audited_args)) = (&self.setup.audit, audited_args) {
+        if let (Some(audit), Some(audited_args)) = (&self.context.gate.audit, audited_args) {
             // Over the redacted arguments: a hash of a secret would let it be guessed.
             let fingerprint = self
-                .setup
+                .context
+                .gate
                 .policy
                 .scope_for(
                     &self.caller,
@@ -485,7 +495,7 @@ impl RunGate {
             let result_bytes = outcome.as_ref().map_or(0, |v| v.to_string().len() as u64);
             let record = AuditRecord {
                 time: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
-                run: &self.run_id,
+                run: &self.context.run_id,
                 script_sha256: &self.script_sha256,
                 function: &name,
                 decision: verdict,
@@ -510,6 +520,7 @@ impl RunGate {
                     error: Some(failure.code()),
                     duration,
                     denial,
+                    caller: self.caller.clone(),
                 });
                 return Err(failure);
             }
@@ -521,6 +532,7 @@ impl RunGate {
             error,
             duration,
             denial,
+            caller: self.caller.clone(),
         });
         outcome
     }
@@ -615,7 +627,7 @@ async fn gated_call<T: GateView>(
         .handle(&gated.interface, &gated.function, args)
         .await;
     if store.data_mut().gate().take_waited() {
-        let remaining = store.data_mut().gate().deadline.remaining();
+        let remaining = store.data_mut().gate().context.deadline.remaining();
         store.set_epoch_deadline(crate::sandbox::deadline_ticks(remaining));
     }
     let result = match outcome {

@@ -600,7 +600,7 @@ fn is_out_of_memory(failure: &ScriptFailure) -> bool {
 
 /// Drives `future` until it finishes or the (movable) deadline passes. The epoch
 /// deadline stops wasm code; this stops a run stuck inside a host call.
-async fn until_deadline<F: Future>(
+pub(crate) async fn until_deadline<F: Future>(
     deadline: &Deadline,
     cancel: &CancellationToken,
     future: F,

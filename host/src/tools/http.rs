@@ -308,7 +308,7 @@ impl Http {
                 }
             }
         };
-        let allowed = &run.policy.net().allow_private;
+        let allowed = &run.gate.policy.net().allow_private;
         for ip in &addresses {
             let socket = SocketAddr::new(ip.to_canonical(), target.port);
             if let Some(verdict) = address::classify(*ip)
