@@ -12,6 +12,7 @@ use wasmtime::component::Type;
 
 use super::camel_case;
 use super::tool::{Tool, ToolFunction};
+use crate::policy::catalog::scan_wit;
 
 /// The `///` comments of each function in the `.wit` files of `dir`, by WIT name.
 pub fn wit_docs(dir: &Path) -> HashMap<String, String> {
@@ -29,19 +30,8 @@ pub fn wit_docs(dir: &Path) -> HashMap<String, String> {
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
         };
-        let mut pending: Vec<String> = Vec::new();
-        for line in text.lines().map(str::trim) {
-            if let Some(doc) = line.strip_prefix("///") {
-                pending.push(doc.trim().to_owned());
-            } else if let Some((name, rest)) = line.split_once(':')
-                && rest.trim_start().starts_with("func(")
-            {
-                let name = name.trim().trim_start_matches('%').to_owned();
-                docs.insert(name, pending.join(" "));
-                pending.clear();
-            } else {
-                pending.clear();
-            }
+        for function in scan_wit(&text).into_iter().filter_map(|item| item.function) {
+            docs.insert(function.name, function.docs);
         }
     }
     docs

@@ -22,23 +22,12 @@ pub struct Catalog {
 impl Catalog {
     /// The `clambot:host` interfaces.
     pub fn host() -> Self {
-        let mut interfaces = BTreeMap::new();
+        let mut interfaces: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for source in WIT_SOURCES {
-            let mut current: Option<String> = None;
-            for line in source.lines().map(str::trim) {
-                if let Some(rest) = line.strip_prefix("interface ") {
-                    let name = rest.trim_end_matches('{').trim().to_owned();
-                    interfaces.insert(name.clone(), Vec::new());
-                    current = Some(name);
-                } else if let (Some(interface), Some((name, rest))) =
-                    (&current, line.split_once(':'))
-                    && rest.trim_start().starts_with("func(")
-                {
-                    let name = name.trim().trim_start_matches('%').to_owned();
-                    interfaces
-                        .get_mut(interface)
-                        .expect("inserted above")
-                        .push(name);
+            for item in scan_wit(source) {
+                let functions = interfaces.entry(item.interface).or_default();
+                if let Some(function) = item.function {
+                    functions.push(function.name);
                 }
             }
         }
@@ -56,4 +45,54 @@ impl Catalog {
     pub fn interfaces(&self) -> impl Iterator<Item = &str> {
         self.interfaces.keys().map(String::as_str)
     }
+}
+
+/// One `interface` of a WIT text, or one function in it with its `///` docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitItem {
+    pub interface: String,
+    pub function: Option<WitFunction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitFunction {
+    /// WIT spelling, without a `%` escape.
+    pub name: String,
+    /// The `///` lines above it, joined by spaces.
+    pub docs: String,
+}
+
+/// The interfaces and functions of a WIT text, line by line: enough for the
+/// host's own files and the tools' (one declaration per line, as `wit fmt`
+/// writes them), without a full WIT parser.
+pub fn scan_wit(source: &str) -> Vec<WitItem> {
+    let mut items = Vec::new();
+    let mut current: Option<String> = None;
+    let mut docs: Vec<&str> = Vec::new();
+    for line in source.lines().map(str::trim) {
+        if let Some(doc) = line.strip_prefix("///") {
+            docs.push(doc.trim());
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("interface ") {
+            let name = rest.trim_end_matches('{').trim().to_owned();
+            items.push(WitItem {
+                interface: name.clone(),
+                function: None,
+            });
+            current = Some(name);
+        } else if let (Some(interface), Some((name, rest))) = (&current, line.split_once(':'))
+            && rest.trim_start().starts_with("func(")
+        {
+            items.push(WitItem {
+                interface: interface.clone(),
+                function: Some(WitFunction {
+                    name: name.trim().trim_start_matches('%').to_owned(),
+                    docs: docs.join(" "),
+                }),
+            });
+        }
+        docs.clear();
+    }
+    items
 }

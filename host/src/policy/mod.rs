@@ -17,7 +17,7 @@
 //!    all matching allow rules are out of calls, it is a `limit` error;
 //! 5. nothing matched: denied by default.
 
-mod catalog;
+pub(crate) mod catalog;
 mod condition;
 pub mod diagnostic;
 pub mod diff;
