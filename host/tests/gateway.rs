@@ -23,11 +23,11 @@ use clambot::gateway::telegram::bot::Bot;
 use clambot::gateway::telegram::format::{MAX_MESSAGE_CHARS, escape_markdown_v2};
 use clambot::gateway::{Deliver, TelegramDelivery};
 use clambot::home::Home;
+use clambot::jobs::JobBook;
 use clambot::policy::Policy;
 use clambot::sandbox::{RunRequest, Sandbox, SandboxConfig};
 use clambot::state::HostState;
 use clambot::store::cron::CronJobs;
-use clambot::tools::cron::Cron;
 use common::telegram_server::{FakeTelegram, TOKEN};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -498,7 +498,7 @@ fn cron_jobs_fire_on_the_clock_through_the_gate_and_report_denials() {
             .expect("clam");
     }
     let start: DateTime<Utc> = "2026-11-22T08:59:30Z".parse().expect("time");
-    let cron = Cron::new(Arc::clone(&state.store));
+    let cron = JobBook::new(Arc::clone(&state.store));
     for (name, clam, args) in [
         ("daily sum", "sum", r#"{"a": 2, "b": 3}"#),
         ("peek", "peek", "{}"),

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use serde_json::{Value as Json, json};
 
 use clambot::home::Home;
-use clambot::tools::cron::{Cron, parse_schedule};
+use clambot::jobs::{JobBook, parse_schedule};
 
 #[derive(Debug, Subcommand)]
 pub enum CronCommand {
@@ -57,7 +57,7 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
     let home = Home::from_env()?;
     let store = std::sync::Arc::new(home.open_store()?);
     let jobs = clambot::store::cron::CronJobs::new(std::sync::Arc::clone(&store));
-    let cron = Cron::new(store);
+    let cron = JobBook::new(store);
     let now = chrono::Utc::now();
     let find = |job: &str| -> Result<clambot::store::cron::Job> {
         jobs.get(job)?.ok_or_else(|| {
@@ -157,7 +157,7 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
 }
 
 fn toggle(
-    cron: &Cron,
+    cron: &JobBook,
     job: &clambot::store::cron::Job,
     enabled: bool,
     now: chrono::DateTime<chrono::Utc>,

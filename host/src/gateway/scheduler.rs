@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 use super::Deliver;
 use crate::agent::turn::{ClamRequest, Quiet, TurnRequest, Turns};
 use crate::gate::approver::NonInteractive;
+use crate::jobs::parse_schedule;
 use crate::store::cron::{CronJobs, Job};
-use crate::tools::cron::parse_schedule;
 
 /// What time it is; tests move it by hand.
 pub trait Clock: Send + Sync + std::fmt::Debug {
