@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 out=target/bench-output
 mkdir -p "$out"
-cargo bench -p clambot --bench runs --bench gate_decision --bench http_fetch 2>&1 | tee "$out/criterion.txt"
+cargo bench -p clambot --bench runs --bench gate_decision --bench http_fetch --bench tool_call 2>&1 | tee "$out/criterion.txt"
 cargo bench -p clambot --bench load 2>&1 | tee "$out/load.txt"
 # Saved clams from bytecode against the same scripts from source.
 cargo bench -p clambot --bench clam_start 2>&1 | tee "$out/clam_start.txt"

@@ -468,14 +468,16 @@ impl RunGate {
         };
         let duration = started.elapsed();
         // A tool component's own calls, made while serving this one, come first:
-        // they finished before it did.
-        self.calls.append(
-            &mut self
-                .context
-                .nested_calls
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        // they finished before it did. (Only a tool call can have made any.)
+        if interface.starts_with("tools.") {
+            self.calls.append(
+                &mut self
+                    .context
+                    .nested_calls
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+        }
         let error = outcome.as_ref().err().map(ToolError::code);
         if let (Some(audit), Some(audited_args)) = (&self.context.gate.audit, audited_args) {
             // Over the redacted arguments: a hash of a secret would let it be guessed.
