@@ -19,13 +19,14 @@ use wasmtime::component::{
     Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Type, Val,
 };
 use wasmtime::{Engine, Store, Trap};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::gate::value::{json_to_named_val, val_to_json};
 use crate::gate::{
-    self, BoxFuture, GateView, HostInterface, Implementations, RunContext, RunGate, ToolError,
+    self, BoxFuture, HostInterface, Implementations, RunContext, RunGate, ToolError,
 };
 use crate::policy::{Caller, ToolSettings};
+use crate::sandbox::RunState;
 use crate::sandbox::limits::MemoryLimiter;
 use crate::sandbox::output::{OutputLimitReached, Stream};
 
@@ -43,29 +44,6 @@ pub struct ToolFunction {
     export: ComponentExportIndex,
 }
 
-/// The store data of one call.
-struct ToolState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limiter: MemoryLimiter,
-    gate: RunGate,
-}
-
-impl WasiView for ToolState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl GateView for ToolState {
-    fn gate(&mut self) -> &mut RunGate {
-        &mut self.gate
-    }
-}
-
 /// A loaded, linked tool component.
 pub struct Tool {
     pub settings: ToolSettings,
@@ -77,7 +55,7 @@ pub struct Tool {
     pub path: std::path::PathBuf,
     pub wit_dir: Option<std::path::PathBuf>,
     engine: Engine,
-    pre: InstancePre<ToolState>,
+    pre: InstancePre<RunState>,
     /// The host interfaces the tool's own calls reach (never other tools).
     host: Arc<Implementations>,
 }
@@ -102,7 +80,7 @@ impl Tool {
         engine: &Engine,
         host: Arc<Implementations>,
     ) -> Result<Self> {
-        let mut linker: Linker<ToolState> = Linker::new(engine);
+        let mut linker: Linker<RunState> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking WASI")?;
@@ -235,7 +213,7 @@ impl Tool {
         .with_caller(Caller::Tool(name.clone()));
         let mut store = Store::new(
             &self.engine,
-            ToolState {
+            RunState {
                 wasi,
                 table: ResourceTable::new(),
                 limiter: MemoryLimiter::new(self.memory()),
@@ -283,7 +261,7 @@ impl Tool {
     }
 
     /// Moves the calls the tool made into the run's record.
-    fn report_calls(store: Store<ToolState>, run: &RunContext) {
+    fn report_calls(store: Store<RunState>, run: &RunContext) {
         run.nested_calls
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -179,12 +179,12 @@ pub struct RunOutcome {
     pub elapsed: Duration,
 }
 
-/// The store data of one run.
-struct RunState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limiter: MemoryLimiter,
-    gate: RunGate,
+/// The store data of one run (of the guest, or of a tool component serving it).
+pub(crate) struct RunState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) gate: RunGate,
 }
 
 impl WasiView for RunState {
