@@ -175,6 +175,10 @@ fn a_message_gets_an_answer_with_typing_and_a_status_message() {
     assert_eq!(sent[0]["text"], "… thinking", "a status message first");
     assert_eq!(sent[1]["parse_mode"], "MarkdownV2");
     assert_eq!(sent[1]["text"], "Hello \\*you\\* \\(1\\.5\\)\\!");
+    assert_eq!(
+        bot.telegram.messages_allowing_link_previews(),
+        Vec::<serde_json::Value>::new()
+    );
     assert!(
         !bot.telegram.calls("sendChatAction").is_empty(),
         "typing indicator"
@@ -308,6 +312,11 @@ fn approval_by_button_and_a_strangers_press_decides_nothing() {
             .unwrap_or_default()
             .contains("log.write — allowed")
     }));
+    // Neither the question nor its edit lets Telegram preview a link.
+    assert_eq!(
+        bot.telegram.messages_allowing_link_previews(),
+        Vec::<serde_json::Value>::new()
+    );
 }
 
 #[test]

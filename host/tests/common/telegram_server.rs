@@ -120,6 +120,18 @@ impl FakeTelegram {
         }
     }
 
+    /// The sent and edited messages that would let Telegram fetch a link
+    /// preview (a request outside the gate): each must carry
+    /// `link_preview_options.is_disabled = true`.
+    pub fn messages_allowing_link_previews(&self) -> Vec<Value> {
+        let mut messages = self.calls("sendMessage");
+        messages.extend(self.calls("editMessageText"));
+        messages
+            .into_iter()
+            .filter(|b| b["link_preview_options"]["is_disabled"] != json!(true))
+            .collect()
+    }
+
     /// The texts sent to `chat` with sendMessage.
     pub fn texts_to(&self, chat: i64) -> Vec<String> {
         self.calls("sendMessage")

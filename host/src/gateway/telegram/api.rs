@@ -14,6 +14,14 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
+/// Telegram would otherwise fetch the first URL of a message to render a
+/// preview: a request to a URL a script, a cron job or an approval question
+/// named, made by Telegram on the bot's behalf and outside the gate. Every
+/// message the bot sends or edits turns previews off.
+fn no_link_preview() -> Json {
+    json!({"is_disabled": true})
+}
+
 /// A Bot API client.
 #[derive(Clone)]
 pub struct BotApi {
@@ -167,7 +175,7 @@ impl BotApi {
         .await
     }
 
-    /// Sends text; `markdown` selects MarkdownV2 (the text must be escaped).
+    /// Sends text, never with a link preview; `markdown` selects MarkdownV2 (the text must be escaped).
     pub async fn send_message(
         &self,
         chat: i64,
@@ -175,7 +183,11 @@ impl BotApi {
         markdown: bool,
         buttons: Option<&[Vec<Button>]>,
     ) -> Result<Message> {
-        let mut body = json!({"chat_id": chat, "text": text});
+        let mut body = json!({
+            "chat_id": chat,
+            "text": text,
+            "link_preview_options": no_link_preview(),
+        });
         if markdown {
             body["parse_mode"] = json!("MarkdownV2");
         }
@@ -188,7 +200,12 @@ impl BotApi {
     pub async fn edit_message_text(&self, chat: i64, message: i64, text: &str) -> Result<()> {
         self.call::<Json>(
             "editMessageText",
-            json!({"chat_id": chat, "message_id": message, "text": text}),
+            json!({
+                "chat_id": chat,
+                "message_id": message,
+                "text": text,
+                "link_preview_options": no_link_preview(),
+            }),
         )
         .await
         .map(drop)
