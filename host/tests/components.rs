@@ -681,3 +681,113 @@ proptest! {
         prop_assert!(out["message"].as_str().unwrap_or_default().contains(&expected), "{}", out);
     }
 }
+
+/// A temporary tools directory holding the committed example `tools/NAME/NAME.wasm`.
+fn example_dir(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let from = common::repo_root().join(format!("tools/{name}/{name}.wasm"));
+    std::fs::create_dir_all(dir.path().join(name)).expect("mkdir");
+    std::fs::copy(&from, dir.path().join(format!("{name}/{name}.wasm"))).expect("copy");
+    dir
+}
+
+/// `[tools.NAME]` pinning the committed example, with no imports.
+fn example_table(name: &str) -> String {
+    let bytes = std::fs::read(common::repo_root().join(format!("tools/{name}/{name}.wasm")))
+        .expect("the committed component");
+    format!(
+        "[tools.{name}]\nsha256 = \"{}\"\n",
+        clambot::sha256_hex(&bytes)
+    )
+}
+
+const MARKDOWN: &str = "# Intro\n\nSee [docs](https://example.org/d \"Docs\") and ![logo](l.png).\n\n## Intro\n\n```\n# not a heading [x](y)\n```\n### Deep *one*\n";
+
+#[test]
+fn the_javascript_tool_answers_through_the_gate() {
+    let setup = setup();
+    let dir = example_dir("mdkit");
+    let policy = format!(
+        "version = 1\n{}[[allow]]\ncall = \"tools.mdkit.*\"\n",
+        example_table("mdkit")
+    );
+    let (out, outcome) = setup.ok(
+        &policy,
+        dir.path(),
+        &format!(
+            r#"const md = {MARKDOWN:?};
+               let error;
+               try {{ await tools.mdkit.tableOfContents(md, 9); }} catch (e) {{ error = {{ code: e.code, message: e.message }}; }}
+               return {{
+                 headings: await tools.mdkit.headings(md),
+                 links: await tools.mdkit.links(md),
+                 toc: await tools.mdkit.tableOfContents(md, 2),
+                 text: await tools.mdkit.toText(md),
+                 error,
+               }};"#
+        ),
+    );
+    assert_eq!(
+        out["headings"],
+        json!([
+            {"level": 1, "text": "Intro", "slug": "intro"},
+            {"level": 2, "text": "Intro", "slug": "intro-1"},
+            {"level": 3, "text": "Deep one", "slug": "deep-one"},
+        ])
+    );
+    assert_eq!(
+        out["links"],
+        json!([
+            {"text": "docs", "url": "https://example.org/d", "title": "Docs", "image": false},
+            {"text": "logo", "url": "l.png", "title": null, "image": true},
+        ])
+    );
+    assert_eq!(out["toc"], "- [Intro](#intro)\n  - [Intro](#intro-1)");
+    assert_eq!(
+        out["text"],
+        "Intro\n\nSee docs and logo.\n\nIntro\n\n# not a heading [x](y)\nDeep one"
+    );
+    // A JS `throw` in a function with a `result` is the tool's error.
+    assert_eq!(out["error"]["code"], "failed", "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("max-level must be between 1 and 6, not 9"),
+        "{out}"
+    );
+    assert_eq!(outcome.calls.len(), 5);
+    assert!(
+        outcome
+            .calls
+            .iter()
+            .all(|c| c.function.starts_with("tools.mdkit.") && c.verdict == Verdict::Allow)
+    );
+}
+
+#[test]
+fn the_javascript_tool_is_denied_without_a_rule() {
+    let setup = setup();
+    let dir = example_dir("mdkit");
+    let policy = format!(
+        "version = 1\n{}[[allow]]\ncall = \"tools.mdkit.headings\"\n",
+        example_table("mdkit")
+    );
+    let (out, _) = setup.ok(
+        &policy,
+        dir.path(),
+        r##"const h = await tools.mdkit.headings("# A");
+           try { await tools.mdkit.toText("# A"); return "ran"; }
+           catch (e) { return { h, code: e.code, rule: e.rule, message: e.message }; }"##,
+    );
+    assert_eq!(out["h"], json!([{"level": 1, "text": "A", "slug": "a"}]));
+    assert_eq!(out["code"], "denied", "{out}");
+    assert_eq!(out["rule"], "default-deny");
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("tools.mdkit.to-text"),
+        "{out}"
+    );
+}

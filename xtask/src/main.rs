@@ -160,6 +160,13 @@ fn build_tools(root: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
             .and_then(|n| n.to_str())
             .context("a tool directory's name is UTF-8")?
             .to_owned();
+        let artifact = name.replace('-', "_");
+        if dir.join("tool.js").is_file() {
+            // A JavaScript tool: QuickJS, pre-initialised with its source.
+            let component = build_quickjs_component(root, &dir, &artifact)?;
+            built.push((dir.join(format!("{name}.wasm")), component));
+            continue;
+        }
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args([
                 "build",
@@ -184,7 +191,7 @@ fn build_tools(root: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
         }
         let artifact = dir
             .join("target/wasm32-wasip2/release")
-            .join(format!("{}.wasm", name.replace('-', "_")));
+            .join(format!("{artifact}.wasm"));
         let component =
             std::fs::read(&artifact).with_context(|| format!("reading {}", artifact.display()))?;
         built.push((dir.join(format!("{name}.wasm")), component));
@@ -219,7 +226,14 @@ fn sha256(bytes: &[u8]) -> String {
 
 /// Compiles, pre-initialises and componentises the guest; returns the component.
 fn build_guest(root: &Path) -> Result<Vec<u8>> {
-    let guest_dir = root.join("guest-quickjs");
+    build_quickjs_component(root, &root.join("guest-quickjs"), "clambot_guest")
+}
+
+/// Builds a crate on Javy's QuickJS runtime (the guest, or a JavaScript tool):
+/// compiled for `wasm32-wasip2` as a core module, pre-initialised (its
+/// `wizer-initialize` runs once and the memory becomes the starting state) and
+/// encoded as a component. `artifact` is the crate's library name.
+fn build_quickjs_component(root: &Path, dir: &Path, artifact: &str) -> Result<Vec<u8>> {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
             "build",
@@ -229,9 +243,9 @@ fn build_guest(root: &Path) -> Result<Vec<u8>> {
             "wasm32-wasip2",
             "--target-dir",
         ])
-        .arg(guest_dir.join("target"))
-        .current_dir(&guest_dir)
-        // The caller's flags and target directory must not change the guest's bytes
+        .arg(dir.join("target"))
+        .current_dir(dir)
+        // The caller's flags and target directory must not change the bytes
         // (RUSTFLAGS would even replace the target-specific flags below).
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -239,19 +253,22 @@ fn build_guest(root: &Path) -> Result<Vec<u8>> {
         .env_remove("CARGO_BUILD_TARGET_DIR")
         .envs(guest_build_env(root))
         .status()
-        .context("running cargo for the guest")?;
+        .with_context(|| format!("running cargo for {}", dir.display()))?;
     if !status.success() {
-        bail!("building the guest failed ({status})");
+        bail!("building {} failed ({status})", dir.display());
     }
-    let core = std::fs::read(guest_dir.join("target/wasm32-wasip2/release/clambot_guest.wasm"))
-        .context("reading the guest core module")?;
+    let core_path = dir
+        .join("target/wasm32-wasip2/release")
+        .join(format!("{artifact}.wasm"));
+    let core = std::fs::read(&core_path)
+        .with_context(|| format!("reading the core module {}", core_path.display()))?;
     let initialised = preinitialise(&core)?;
     wit_component::ComponentEncoder::default()
         .module(&initialised)
         .context("reading the pre-initialised module")?
         .validate(true)
         .encode()
-        .context("encoding the guest as a component")
+        .with_context(|| format!("encoding {} as a component", dir.display()))
 }
 
 /// Runs the guest's `wizer-initialize` and snapshots its memory. The only imports
@@ -275,7 +292,7 @@ fn preinitialise(core: &[u8]) -> Result<Vec<u8>> {
             )
             .await
     });
-    runtime.map_err(|e| anyhow::anyhow!("pre-initialising the guest: {e:?}"))
+    runtime.map_err(|e| anyhow::anyhow!("pre-initialising: {e:?}"))
 }
 
 fn define_fixed_imports(linker: &mut Linker<()>, module: &Module) -> wasmtime::Result<()> {
