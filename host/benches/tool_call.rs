@@ -22,7 +22,8 @@ fn bench(c: &mut Criterion) {
     )
     .expect("policy");
     let mut implementations = Implementations::standard();
-    let toolbox = Toolbox::load(&policy, &[root.join("tools")], &implementations).expect("toolbox");
+    let toolbox =
+        Toolbox::load(&policy, &[root.join("tools")], &implementations, None).expect("toolbox");
     assert!(toolbox.refused.is_empty(), "{:?}", toolbox.refused);
     toolbox.register(&mut implementations);
     let sandbox = Sandbox::with_implementations(

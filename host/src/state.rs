@@ -58,8 +58,12 @@ impl HostState {
         policy: &Policy,
     ) -> Result<(Implementations, crate::components::Toolbox)> {
         let mut implementations = self.implementations()?;
-        let toolbox =
-            crate::components::Toolbox::load(policy, &self.tool_dirs(policy), &implementations)?;
+        let toolbox = crate::components::Toolbox::load(
+            policy,
+            &self.tool_dirs(policy),
+            &implementations,
+            Some(&self.home.cache_dir()),
+        )?;
         toolbox.register(&mut implementations);
         Ok((implementations, toolbox))
     }

@@ -71,7 +71,13 @@ fn setup() -> Setup {
 
 impl Setup {
     fn toolbox(&self, policy: &Policy, dir: &Path) -> Toolbox {
-        Toolbox::load(policy, &[dir.to_path_buf()], &self.host).expect("toolbox")
+        Toolbox::load(
+            policy,
+            &[dir.to_path_buf()],
+            &self.host,
+            Some(&common::cache_dir()),
+        )
+        .expect("toolbox")
     }
 
     /// Runs `source` with the tools `policy` loads from `dir`.

@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
 use crate::gate::Implementations;
@@ -71,7 +70,14 @@ impl Toolbox {
 
     /// Finds the components in `dirs` and loads those `policy` names, pinned and
     /// with granted imports only. `host` is what the tools' own calls may reach.
-    pub fn load(policy: &Policy, dirs: &[PathBuf], host: &Implementations) -> Result<Self> {
+    /// Finds the components in `dirs` and admits those `policy` names, compiling
+    /// each through the precompiled-component cache in `cache_dir` when given.
+    pub fn load(
+        policy: &Policy,
+        dirs: &[PathBuf],
+        host: &Implementations,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self> {
         let found = load::discover(dirs);
         let mut refused = Vec::new();
         for f in &found {
@@ -117,7 +123,7 @@ impl Toolbox {
                     }
                 },
             };
-            match admit(settings, &path, &engine, &host) {
+            match admit(settings, &path, &engine, &host, cache_dir) {
                 Ok(tool) => tools.push(Arc::new(tool)),
                 Err(refusal) => refused.push(refusal),
             }
@@ -156,6 +162,7 @@ fn admit(
     path: &Path,
     engine: &Engine,
     host: &Arc<Implementations>,
+    cache_dir: Option<&Path>,
 ) -> Result<Tool, Refusal> {
     let unusable = |reason: String| Refusal::Unusable {
         name: settings.name.clone(),
@@ -163,11 +170,14 @@ fn admit(
         reason,
     };
     let bytes = load::pinned_bytes(settings, path)?;
-    let component = Component::new(engine, &bytes).map_err(|e| unusable(format!("{e:#}")))?;
+    let sha256 = crate::sha256_hex(&bytes);
+    let what = format!("tool-{}", settings.name);
+    let (component, _) = crate::sandbox::cache::load(engine, &what, &bytes, &sha256, cache_dir)
+        .map_err(|e| unusable(format!("{e:#}")))?;
     load::check_imports(settings, path, &component, engine)?;
     Tool::link(
         settings.clone(),
-        crate::sha256_hex(&bytes),
+        sha256,
         path,
         &component,
         engine,

@@ -314,13 +314,18 @@ fn exported_functions(
         .component_type()
         .exports(engine)
         .filter_map(|(name, item)| match item.ty {
-            ComponentItem::ComponentInstance(instance) => Some((name.to_owned(), instance)),
+            // Only a package's interface (`ns:pkg/name`) is the tool's; a plain
+            // name is toolchain plumbing the host never calls (componentize-py
+            // leaves its build-time `exports` init interface in every component).
+            ComponentItem::ComponentInstance(instance) if name.contains(':') => {
+                Some((name.to_owned(), instance))
+            }
             _ => None,
         })
         .collect();
     let [(interface, instance)] = instances.as_slice() else {
         bail!(
-            "a tool exports exactly one interface; this one exports {}",
+            "a tool exports exactly one package interface (`namespace:package/name`); this one exports {}",
             if instances.is_empty() {
                 "none".to_owned()
             } else {

@@ -310,6 +310,7 @@ impl Sandbox {
         let engine = engine(config.max_concurrent_runs)?;
         let (component, cache_status) = cache::load(
             &engine,
+            "guest",
             crate::GUEST_COMPONENT,
             crate::GUEST_SHA256,
             config.cache_dir.as_deref(),
