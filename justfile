@@ -22,11 +22,23 @@ guest-check:
 
 # Rebuild the example tool components (tools/*) and test fixtures into their NAME.wasm.
 tools:
+    scripts/install-tool-toolchain.sh
     cargo run -p xtask -- tools
 
 # Rebuild the tool components and fail if any differs from the committed bytes.
 tools-check:
+    scripts/install-tool-toolchain.sh
     cargo run -p xtask -- tools --check
+
+# Build one tool directory (e.g. what `clambot tools new` wrote) into DIR/NAME.wasm.
+tool DIR:
+    scripts/install-tool-toolchain.sh
+    cargo run -p xtask -- tool {{DIR}}
+
+# Scaffold, build, load and call a new tool in each language (`clambot tools new`).
+scaffold-check:
+    scripts/install-tool-toolchain.sh
+    cargo run -p xtask -- scaffold-check
 
 # Benchmarks (release): criterion, then docs/performance.md is rewritten.
 bench:

@@ -1,5 +1,6 @@
-//! `clambot tools list|inspect`: the tool components found, whether each is
-//! loaded under the policy (and why not), and their JS signatures.
+//! `clambot tools list|inspect|new`: the tool components found, whether each is
+//! loaded under the policy (and why not), their JS signatures, and a new tool's
+//! scaffold.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use clap::Subcommand;
 
 use clambot::agent::config::ConfigFile;
 use clambot::agent::setup::{self, Choices};
+use clambot::components::scaffold::{self, Language};
 use clambot::components::{Toolbox, signature};
 use clambot::home::Home;
 use clambot::state::HostState;
@@ -26,6 +28,17 @@ pub enum ToolsCommand {
         name: String,
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+    },
+    /// Writes a new tool component's source (WIT, code, README), ready to build
+    /// with `just tool DIR`.
+    New {
+        /// The tool's name: lowercase words joined by `-` (e.g. `csv-stats`).
+        name: String,
+        #[arg(long, value_enum)]
+        lang: Language,
+        /// Where to write it [default: the user's tools directory, $CLAMBOT_HOME/tools/NAME].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -86,6 +99,30 @@ pub fn run(command: ToolsCommand) -> Result<ExitCode> {
                 tool.interface, tool.sha256
             );
             print!("{}", signature::signatures(tool, &tool.docs()));
+            Ok(ExitCode::SUCCESS)
+        }
+        ToolsCommand::New { name, lang, dir } => {
+            let dir = match dir {
+                Some(dir) => dir,
+                None => Home::from_env()?.tools_dir().join(&name),
+            };
+            let written = match scaffold::create(&name, lang, &dir) {
+                Ok(written) => written,
+                Err(e) => {
+                    eprintln!("clambot: {e:#}");
+                    return Ok(ExitCode::from(super::exit::INVALID));
+                }
+            };
+            println!("Wrote {}:", dir.display());
+            for file in written {
+                println!("  {}", file.strip_prefix(&dir).unwrap_or(&file).display());
+            }
+            println!(
+                "Next: build it with `just tool {}` (from the clambot checkout), pin the printed \
+                 sha256 as [tools.{name}] in policy.toml, allow `tools.{name}.hello`, then \
+                 `clambot tools inspect {name}`.",
+                dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -10,6 +10,7 @@
 //! of the host.
 
 pub mod load;
+pub mod scaffold;
 pub mod signature;
 pub mod tool;
 
