@@ -553,3 +553,62 @@ async fn a_reused_clam_starts_from_cached_bytecode() {
         "the reused clam was compiled once"
     );
 }
+
+/// Answers "this turn" once and then refuses, counting the questions.
+#[derive(Debug, Default)]
+struct TurnOnce {
+    asked: std::sync::Mutex<usize>,
+}
+
+impl clambot::gate::approver::Approver for TurnOnce {
+    fn approve<'a>(
+        &'a self,
+        _request: &'a clambot::gate::approver::ApprovalRequest,
+    ) -> clambot::gate::BoxFuture<'a, clambot::gate::approver::Approval> {
+        let mut asked = self.asked.lock().expect("lock");
+        *asked += 1;
+        let answer = if *asked == 1 {
+            clambot::gate::approver::Approval::Turn
+        } else {
+            clambot::gate::approver::Approval::Reject("asked twice in one turn".into())
+        };
+        Box::pin(async move { answer })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_this_turn_approval_holds_for_the_fix_runs_of_the_same_turn() {
+    let policy = "version = 1\n[[ask]]\ncall = \"log.write\"\n";
+    let s = setup(Kind::OpenAiCompatible, policy, AgentSettings::default());
+    s.models
+        .json(Role::Selector, json!({"decision": "generate"}))
+        .text(
+            Role::Generator,
+            generated(
+                "logger",
+                "log.write('info', 'working'); throw new Error('broken');",
+                json!({}),
+            ),
+        )
+        .text(
+            Role::Generator,
+            generated(
+                "logger",
+                "log.write('info', 'working'); return 7;",
+                json!({}),
+            ),
+        )
+        .json(Role::Analyst, json!({"decision": "accept", "answer": "7"}))
+        .json(Role::Facts, json!({"facts": []}));
+    let approver = Arc::new(TurnOnce::default());
+    let mut request = request("log twice");
+    request.approver = approver.clone();
+    let reply = s.agent.turn(request).await.expect("the turn completes");
+    s.agent.wait_background().await;
+    assert_eq!(reply.text, "7", "{reply:?}");
+    assert_eq!(
+        *approver.asked.lock().expect("lock"),
+        1,
+        "the fix's call was covered by the first answer"
+    );
+}

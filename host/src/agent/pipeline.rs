@@ -20,8 +20,7 @@ use super::parse::{self, Generated, Selection, Verdict};
 use super::prompt::{self, PromptParts};
 use super::provider::{Completion, CompletionRequest, Message, ProviderError};
 use super::turn::{ClamRequest, Phase, TurnOutcome, TurnReply, TurnRequest};
-use crate::gate::CallRecord;
-use crate::gate::approver::Approver;
+use crate::gate::{CallRecord, GateSetup};
 use crate::policy::Caller;
 use crate::sandbox::{RunOutcome, RunRequest};
 
@@ -68,6 +67,9 @@ enum RunEnd {
 /// What the turn knows while it works.
 struct Attempt<'a> {
     request: &'a TurnRequest,
+    /// One gate for every run of the turn, so a "this turn" approval given in
+    /// the first run still holds in a fix's run.
+    gate: GateSetup,
     denied: Vec<String>,
     denials: Vec<CallRecord>,
     /// The host functions the last run called and the gate allowed.
@@ -79,6 +81,7 @@ impl Agent {
     pub(super) async fn answer(&self, request: &TurnRequest) -> Result<TurnReply> {
         let mut attempt = Attempt {
             request,
+            gate: self.gate(Arc::clone(&request.approver))?,
             denied: Vec::new(),
             denials: Vec::new(),
             last_calls: Vec::new(),
@@ -522,7 +525,7 @@ impl Agent {
             .run_script(
                 script,
                 args,
-                Arc::clone(&request.approver),
+                attempt.gate.clone(),
                 &request.cancel,
                 clam.is_some_and(|name| self.is_saved(name, script)),
             )
@@ -563,7 +566,7 @@ impl Agent {
         &self,
         script: &str,
         args: &Json,
-        approver: Arc<dyn Approver>,
+        gate: GateSetup,
         cancel: &CancellationToken,
         saved: bool,
     ) -> Result<Option<RunOutcome>> {
@@ -572,7 +575,7 @@ impl Agent {
             source: script.to_owned(),
             args_json: args.to_string(),
             limits,
-            gate: self.gate(approver)?,
+            gate,
         };
         let bytecode = match saved {
             true => self.bytecode.get(&self.sandbox, script).await.ok(),
@@ -657,11 +660,12 @@ impl Agent {
         request.progress.phase(Phase::Running {
             clam: Some(clam.meta.name.clone()),
         });
+        let gate = self.gate(Arc::clone(&request.approver))?;
         let Some(outcome) = self
             .run_script(
                 &clam.script,
                 &request.args,
-                Arc::clone(&request.approver),
+                gate.clone(),
                 &request.cancel,
                 true,
             )
@@ -702,6 +706,7 @@ impl Agent {
                         progress: Arc::clone(&request.progress),
                         cancel: request.cancel.clone(),
                     },
+                    gate,
                     denied,
                     denials,
                     last_calls: Vec::new(),
