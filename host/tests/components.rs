@@ -327,6 +327,50 @@ fn a_tools_own_http_call_is_judged_under_the_tools_identity() {
 }
 
 #[test]
+fn a_tools_own_calls_draw_on_the_runs_call_budget() {
+    let setup = setup();
+    let dir = tools_dir(|_| {});
+    let server = title_server();
+    setup.resolver.answer("tides.example", &["127.0.0.1"]);
+    let url = format!("http://tides.example:{}/today", server.port());
+    // Three calls in all: the script's first tool call, the tool's fetch, the
+    // script's second tool call. The tool's second fetch is the fourth.
+    let policy = format!(
+        "version = 1\n[run]\nmax-calls = 3\n{}[[allow]]\ncall = \"tools.textkit.page-title\"\n[[allow]]\ncall = \"http.fetch\"\ncaller = \"tools.textkit\"\nurl = [\"http://tides.example:*/**\"]\n[net]\nallow-private = [\"{}\"]\n",
+        textkit_table("\"http\""),
+        server.addr
+    );
+    let (out, outcome) = setup.ok(
+        &policy,
+        dir.path(),
+        &format!(
+            r#"const first = await tools.textkit.pageTitle({url:?});
+               try {{ await tools.textkit.pageTitle({url:?}); return "fetched twice"; }}
+               catch (e) {{ return {{ first, code: e.code, message: e.message }}; }}"#
+        ),
+    );
+    assert_eq!(out["first"], "Tide tables", "{out}");
+    assert_eq!(out["code"], "failed", "{out}");
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("at most 3 host calls"),
+        "{out}"
+    );
+    assert_eq!(server.seen().len(), 1, "the fourth call never left");
+    assert_eq!(
+        outcome
+            .calls
+            .iter()
+            .filter(|c| c.verdict == Verdict::Limit)
+            .map(|c| (c.function.as_str(), c.caller.to_string()))
+            .collect::<Vec<_>>(),
+        [("http.fetch", "tools.textkit".to_owned())]
+    );
+}
+
+#[test]
 fn a_tampered_component_is_refused_with_both_hashes() {
     let setup = setup();
     let dir = tools_dir(|bytes| {

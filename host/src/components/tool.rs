@@ -202,15 +202,12 @@ impl Tool {
             .stdout(run.output.stream(Stream::Stdout))
             .stderr(run.output.stream(Stream::Stderr))
             .build();
-        let gate = RunGate::new(
-            run.gate.clone(),
+        let gate = RunGate::for_tool(
+            run,
             Arc::clone(&self.host),
-            run.output.clone(),
-            run.run_id.clone(),
             self.sha256.clone(),
-            Arc::clone(&run.deadline),
-        )
-        .with_caller(Caller::Tool(name.clone()));
+            Caller::Tool(name.clone()),
+        );
         let mut store = Store::new(
             &self.engine,
             RunState {

@@ -124,6 +124,10 @@ pub struct RunContext {
     /// Calls a tool component made while serving one of this run's calls; the
     /// gate moves them into the run's record.
     pub nested_calls: std::sync::Mutex<Vec<CallRecord>>,
+    /// What the run has spent of its budgets (calls, egress, per-rule counts).
+    /// Shared with the gates of the tool components serving it, so a tool's own
+    /// calls draw on the run's `[run]` limits instead of fresh ones per call.
+    usage: Arc<std::sync::Mutex<Usage>>,
 }
 
 /// The host side of one WIT interface. Reached only through the gate.
@@ -254,7 +258,6 @@ impl CallRecord {
 /// The gate's state for one run.
 #[derive(Debug)]
 pub struct RunGate {
-    usage: Usage,
     script_sha256: String,
     implementations: Arc<Implementations>,
     /// The setup, run id and deadline, as implementations see them.
@@ -282,8 +285,8 @@ impl RunGate {
                 gate: setup,
                 run_id,
                 nested_calls: std::sync::Mutex::default(),
+                usage: Arc::default(),
             },
-            usage: Usage::default(),
             script_sha256,
             implementations,
             calls: Vec::new(),
@@ -292,10 +295,30 @@ impl RunGate {
         }
     }
 
-    /// The same gate, judging `caller`'s calls (only rules for that caller apply).
-    pub fn with_caller(mut self, caller: Caller) -> Self {
-        self.caller = caller;
-        self
+    /// The gate for a tool component serving one of `run`'s calls: the run's
+    /// setup, output, deadline and budgets, judging the tool's own calls (only
+    /// rules with `caller = "tools.NAME"` apply).
+    pub fn for_tool(
+        run: &RunContext,
+        implementations: Arc<Implementations>,
+        component_sha256: String,
+        tool: Caller,
+    ) -> Self {
+        Self {
+            context: RunContext {
+                output: run.output.clone(),
+                deadline: Arc::clone(&run.deadline),
+                gate: run.gate.clone(),
+                run_id: run.run_id.clone(),
+                nested_calls: std::sync::Mutex::default(),
+                usage: Arc::clone(&run.usage),
+            },
+            script_sha256: component_sha256,
+            implementations,
+            calls: Vec::new(),
+            waited: false,
+            caller: tool,
+        }
     }
 
     /// Whether the last call waited for a person (and moved the deadline); clears it.
@@ -369,11 +392,17 @@ impl RunGate {
             args: &args,
         };
         let name = call.name();
-        let decision = self
-            .context
-            .gate
-            .policy
-            .decide_for(&self.caller, &call, &mut self.usage);
+        let decision = {
+            let mut usage = self
+                .context
+                .usage
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.context
+                .gate
+                .policy
+                .decide_for(&self.caller, &call, &mut usage)
+        };
         let (verdict, rule, refusal) = match decision {
             Decision::Allow { rule } => (Verdict::Allow, rule, None),
             Decision::Deny { rule, reason } => (
