@@ -87,16 +87,7 @@ impl JobBook {
             .map_err(failed)?
             .filter(|j| j.id == id)
             .ok_or_else(|| not_found(id))?;
-        let next = if enabled {
-            let anchor = DateTime::from_timestamp_millis(job.created_ms as i64).unwrap_or(now);
-            // The job was valid when added; an `at` in the past simply has no next run.
-            parse_schedule(&job.schedule, anchor, anchor)
-                .ok()
-                .and_then(|s| s.next_after(now))
-                .map(millis)
-        } else {
-            None
-        };
+        let next = if enabled { next_run(&job, now) } else { None };
         if enabled && next.is_none() {
             return Err(ToolError::Invalid(format!(
                 "job `{}` has no future run time to enable",
@@ -106,6 +97,18 @@ impl JobBook {
         self.jobs.set_enabled(id, enabled, next).map_err(failed)?;
         Ok(())
     }
+}
+
+/// A stored job's next run after `now`, in milliseconds: its schedule is
+/// re-parsed anchored at the job's creation time (so `every` stays on its
+/// grid). `None` when there is none — the job was valid when added, so that is
+/// an `at` in the past, not an error.
+pub(crate) fn next_run(job: &Job, now: DateTime<Utc>) -> Option<u64> {
+    let anchor = DateTime::from_timestamp_millis(job.created_ms as i64).unwrap_or(now);
+    parse_schedule(&job.schedule, anchor, anchor)
+        .ok()
+        .and_then(|schedule| schedule.next_after(now))
+        .map(millis)
 }
 
 /// The WIT `schedule` JSON as a checked [`Schedule`].
@@ -191,7 +194,8 @@ pub fn job_json(job: &Job) -> Json {
     })
 }
 
-fn millis(time: DateTime<Utc>) -> u64 {
+/// `time` as milliseconds since the Unix epoch (0 before it).
+pub(crate) fn millis(time: DateTime<Utc>) -> u64 {
     u64::try_from(time.timestamp_millis()).unwrap_or(0)
 }
 

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::Deliver;
 use crate::agent::turn::{ClamRequest, Quiet, TurnRequest, Turns};
 use crate::gate::approver::NonInteractive;
-use crate::jobs::parse_schedule;
+use crate::jobs::{millis, next_run};
 use crate::store::cron::{CronJobs, Job};
 
 /// What time it is; tests move it by hand.
@@ -55,10 +55,6 @@ pub struct Scheduler {
     pub cancel: CancellationToken,
 }
 
-fn millis(time: DateTime<Utc>) -> u64 {
-    u64::try_from(time.timestamp_millis()).unwrap_or(0)
-}
-
 impl Scheduler {
     /// Checks for due jobs every `every` until `stop`.
     pub async fn run(&self, every: Duration, stop: CancellationToken) {
@@ -84,11 +80,7 @@ impl Scheduler {
     }
 
     async fn run_job(&self, job: &Job, now: DateTime<Utc>) {
-        let anchor = DateTime::from_timestamp_millis(job.created_ms as i64).unwrap_or(now);
-        let next = parse_schedule(&job.schedule, anchor, anchor)
-            .ok()
-            .and_then(|schedule| schedule.next_after(now))
-            .map(millis);
+        let next = next_run(job, now);
         if let Err(error) = self.jobs.record_run(&job.id, millis(now), next) {
             // Not recorded means it could run again at once: do not run it now.
             self.deliver
@@ -115,7 +107,6 @@ impl Scheduler {
         let result = if let Some(clam) = job.action.get("clam") {
             let args = clam
                 .get("args-json")
-                .or_else(|| clam.get("argsJson"))
                 .and_then(Json::as_str)
                 .and_then(|text| serde_json::from_str(text).ok())
                 .unwrap_or_else(|| Json::Object(Default::default()));
