@@ -193,8 +193,8 @@ pub fn provider_config(
         (None, None) => {}
     }
     if let Some(timeout) = &section.timeout {
-        result.timeout = humantime::parse_duration(timeout)
-            .map_err(|e| anyhow::anyhow!("[provider] timeout {timeout:?}: {e}"))?;
+        result.timeout = crate::size::parse_duration(timeout)
+            .map_err(|e| anyhow::anyhow!("[provider] timeout: {e}"))?;
     }
     if let Some(max_retries) = section.max_retries {
         result.retry.max_retries = max_retries;

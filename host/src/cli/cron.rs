@@ -56,8 +56,8 @@ pub enum CronCommand {
 pub fn run(command: CronCommand) -> Result<ExitCode> {
     let home = Home::from_env()?;
     let store = std::sync::Arc::new(home.open_store()?);
-    let jobs = clambot::store::cron::CronJobs::new(std::sync::Arc::clone(&store));
     let cron = JobBook::new(store);
+    let jobs = &cron.jobs;
     let now = chrono::Utc::now();
     let find = |job: &str| -> Result<clambot::store::cron::Job> {
         jobs.get(job)?.ok_or_else(|| {
@@ -108,8 +108,8 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
             let schedule = match (expr, every, at) {
                 (Some(expr), None, None) => json!({"cron": {"expr": expr, "timezone": tz}}),
                 (None, Some(every), None) => {
-                    let seconds = humantime::parse_duration(&every)
-                        .map_err(|e| anyhow::anyhow!("--every {every:?}: {e}"))?
+                    let seconds = clambot::size::parse_duration(&every)
+                        .map_err(|e| anyhow::anyhow!("--every: {e}"))?
                         .as_secs();
                     json!({"every": seconds})
                 }

@@ -124,8 +124,8 @@ impl TelegramSection {
 
 impl HeartbeatSection {
     pub fn every(&self) -> Result<Duration> {
-        let every = humantime::parse_duration(&self.every)
-            .map_err(|e| anyhow::anyhow!("[heartbeat] every {:?}: {e}", self.every))?;
+        let every = crate::size::parse_duration(&self.every)
+            .map_err(|e| anyhow::anyhow!("[heartbeat] every: {e}"))?;
         if every < Duration::from_secs(60) {
             bail!("[heartbeat] every must be at least 1m");
         }
@@ -137,8 +137,8 @@ impl GatewaySection {
     pub fn shutdown_grace(&self) -> Result<Duration> {
         match &self.shutdown_grace {
             None => Ok(DEFAULT_SHUTDOWN_GRACE),
-            Some(text) => humantime::parse_duration(text)
-                .map_err(|e| anyhow::anyhow!("[gateway] shutdown-grace {text:?}: {e}")),
+            Some(text) => crate::size::parse_duration(text)
+                .map_err(|e| anyhow::anyhow!("[gateway] shutdown-grace: {e}")),
         }
     }
 }
