@@ -183,14 +183,6 @@ pub fn analysis_request(message: &str, script: &str, result: &str, console: &str
     out
 }
 
-/// The system prompt for a plain answer in a conversation.
-pub fn chat_system(facts: &[String], budget: usize) -> String {
-    format!(
-        "{IDENTITY}\n\n## What you know about the user\n\n{}",
-        facts_or_none(facts, budget)
-    )
-}
-
 /// Asks for durable facts about the user in one exchange.
 pub fn facts_request(user: &str, assistant: &str, known: &[String]) -> String {
     format!(

@@ -98,14 +98,6 @@ impl PendingApprovals {
         pending.reply.send(approval).map_err(|_| Refused::Expired)?;
         Ok(said)
     }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Asks one person in one chat.

@@ -368,8 +368,8 @@ impl Bot {
             .download(&document.file_id, self.upload_max)
             .await?;
         let name = safe_file_name(document.file_name.as_deref().unwrap_or("upload"));
+        // `atomic::write` creates the directory.
         let dir = self.state.workspace.join("uploads");
-        std::fs::create_dir_all(&dir)?;
         let path = free_path(&dir, &name);
         crate::atomic::write(&path, &bytes)?;
         let relative = format!(
