@@ -841,3 +841,94 @@ fn the_javascript_tool_is_denied_without_a_rule() {
         "{out}"
     );
 }
+
+const CSV: &str = "city,amount,note\nOslo,700,a\nBergen,285,\nOslo,5,b\nTromsø,10.5,c\n";
+
+#[test]
+fn the_python_tool_answers_through_the_gate() {
+    let setup = setup();
+    let dir = example_dir("csvstats");
+    let policy = format!(
+        "version = 1\n{}[[allow]]\ncall = \"tools.csvstats.*\"\n",
+        example_table("csvstats")
+    );
+    let (out, outcome) = setup.ok(
+        &policy,
+        dir.path(),
+        &format!(
+            r#"const csv = {CSV:?};
+               const fails = async (f) => {{ try {{ await f(); return null; }} catch (e) {{ return {{ code: e.code, message: e.message }}; }} }};
+               return {{
+                 summary: await tools.csvstats.summarize(csv, null),
+                 groups: await tools.csvstats.groupSum(csv, "city", "amount"),
+                 missingColumn: await fails(() => tools.csvstats.groupSum(csv, "town", "amount")),
+                 notNumbers: await fails(() => tools.csvstats.groupSum(csv, "amount", "city")),
+                 badDelimiter: await fails(() => tools.csvstats.summarize(csv, ";;")),
+               }};"#
+        ),
+    );
+    assert_eq!(
+        out["summary"],
+        json!([
+            {"name": "city", "count": 4, "missing": 0, "distinct": 3, "numbers": null},
+            {"name": "amount", "count": 4, "missing": 0, "distinct": 4, "numbers":
+                {"min": 5, "max": 700, "mean": 250.125, "median": 147.75,
+                 "stdev": 327.1646820282817, "sum": 1000.5}},
+            {"name": "note", "count": 3, "missing": 1, "distinct": 3, "numbers": null},
+        ]),
+        "{out}"
+    );
+    assert_eq!(
+        out["groups"],
+        json!([["Oslo", 705], ["Bergen", 285], ["Tromsø", 10.5]])
+    );
+    let message = |key: &str| {
+        assert_eq!(out[key]["code"], "failed", "{out}");
+        out[key]["message"].as_str().unwrap_or_default().to_owned()
+    };
+    assert!(
+        message("missingColumn").contains("no column 'town' (the columns are city, amount, note)"),
+        "{out}"
+    );
+    assert!(
+        message("notNumbers").contains("row 2: city is 'Oslo', not a number"),
+        "{out}"
+    );
+    assert!(
+        message("badDelimiter").contains("one character, not ';;'"),
+        "{out}"
+    );
+    assert!(
+        outcome
+            .calls
+            .iter()
+            .all(|c| c.function.starts_with("tools.csvstats.") && c.verdict == Verdict::Allow)
+    );
+}
+
+#[test]
+fn the_python_tool_is_denied_without_a_rule() {
+    let setup = setup();
+    let dir = example_dir("csvstats");
+    let policy = format!(
+        "version = 1\n{}[[allow]]\ncall = \"tools.csvstats.summarize\"\n",
+        example_table("csvstats")
+    );
+    let (out, _) = setup.ok(
+        &policy,
+        dir.path(),
+        r#"const columns = await tools.csvstats.summarize("a\n1\n", null);
+           try { await tools.csvstats.groupSum("a,b\n1,2\n", "a", "b"); return "ran"; }
+           catch (e) { return { count: columns.length, code: e.code, rule: e.rule, message: e.message }; }"#,
+    );
+    assert_eq!(out["count"], 1, "{out}");
+    assert_eq!(out["code"], "denied", "{out}");
+    assert_eq!(out["rule"], "default-deny");
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("tools.csvstats.group-sum"),
+        "{out}"
+    );
+}

@@ -85,6 +85,15 @@ fn main() -> Result<()> {
                     .with_context(|| format!("reading the committed {}", dist.display()))?;
                 if committed == component {
                     println!("{shown} is reproducible (sha256 {})", sha256(&component));
+                } else if tools::is_python(&dir) {
+                    match tools::compare_python(&committed, &component)? {
+                        None => println!(
+                            "{shown}: a fresh build matches outside the memory snapshot \
+                             (componentize-py is not byte-reproducible; committed sha256 {})",
+                            sha256(&committed)
+                        ),
+                        Some(difference) => stale.push(format!("{shown}: {difference}")),
+                    }
                 } else {
                     stale.push(format!(
                         "{shown} (committed sha256 {}, fresh build {})",
