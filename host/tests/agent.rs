@@ -147,6 +147,26 @@ async fn chat_answer_runs_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn with_remember_facts_off_no_facts_are_extracted() {
+    let settings = AgentSettings {
+        remember_facts: false,
+        ..AgentSettings::default()
+    };
+    let s = setup(Kind::OpenAiCompatible, NO_POLICY, settings);
+    s.models.json(
+        Role::Selector,
+        json!({"decision": "chat", "reply": "Hello, Ada!"}),
+    );
+    let reply = turn(&s, "Hi, I am Ada. How are you today?").await;
+    assert_eq!(reply.text, "Hello, Ada!");
+    assert_eq!(s.models.count_of(Role::Facts), 0, "no model call for facts");
+    let facts = Memory::new(Arc::clone(&s.state.store))
+        .all_facts()
+        .expect("facts");
+    assert!(facts.is_empty(), "{facts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn generate_run_accept_saves_a_clam_and_the_same_request_reuses_it_without_the_model() {
     let s = setup(Kind::Anthropic, NO_POLICY, AgentSettings::default());
     s.models

@@ -18,6 +18,7 @@
 //! # session-budget-tokens = 6000  # above this the older turns are summarised
 //! # keep-recent-turns = 4
 //! # memory-budget-tokens = 800    # remembered facts in the prompt
+//! # remember-facts = true         # extract durable facts from each exchange
 //! # clams = ["/path/to/reviewed/clams"]     # extra read-only clam directories
 //! ```
 
@@ -65,6 +66,7 @@ pub struct AgentSection {
     pub session_budget_tokens: usize,
     pub keep_recent_turns: usize,
     pub memory_budget_tokens: usize,
+    pub remember_facts: bool,
     pub clams: Vec<PathBuf>,
 }
 
@@ -76,6 +78,7 @@ impl Default for AgentSection {
             session_budget_tokens: 6_000,
             keep_recent_turns: 4,
             memory_budget_tokens: 800,
+            remember_facts: true,
             clams: Vec::new(),
         }
     }

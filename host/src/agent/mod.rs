@@ -53,6 +53,9 @@ pub struct AgentSettings {
     pub keep_recent_turns: usize,
     /// Remembered facts in prompts, at most this many tokens.
     pub memory_budget_tokens: usize,
+    /// Whether durable facts are extracted from each exchange (in the
+    /// background, by a model call) and put in later prompts.
+    pub remember_facts: bool,
     /// Limits for each script run (the policy's `[run]` lowers them).
     pub run_limits: RunLimits,
     /// Tokens a model may write for a script.
@@ -61,15 +64,7 @@ pub struct AgentSettings {
 
 impl Default for AgentSettings {
     fn default() -> Self {
-        let section = config::AgentSection::default();
-        Self {
-            max_fix_attempts: section.max_fix_attempts,
-            session_budget_tokens: section.session_budget_tokens,
-            keep_recent_turns: section.keep_recent_turns,
-            memory_budget_tokens: section.memory_budget_tokens,
-            run_limits: RunLimits::default(),
-            max_script_tokens: 4_096,
-        }
+        Self::from_section(&config::AgentSection::default())
     }
 }
 
@@ -81,7 +76,9 @@ impl AgentSettings {
             session_budget_tokens: section.session_budget_tokens,
             keep_recent_turns: section.keep_recent_turns,
             memory_budget_tokens: section.memory_budget_tokens,
-            ..Self::default()
+            remember_facts: section.remember_facts,
+            run_limits: RunLimits::default(),
+            max_script_tokens: 4_096,
         }
     }
 }

@@ -88,7 +88,7 @@ impl Agent {
 
     /// Starts fact extraction for one exchange; the reply does not wait for it.
     pub(super) fn extract_facts_later(&self, user: &str, assistant: &str) {
-        if user.len() + assistant.len() < MIN_EXCHANGE_CHARS {
+        if !self.settings.remember_facts || user.len() + assistant.len() < MIN_EXCHANGE_CHARS {
             return;
         }
         let provider = Arc::clone(&self.provider);
