@@ -144,6 +144,7 @@ fn start_bot_with(
             AllowEntry::Id(OWNER),
             AllowEntry::Username("@friend".into()),
         ]),
+        Some(OWNER),
         1024,
         approval_timeout,
         TaskTracker::new(),
@@ -395,6 +396,17 @@ fn uploads_land_in_the_workspace_and_secrets_are_deleted_from_the_chat() {
     });
     assert!(!bot.state.workspace.join("uploads/big.bin").exists());
 
+    // Someone else on the allow list may chat, but not touch secrets or approvals.
+    bot.telegram.message(7, 7, "friend", "/secret weather_key");
+    bot.telegram.message(7, 7, "friend", "/revoke abc");
+    bot.telegram.wait_until("two refusals", WAIT, |t| {
+        t.texts_to(7)
+            .iter()
+            .filter(|m| m.contains("Only the owner"))
+            .count()
+            == 2
+    });
+
     bot.telegram
         .message(OWNER, OWNER, "owner", "/secret weather_key");
     bot.telegram.wait_until("the prompt", WAIT, |t| {
@@ -421,6 +433,13 @@ fn uploads_land_in_the_workspace_and_secrets_are_deleted_from_the_chat() {
         1
     );
     assert_eq!(turns.seen().len(), 1, "the value never reached the agent");
+    assert!(
+        bot.state
+            .secrets
+            .get("weather_key")
+            .is_ok_and(|v| v.is_some()),
+        "set by the owner"
+    );
     assert!(
         !bot.telegram
             .texts_to(OWNER)
@@ -616,6 +635,15 @@ fn heartbeat_asks_the_agent_only_when_something_is_open() {
         delivered.0.lock().expect("lock").clone(),
         ["Heartbeat:\nWatered the plants."]
     );
+    // A file grown past the limit is refused, not read: no turn.
+    let huge = format!("- [ ] {}\n", "x".repeat(70 * 1024));
+    std::fs::write(dir.path().join("HEARTBEAT.md"), huge).expect("write");
+    let error = runtime.block_on(heartbeat.beat()).expect_err("too big");
+    assert!(
+        error.to_string().contains("more than the heartbeat reads"),
+        "{error}"
+    );
+    assert_eq!(turns.seen().len(), 1, "no second turn");
 }
 
 #[test]

@@ -92,6 +92,7 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode> {
                     Arc::clone(&turns),
                     state.clone(),
                     access,
+                    telegram.owner_user(),
                     telegram.upload_max()?,
                     APPROVAL_TIMEOUT,
                     in_flight.clone(),

@@ -4,7 +4,8 @@
 //! [telegram]
 //! token-secret = "telegram_bot_token"   # the bot token, set with `clambot secrets set telegram_bot_token`
 //! allow-from = [123456789, "@alice"]    # user ids or usernames; nobody else is answered
-//! # owner-chat = 123456789              # where cron and heartbeat results go (default: the first id above)
+//! # owner-chat = 123456789              # where cron and heartbeat results go (default: the first id above);
+//! #                                     # its user (or the first id above, for a group) alone may use /grants, /revoke, /secret
 //! # api-url = "https://api.telegram.org"
 //! # upload-max = "20MiB"
 //!
@@ -101,8 +102,9 @@ impl Access {
 
 /// The Bot API base URL.
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
-/// Uploads larger than this are refused.
-pub const DEFAULT_UPLOAD_MAX: u64 = 20 * 1024 * 1024;
+/// Uploads larger than this are refused: the largest file a script can read
+/// (and more than Telegram lets a bot download, 20 MB).
+pub const DEFAULT_UPLOAD_MAX: u64 = crate::tools::fs::MAX_FILE_BYTES;
 /// How long in-flight turns may finish at shutdown before they are cancelled.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -110,9 +112,27 @@ impl TelegramSection {
     pub fn upload_max(&self) -> Result<u64> {
         match &self.upload_max {
             None => Ok(DEFAULT_UPLOAD_MAX),
-            Some(text) => crate::size::parse_size(text)
-                .map_err(|e| anyhow::anyhow!("[telegram] upload-max {text:?}: {e}")),
+            Some(text) => {
+                let max = crate::size::parse_size(text)
+                    .map_err(|e| anyhow::anyhow!("[telegram] upload-max {text:?}: {e}"))?;
+                if max > DEFAULT_UPLOAD_MAX {
+                    bail!(
+                        "[telegram] upload-max {text:?} is more than a script can read ({} bytes): \
+                         an upload that size would be saved and never usable",
+                        DEFAULT_UPLOAD_MAX
+                    );
+                }
+                Ok(max)
+            }
         }
+    }
+
+    /// Who may use the administrative commands (/grants, /revoke, /secret): the
+    /// owner chat's user when it is a private chat, else the first allowed id.
+    pub fn owner_user(&self) -> Option<i64> {
+        self.owner_chat
+            .filter(|chat| *chat > 0)
+            .or_else(|| Access::new(&self.allow_from).first_id())
     }
 
     /// Where results with no chat of their own go.

@@ -18,6 +18,8 @@ use crate::gate::approver::NonInteractive;
 
 /// The file, in the workspace.
 pub const HEARTBEAT_FILE: &str = "HEARTBEAT.md";
+/// A larger `HEARTBEAT.md` is not read.
+pub const MAX_HEARTBEAT_BYTES: u64 = 64 * 1024;
 
 /// The unchecked items of a `HEARTBEAT.md`.
 pub fn actionable_items(text: &str) -> Vec<String> {
@@ -58,10 +60,18 @@ impl Heartbeat {
     /// One beat; returns whether the agent was asked.
     pub async fn beat(&self) -> Result<bool> {
         let path = self.workspace.join(HEARTBEAT_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let text = match std::fs::metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+            // Scripts with an fs grant can write the workspace, so what this file
+            // may ask of unattended turns is kept small.
+            Ok(meta) if meta.len() > MAX_HEARTBEAT_BYTES => anyhow::bail!(
+                "{} is {} bytes, more than the heartbeat reads ({MAX_HEARTBEAT_BYTES}); skipped",
+                path.display(),
+                meta.len()
+            ),
+            Ok(_) => std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?,
         };
         let items = actionable_items(&text);
         if items.is_empty() {

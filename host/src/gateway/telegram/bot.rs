@@ -28,6 +28,8 @@ pub struct Bot {
     pub turns: Arc<dyn Turns>,
     pub state: HostState,
     pub access: Access,
+    /// The one user who may use /grants, /revoke and /secret.
+    pub owner: Option<i64>,
     pub pending: Arc<PendingApprovals>,
     pub upload_max: u64,
     pub approval_timeout: Duration,
@@ -73,6 +75,7 @@ impl Bot {
         turns: Arc<dyn Turns>,
         state: HostState,
         access: Access,
+        owner: Option<i64>,
         upload_max: u64,
         approval_timeout: Duration,
         in_flight: TaskTracker,
@@ -83,6 +86,7 @@ impl Bot {
             turns,
             state,
             access,
+            owner,
             pending: Arc::new(PendingApprovals::default()),
             upload_max,
             approval_timeout,
@@ -284,7 +288,11 @@ impl Bot {
             .next()
             .unwrap_or_default();
         let argument = words.next();
+        let administrative = matches!(command, "/grants" | "/revoke" | "/secret");
         let reply = match command {
+            _ if administrative && self.owner != Some(user) => {
+                "Only the owner can see or change approvals and secrets.".to_owned()
+            }
             "/start" | "/help" => "Send me a message and I will answer it, running code only in \
                 my sandbox and only as the owner's policy allows.\n\n/new: start a fresh conversation\n\
                 /grants: list the \"always\" approvals\n/revoke ID: remove one\n\
