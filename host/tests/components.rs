@@ -169,6 +169,29 @@ fn allowed_tool_calls_run_and_are_recorded_under_their_tool_name() {
     );
 }
 
+/// Runs `script`, which catches one call and returns its `{code, rule,
+/// message}` (with whatever else it found), and checks that the call was
+/// denied by default with `function` named. Returns what the script returned.
+fn denied_by_default(
+    setup: &Setup,
+    policy: &str,
+    dir: &Path,
+    script: &str,
+    function: &str,
+) -> Json {
+    let (out, _) = setup.ok(policy, dir, script);
+    assert_eq!(out["code"], "denied", "{out}");
+    assert_eq!(out["rule"], "default-deny");
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(function),
+        "{out}"
+    );
+    out
+}
+
 #[test]
 fn a_tool_call_no_rule_allows_is_a_denial_naming_the_rule() {
     let setup = setup();
@@ -177,20 +200,13 @@ fn a_tool_call_no_rule_allows_is_a_denial_naming_the_rule() {
         "version = 1\n{}[[allow]]\ncall = \"tools.textkit.slugify\"\n",
         textkit_table("\"http\"")
     );
-    let (out, _) = setup.ok(
+    denied_by_default(
+        &setup,
         &policy,
         dir.path(),
         r#"try { await tools.textkit.countWords("a", 1); return "ran"; }
            catch (e) { return { code: e.code, rule: e.rule, message: e.message }; }"#,
-    );
-    assert_eq!(out["code"], "denied", "{out}");
-    assert_eq!(out["rule"], "default-deny");
-    assert!(
-        out["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("tools.textkit.count-words"),
-        "{out}"
+        "tools.textkit.count-words",
     );
 }
 
@@ -823,23 +839,16 @@ fn the_javascript_tool_is_denied_without_a_rule() {
         "version = 1\n{}[[allow]]\ncall = \"tools.mdkit.headings\"\n",
         example_table("mdkit")
     );
-    let (out, _) = setup.ok(
+    let out = denied_by_default(
+        &setup,
         &policy,
         dir.path(),
         r##"const h = await tools.mdkit.headings("# A");
            try { await tools.mdkit.toText("# A"); return "ran"; }
            catch (e) { return { h, code: e.code, rule: e.rule, message: e.message }; }"##,
+        "tools.mdkit.to-text",
     );
     assert_eq!(out["h"], json!([{"level": 1, "text": "A", "slug": "a"}]));
-    assert_eq!(out["code"], "denied", "{out}");
-    assert_eq!(out["rule"], "default-deny");
-    assert!(
-        out["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("tools.mdkit.to-text"),
-        "{out}"
-    );
 }
 
 const CSV: &str = "city,amount,note\nOslo,700,a\nBergen,285,\nOslo,5,b\nTromsø,10.5,c\n";
@@ -914,21 +923,14 @@ fn the_python_tool_is_denied_without_a_rule() {
         "version = 1\n{}[[allow]]\ncall = \"tools.csvstats.summarize\"\n",
         example_table("csvstats")
     );
-    let (out, _) = setup.ok(
+    let out = denied_by_default(
+        &setup,
         &policy,
         dir.path(),
         r#"const columns = await tools.csvstats.summarize("a\n1\n", null);
            try { await tools.csvstats.groupSum("a,b\n1,2\n", "a", "b"); return "ran"; }
            catch (e) { return { count: columns.length, code: e.code, rule: e.rule, message: e.message }; }"#,
+        "tools.csvstats.group-sum",
     );
     assert_eq!(out["count"], 1, "{out}");
-    assert_eq!(out["code"], "denied", "{out}");
-    assert_eq!(out["rule"], "default-deny");
-    assert!(
-        out["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("tools.csvstats.group-sum"),
-        "{out}"
-    );
 }

@@ -55,6 +55,34 @@ pub fn remap_flags(root: &Path) -> String {
     )
 }
 
+/// `cargo build --release` for `wasm32-wasip2` in `dir`, locked when it has a
+/// lock file (a new tool from `clambot tools new` has none until its first
+/// build), into `dir/target`, with `envs`. The caller's flags and target
+/// directory must not change the bytes (RUSTFLAGS would even replace the
+/// target-specific flags in `envs`).
+pub fn cargo_build_wasm(dir: &Path, envs: Vec<(String, String)>) -> Result<()> {
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo.args(["build", "--release", "--target", "wasm32-wasip2"]);
+    if dir.join("Cargo.lock").is_file() {
+        cargo.arg("--locked");
+    }
+    let status = cargo
+        .arg("--target-dir")
+        .arg(dir.join("target"))
+        .current_dir(dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .envs(envs)
+        .status()
+        .with_context(|| format!("running cargo for {}", dir.display()))?;
+    if !status.success() {
+        bail!("building {} failed ({status})", dir.display());
+    }
+    Ok(())
+}
+
 /// Compiles, pre-initialises and componentises the guest; returns the component.
 pub fn build_guest(root: &Path) -> Result<Vec<u8>> {
     build_quickjs_component(root, &root.join("guest-quickjs"), "clambot_guest")
@@ -65,28 +93,7 @@ pub fn build_guest(root: &Path) -> Result<Vec<u8>> {
 /// `wizer-initialize` runs once and the memory becomes the starting state) and
 /// encoded as a component. `artifact` is the crate's library name.
 pub fn build_quickjs_component(root: &Path, dir: &Path, artifact: &str) -> Result<Vec<u8>> {
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo.args(["build", "--release", "--target", "wasm32-wasip2"]);
-    // A new tool from `clambot tools new` has no lock file until its first build.
-    if dir.join("Cargo.lock").is_file() {
-        cargo.arg("--locked");
-    }
-    let status = cargo
-        .arg("--target-dir")
-        .arg(dir.join("target"))
-        .current_dir(dir)
-        // The caller's flags and target directory must not change the bytes
-        // (RUSTFLAGS would even replace the target-specific flags below).
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET_DIR")
-        .envs(guest_build_env(root))
-        .status()
-        .with_context(|| format!("running cargo for {}", dir.display()))?;
-    if !status.success() {
-        bail!("building {} failed ({status})", dir.display());
-    }
+    cargo_build_wasm(dir, guest_build_env(root))?;
     let core_path = dir
         .join("target/wasm32-wasip2/release")
         .join(format!("{artifact}.wasm"));

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::quickjs::{build_quickjs_component, remap_flags};
+use crate::quickjs::{build_quickjs_component, cargo_build_wasm, remap_flags};
 
 /// Where tool components live: `tools/NAME/` (the examples) and
 /// `host/tests/fixtures/NAME/` (components the tests need, such as one with a
@@ -63,26 +63,16 @@ pub fn build_tool(root: &Path, dir: &Path) -> Result<(PathBuf, Vec<u8>)> {
 
 /// A Rust tool: `cargo build` for `wasm32-wasip2`, with the lock file when there is one.
 fn build_rust(root: &Path, dir: &Path, artifact: &str) -> Result<Vec<u8>> {
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo.args(["build", "--release", "--target", "wasm32-wasip2"]);
-    if dir.join("Cargo.lock").is_file() {
-        cargo.arg("--locked");
-    }
-    let status = cargo
-        .arg("--target-dir")
-        .arg(dir.join("target"))
-        .current_dir(dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET_DIR")
-        .env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", remap_flags(root))
-        .env("SOURCE_DATE_EPOCH", "0")
-        .status()
-        .with_context(|| format!("running cargo for {}", dir.display()))?;
-    if !status.success() {
-        bail!("building {} failed ({status})", dir.display());
-    }
+    cargo_build_wasm(
+        dir,
+        vec![
+            (
+                "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS".to_owned(),
+                remap_flags(root),
+            ),
+            ("SOURCE_DATE_EPOCH".to_owned(), "0".to_owned()),
+        ],
+    )?;
     let artifact = dir
         .join("target/wasm32-wasip2/release")
         .join(format!("{artifact}.wasm"));
