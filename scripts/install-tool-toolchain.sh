@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 scripts/install-guest-toolchain.sh
 
 componentize_py=0.25.1
+export PATH="$PATH:$HOME/.local/bin"   # where a --user install puts it (xtask looks there too)
 if ! componentize-py --version 2>/dev/null | grep -qx "componentize-py $componentize_py"; then
-  python3 -m pip install --quiet "componentize-py==$componentize_py"
+  # A Debian system Python refuses plain installs (PEP 668); then install for this user.
+  python3 -m pip install --quiet "componentize-py==$componentize_py" ||
+    python3 -m pip install --quiet --user --break-system-packages "componentize-py==$componentize_py"
+  componentize-py --version | grep -qx "componentize-py $componentize_py"
 fi

@@ -84,7 +84,8 @@ fn build_rust(root: &Path, dir: &Path, artifact: &str) -> Result<Vec<u8>> {
 /// imports nothing (without it, it would import files and sockets, which the
 /// loader refuses).
 fn build_python(dir: &Path, name: &str) -> Result<Vec<u8>> {
-    let version = Command::new("componentize-py")
+    let componentize_py = componentize_py();
+    let version = Command::new(&componentize_py)
         .arg("--version")
         .output()
         .context("running componentize-py (install it with scripts/install-tool-toolchain.sh)")?;
@@ -99,7 +100,7 @@ fn build_python(dir: &Path, name: &str) -> Result<Vec<u8>> {
     let out = dir.join("target");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let output = out.join(format!("{name}.wasm"));
-    let status = Command::new("componentize-py")
+    let status = Command::new(&componentize_py)
         .args(["-d", "wit", "-w", &format!("{name}-tool"), "componentize"])
         .args(["--stub-wasi", "-p", ".", "app", "-o"])
         .arg(&output)
@@ -111,6 +112,21 @@ fn build_python(dir: &Path, name: &str) -> Result<Vec<u8>> {
         bail!("building {} failed ({status})", dir.display());
     }
     std::fs::read(&output).with_context(|| format!("reading {}", output.display()))
+}
+
+/// componentize-py on the PATH, or where a `pip install --user` puts it
+/// (scripts/install-tool-toolchain.sh falls back to that on a system Python).
+fn componentize_py() -> PathBuf {
+    let user_install = std::env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(".local/bin/componentize-py"))
+        .filter(|path| path.is_file());
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| dir.join("componentize-py").is_file())
+    });
+    match user_install {
+        Some(path) if !on_path => path,
+        _ => PathBuf::from("componentize-py"),
+    }
 }
 
 /// What keeps the host's own Python out of the build.
