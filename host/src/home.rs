@@ -79,4 +79,41 @@ impl Home {
     pub fn cache_dir(&self) -> PathBuf {
         self.root.join("cache")
     }
+
+    /// Everything of clambot's own the workspace must stay apart from: the
+    /// home itself (the workspace may be a directory of its own inside it, as
+    /// the default `workspace/` is, but never the home or above it), and each
+    /// piece of state in it. A precompiled `.cwasm` in the cache is native
+    /// code, the policy and config decide what scripts may do, and the data
+    /// directory holds the secrets: a script able to write any of them would
+    /// own the host.
+    pub fn protected(&self) -> Vec<crate::workspace::Protected> {
+        use crate::workspace::Protected;
+        vec![
+            Protected {
+                may_contain_workspace: true,
+                ..Protected::new("the clambot home", &self.root)
+            },
+            Protected::new("the secrets file", self.secrets_file()),
+            Protected::new("the state database", self.database_file()),
+            Protected::new("the data directory", self.data_dir()),
+            Protected::new("the cache of precompiled components", self.cache_dir()),
+            Protected::new("the config file", self.root.join("config.toml")),
+            Protected::new("the default policy file", self.root.join("policy.toml")),
+            Protected::new("the tools directory", self.tools_dir()),
+            Protected::new("the saved clams", self.root.join("clams")),
+        ]
+    }
+
+    /// Refuses a workspace that overlaps the home's state or any of `more`
+    /// (e.g. the policy file in use).
+    pub fn check_workspace(
+        &self,
+        workspace: &Path,
+        more: &[crate::workspace::Protected],
+    ) -> Result<(), crate::workspace::Overlap> {
+        let mut protected = self.protected();
+        protected.extend_from_slice(more);
+        crate::workspace::check_clear_of(workspace, &protected)
+    }
 }

@@ -20,6 +20,7 @@ pub mod size;
 pub mod state;
 pub mod store;
 pub mod tools;
+pub mod workspace;
 
 /// The guest component, built from `guest-quickjs/` and committed (see README).
 pub const GUEST_COMPONENT: &[u8] = include_bytes!("../../guest-quickjs/dist/clambot-guest.wasm");

@@ -27,17 +27,29 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// Opens the state under `home` (creating what is missing).
+    /// Opens the state under `home` (creating what is missing). Refuses (with
+    /// [`crate::workspace::Overlap`]) a workspace that overlaps the home's
+    /// state, before anything is opened or created.
     pub fn open(home: Home) -> Result<Self> {
+        let workspace = home.workspace_dir();
+        home.check_workspace(&workspace, &[])?;
         let store = Arc::new(home.open_store()?);
         let secrets = Arc::new(SecretStore::open(&home.secrets_file()));
-        let workspace = home.workspace_dir();
         Ok(Self {
             home,
             store,
             secrets,
             workspace,
         })
+    }
+
+    /// Refuses a policy file inside the workspace (or a workspace inside its
+    /// directory's view of it): a script could rewrite its own rules.
+    pub fn check_policy_file(&self, policy: &std::path::Path) -> Result<()> {
+        let protected = crate::workspace::Protected::new("the policy file", policy);
+        self.home
+            .check_workspace(&self.workspace, &[protected])
+            .map_err(anyhow::Error::from)
     }
 
     /// The host implementations, with the system resolver.

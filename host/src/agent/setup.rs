@@ -73,7 +73,9 @@ pub fn open_agent(home: Home, choices: &Choices, js_api: String) -> Result<(Agen
     let provider_config =
         config::provider_config(&config, &state.secrets, &|k| std::env::var(k).ok())?;
     let provider = provider::build(provider_config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (policy, notice) = load_policy(&policy_path(&home, &config, choices))?;
+    let policy_file = policy_path(&home, &config, choices);
+    state.check_policy_file(&policy_file)?;
+    let (policy, notice) = load_policy(&policy_file)?;
     let (implementations, toolbox) = state.implementations_with_tools(&policy)?;
     let mut notices: Vec<String> = notice.into_iter().collect();
     notices.extend(toolbox.named_refusals().map(ToString::to_string));

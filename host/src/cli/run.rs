@@ -89,6 +89,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     };
     let limits = effective_limits(&args, &policy)?;
     let state = HostState::open(Home::from_env()?)?;
+    if let Some(path) = &args.policy {
+        state.check_policy_file(path)?;
+    }
     let approver: Arc<dyn Approver> = match TerminalApprover::from_tty(DEFAULT_PROMPT_TIMEOUT) {
         Some(terminal) if !args.non_interactive => Arc::new(terminal),
         _ => Arc::new(NonInteractive),

@@ -218,6 +218,7 @@ impl Tool {
             },
         );
         store.limiter(|state| &mut state.limiter);
+        store.set_hostcall_fuel(crate::sandbox::limits::HOSTCALL_FUEL);
         store.set_epoch_deadline(crate::sandbox::deadline_ticks(timeout));
         store.epoch_deadline_trap();
 

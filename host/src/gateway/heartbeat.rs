@@ -14,7 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::Deliver;
 use crate::agent::turn::{Quiet, TurnRequest, Turns};
+use crate::gate::ToolError;
 use crate::gate::approver::NonInteractive;
+use crate::policy::fs::WorkspacePath;
+use crate::workspace::Workspace;
 
 /// The file, in the workspace.
 pub const HEARTBEAT_FILE: &str = "HEARTBEAT.md";
@@ -59,19 +62,8 @@ impl Heartbeat {
 
     /// One beat; returns whether the agent was asked.
     pub async fn beat(&self) -> Result<bool> {
-        let path = self.workspace.join(HEARTBEAT_FILE);
-        let text = match std::fs::metadata(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", path.display())),
-            // Scripts with an fs grant can write the workspace, so what this file
-            // may ask of unattended turns is kept small.
-            Ok(meta) if meta.len() > MAX_HEARTBEAT_BYTES => anyhow::bail!(
-                "{} is {} bytes, more than the heartbeat reads ({MAX_HEARTBEAT_BYTES}); skipped",
-                path.display(),
-                meta.len()
-            ),
-            Ok(_) => std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?,
+        let Some(text) = self.read()? else {
+            return Ok(false);
         };
         let items = actionable_items(&text);
         if items.is_empty() {
@@ -103,9 +95,92 @@ impl Heartbeat {
     }
 }
 
+impl Heartbeat {
+    /// `HEARTBEAT.md`'s text, or `None` when there is none. Read through the
+    /// workspace type, so a FIFO or device of that name fails at once instead of
+    /// blocking the gateway, and a link is never followed. Scripts with an fs
+    /// grant can write this file, and it starts unattended turns, so what it
+    /// may ask is kept small.
+    fn read(&self) -> Result<Option<String>> {
+        let workspace = match Workspace::open_existing(&self.workspace) {
+            Ok(workspace) => workspace,
+            Err(_) if !self.workspace.exists() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let path = WorkspacePath::normalise(HEARTBEAT_FILE).map_err(anyhow::Error::msg)?;
+        match workspace.read(&path, MAX_HEARTBEAT_BYTES) {
+            Ok(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| anyhow::anyhow!("{HEARTBEAT_FILE} is not UTF-8 text; skipped")),
+            Err(ToolError::NotFound(_)) => Ok(None),
+            Err(ToolError::Limit(_)) => anyhow::bail!(
+                "{HEARTBEAT_FILE} is more than the heartbeat reads ({MAX_HEARTBEAT_BYTES} bytes); skipped"
+            ),
+            Err(e) => anyhow::bail!("reading {HEARTBEAT_FILE}: {e}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::actionable_items;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::{Heartbeat, actionable_items};
+    use crate::agent::turn::{ClamRequest, TurnReply, TurnRequest, Turns};
+    use crate::gate::BoxFuture;
+    use crate::gateway::Deliver;
+
+    /// Neither asks the model nor delivers: a beat that reaches them failed the test.
+    #[derive(Debug)]
+    struct Nobody;
+
+    impl Turns for Nobody {
+        fn turn(&self, _: TurnRequest) -> BoxFuture<'_, anyhow::Result<TurnReply>> {
+            Box::pin(async { anyhow::bail!("no turn was expected") })
+        }
+        fn run_clam(&self, _: ClamRequest) -> BoxFuture<'_, anyhow::Result<TurnReply>> {
+            Box::pin(async { anyhow::bail!("no clam was expected") })
+        }
+        fn new_session(&self, _: &str) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Deliver for Nobody {
+        fn deliver<'a>(&'a self, _: Option<&'a str>, _: &'a str) -> BoxFuture<'a, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    #[test]
+    fn a_fifo_named_heartbeat_md_fails_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join(super::HEARTBEAT_FILE))
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        let heartbeat = Heartbeat {
+            workspace: dir.path().to_owned(),
+            turns: Arc::new(Nobody),
+            deliver: Arc::new(Nobody),
+            cancel: CancellationToken::new(),
+        };
+        let started = Instant::now();
+        let error = heartbeat.read().expect_err("a FIFO is not read");
+        assert!(error.to_string().contains("not a regular file"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(2), "nothing blocked");
+        // A link named HEARTBEAT.md is not followed either.
+        std::fs::remove_file(dir.path().join(super::HEARTBEAT_FILE)).expect("rm");
+        std::fs::write(dir.path().join("elsewhere.md"), "- [ ] leak\n").expect("file");
+        std::os::unix::fs::symlink("elsewhere.md", dir.path().join(super::HEARTBEAT_FILE))
+            .expect("link");
+        assert!(heartbeat.read().is_err());
+        assert!(heartbeat.read().is_err_and(|e| e.to_string().contains("symbolic link")));
+    }
 
     #[test]
     fn only_unchecked_items_with_text() {

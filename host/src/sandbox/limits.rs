@@ -14,6 +14,16 @@ pub const MAX_MEMORY: u64 = 512 * 1024 * 1024;
 pub const DEFAULT_MAX_OUTPUT: usize = 1024 * 1024;
 /// Default cap on the result's JSON text.
 pub const DEFAULT_MAX_RESULT: usize = 4 * 1024 * 1024;
+/// Hostcall fuel: what the host may allocate lifting one host call's arguments
+/// out of guest memory (wasmtime's guard against a guest making the host
+/// allocate without bound). The gate lifts arguments as dynamic `Val`s, one per
+/// list element, so a `list<u8>` costs `size_of::<Val>()` bytes of fuel per
+/// byte; wasmtime's default of 128 MiB let `fs.writeBytes` take only ~3.3 MB of
+/// its documented 16 MiB. This admits a list of the fs cap plus 1 MiB, so one
+/// byte over the cap still reaches the fs tool and fails there with `limit`;
+/// a larger list traps the run. (Strings cost one unit per byte.)
+pub const HOSTCALL_FUEL: usize = (crate::workspace::MAX_FILE_BYTES as usize + (1 << 20))
+    * std::mem::size_of::<wasmtime::component::Val>();
 
 /// The budgets of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -378,6 +378,7 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
+        store.set_hostcall_fuel(limits::HOSTCALL_FUEL);
         store.set_epoch_deadline(deadline_ticks(limits::DEFAULT_TIMEOUT));
         store.epoch_deadline_trap();
         self.pre
@@ -462,6 +463,7 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
+        store.set_hostcall_fuel(limits::HOSTCALL_FUEL);
         match cancel {
             None => {
                 store.set_epoch_deadline(deadline_ticks(limits.timeout));

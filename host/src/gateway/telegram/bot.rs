@@ -3,7 +3,6 @@
 //! typing indicator and a status message edited through the phases.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -376,20 +375,20 @@ impl Bot {
             .download(&document.file_id, self.upload_max)
             .await?;
         let name = safe_file_name(document.file_name.as_deref().unwrap_or("upload"));
-        // `atomic::write` creates the directory.
-        let dir = self.state.workspace.join("uploads");
-        let path = free_path(&dir, &name);
-        crate::atomic::write(&path, &bytes)?;
-        let relative = format!(
-            "uploads/{}",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or(&name)
-        );
+        // Through the workspace type, like every other write there: no link is
+        // followed, nothing but a regular file is replaced, and a name taken
+        // meanwhile is never overwritten.
+        let workspace = crate::workspace::Workspace::open(&self.state.workspace)?;
+        let relative = save_new(&workspace, &name, &bytes)?;
         Ok(format!(
             "[The user uploaded a file; it is in the workspace at {relative} ({} bytes).]",
             bytes.len()
         ))
     }
 }
+
+/// Longest upload name kept, in bytes.
+const MAX_UPLOAD_NAME_BYTES: usize = 200;
 
 /// A file name with nothing that could leave `uploads/` or confuse a shell.
 fn safe_file_name(name: &str) -> String {
@@ -403,11 +402,14 @@ fn safe_file_name(name: &str) -> String {
             }
         })
         .collect();
-    let cleaned = cleaned
-        .trim_start_matches('.')
-        .chars()
-        .take(100)
-        .collect::<String>();
+    // Cut by bytes on a character boundary, leaving room for a `-N` suffix
+    // under the 255-byte NAME_MAX.
+    let cleaned = cleaned.trim_start_matches('.');
+    let mut end = cleaned.len().min(MAX_UPLOAD_NAME_BYTES);
+    while !cleaned.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cleaned = cleaned[..end].to_owned();
     if cleaned.is_empty() {
         "upload".into()
     } else {
@@ -415,20 +417,34 @@ fn safe_file_name(name: &str) -> String {
     }
 }
 
-/// `dir/name`, or `dir/name-2`, … if taken.
-fn free_path(dir: &std::path::Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    if !path.exists() {
-        return path;
-    }
+/// Saves `bytes` as `uploads/name`, or `uploads/name-2`, … if taken; returns
+/// the workspace path used.
+fn save_new(
+    workspace: &crate::workspace::Workspace,
+    name: &str,
+    bytes: &[u8],
+) -> Result<String> {
+    use crate::gate::ToolError;
+    use crate::policy::fs::WorkspacePath;
     let (stem, extension) = match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
         _ => (name, String::new()),
     };
-    (2..)
-        .map(|i| dir.join(format!("{stem}-{i}{extension}")))
-        .find(|p| !p.exists())
-        .unwrap_or(path)
+    for attempt in 1..=1000 {
+        let candidate = if attempt == 1 {
+            format!("uploads/{name}")
+        } else {
+            format!("uploads/{stem}-{attempt}{extension}")
+        };
+        let path = WorkspacePath::normalise(&candidate).map_err(anyhow::Error::msg)?;
+        match workspace.create_new(&path, bytes, crate::tools::fs::MAX_FILE_BYTES) {
+            Ok(()) => return Ok(path.as_str().to_owned()),
+            // Taken (by a file, a directory, anything): try the next name.
+            Err(e) if !matches!(e, ToolError::Denied { .. }) && workspace.exists(&path) => {}
+            Err(e) => return Err(anyhow::anyhow!("saving {candidate}: {e}")),
+        }
+    }
+    anyhow::bail!("no free name for the upload in uploads/")
 }
 
 #[cfg(test)]
@@ -442,5 +458,7 @@ mod tests {
         assert_eq!(safe_file_name("report 2026.pdf"), "report_2026.pdf");
         assert_eq!(safe_file_name(""), "upload");
         assert_eq!(safe_file_name("..."), "upload");
+        let long = safe_file_name(&"日".repeat(150));
+        assert!(long.len() <= MAX_UPLOAD_NAME_BYTES && long.chars().all(|c| c == '日'));
     }
 }
