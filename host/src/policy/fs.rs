@@ -423,7 +423,7 @@ mod tests {
     #[test]
     fn deny_globs_cover_every_case_spelling_and_allow_globs_only_the_exact_one() {
         let secrets = index(&["secrets/**"]);
-        for raw in ["Secrets/key", "SECRETS/key", "secrets", "SeCrEtS"] {
+        for raw in ["Secrets/key", "SECRETS/key", "Secrets", "SeCrEtS"] {
             let coverage = secrets.coverage(&[path(raw)]);
             assert!(coverage.any.contains(0), "deny covers {raw}");
             assert!(!coverage.all.contains(0), "allow does not cover {raw}");
@@ -474,7 +474,8 @@ mod tests {
                 prop_assert!(refused_character(text).is_none());
                 prop_assert!(text == "." || text.split('/').all(|s| !s.is_empty() && s != "." && s != ".."));
                 prop_assert!(text.split('/').all(|s| s.len() <= MAX_NAME_BYTES));
-                prop_assert_eq!(WorkspacePath::normalise(text).as_ref(), Ok(&normal));
+                let again = WorkspacePath::normalise(text);
+                prop_assert_eq!(again, Ok(normal.clone()));
             }
         }
 

@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_RESULT: usize = 4 * 1024 * 1024;
 /// byte over the cap still reaches the fs tool and fails there with `limit`;
 /// a larger list traps the run. (Strings cost one unit per byte.)
 pub const HOSTCALL_FUEL: usize = (crate::workspace::MAX_FILE_BYTES as usize + (1 << 20))
-    * std::mem::size_of::<wasmtime::component::Val>();
+    * size_of::<wasmtime::component::Val>();
 
 /// The budgets of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
