@@ -218,6 +218,12 @@ impl PathGlob {
                 "`{source}` may not contain `.` or `..` segments; expected {PATH_FORMS}"
             ));
         }
+        if non_ascii_in_class(source) {
+            return Err(format!(
+                "`{source}` has a non-ASCII character inside `[…]`, which the glob matcher \
+                 compares byte by byte (it would match nothing); spell such names out, or use `?`"
+            ));
+        }
         // Paths are judged in NFC, so the pattern is too.
         let text: String = source.nfc().collect();
         let build = |text: &str, fold: bool| {
@@ -227,15 +233,49 @@ impl PathGlob {
                 .build()
                 .map_err(|e| format!("`{source}` is not a valid glob: {e}"))
         };
+        // globset folds ASCII only, so the deny form is built from the folded
+        // text (and matched against folded paths); a class range that folding
+        // turns inside out falls back to globset's own folding.
+        let folded_build = |text: &str| build(&fold(text), true).or_else(|_| build(text, true));
         let dir_text = text.strip_suffix("/**").filter(|d| !d.is_empty());
         Ok(Self {
             source: source.to_owned(),
             glob: build(&text, false)?,
             dir: dir_text.map(|d| build(d, false)).transpose()?,
-            folded: build(&text, true)?,
-            folded_dir: dir_text.map(|d| build(d, true)).transpose()?,
+            folded: folded_build(&text)?,
+            folded_dir: dir_text.map(folded_build).transpose()?,
         })
     }
+}
+
+/// Whether a `[…]` class in a glob holds a non-ASCII character.
+fn non_ascii_in_class(source: &str) -> bool {
+    let mut in_class = false;
+    let mut first = false;
+    for c in source.chars() {
+        match c {
+            '[' if !in_class => {
+                in_class = true;
+                first = true;
+                continue;
+            }
+            // `]` first in a class is a member, not its end.
+            ']' if in_class && !first => in_class = false,
+            _ if in_class && !c.is_ascii() => return true,
+            _ => {}
+        }
+        first = first && c == '!';
+    }
+    false
+}
+
+/// The one spelling every case spelling of `text` shares, as far as the file
+/// systems clambot may run on are concerned: upper- then lower-cased (so `ß`
+/// and `SS`, `ſ` and `s`, the Kelvin sign and `k` meet), then NFC. Coarser than
+/// Unicode case folding in places (dotless `ı` meets `i`), which only makes a
+/// deny rule cover more.
+pub fn fold(text: &str) -> String {
+    text.to_uppercase().to_lowercase().nfc().collect()
 }
 
 /// The argument names fs functions use for paths.
@@ -301,7 +341,9 @@ impl PathIndex {
                 hits.insert(self.owners[glob]);
             }
             coverage.all.intersect(&hits);
-            for glob in self.folded.matches(path.as_str()) {
+            // A deny rule covers the exact spelling, and every case spelling.
+            coverage.any.union(&hits);
+            for glob in self.folded.matches(fold(path.as_str())) {
                 coverage.any.insert(self.owners[glob]);
             }
         }
@@ -340,6 +382,12 @@ impl RuleSet {
 
     fn insert(&mut self, rule: usize) {
         self.words[rule / 64] |= 1 << (rule % 64);
+    }
+
+    fn union(&mut self, other: &Self) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a |= b;
+        }
     }
 
     fn intersect(&mut self, other: &Self) {
@@ -430,9 +478,17 @@ mod tests {
         }
         let exact = secrets.coverage(&[path("secrets/key")]);
         assert!(exact.any.contains(0) && exact.all.contains(0));
-        // Unicode case folding too (the Kelvin sign folds to `k`).
-        let keys = index(&["keys/**"]);
-        assert!(keys.coverage(&[path("\u{212a}eys/a")]).any.contains(0));
+        // globset matches a class byte by byte, so a non-ASCII class would
+        // match nothing: refused rather than silently never denying.
+        assert!(PathGlob::parse("[\u{df}]x/**").is_err());
+        assert!(PathGlob::parse("[!\u{e9}]/**").is_err());
+        let ranged = index(&["[a-c]x/**"]);
+        assert!(ranged.coverage(&[path("Bx/a")]).any.contains(0));
+        // Beyond ASCII too: the Kelvin sign, long s, sharp s, accented capitals.
+        let keys = index(&["keys/**", "stra\u{df}e/**", "caf\u{e9}/**"]);
+        for raw in ["\u{212a}eys/a", "\u{17f}tra\u{df}e/x", "STRASSE/x", "CAF\u{c9}/x", "CAFE\u{301}/x"] {
+            assert!(keys.coverage(&[path(raw)]).any.contains(0), "{raw:?}");
+        }
     }
 
     #[test]
