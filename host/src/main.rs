@@ -12,7 +12,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         // A workspace overlapping clambot's own state is a configuration that
         // cannot run safely, like a policy with errors: nothing ran.
-        Err(error) if error.downcast_ref::<clambot::workspace::Overlap>().is_some() => {
+        Err(error)
+            if error
+                .downcast_ref::<clambot::workspace::Overlap>()
+                .is_some() =>
+        {
             eprintln!("clambot: {error:#}");
             ExitCode::from(cli::exit::POLICY)
         }

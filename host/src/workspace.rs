@@ -737,7 +737,12 @@ mod tests {
 
     #[test]
     fn temporary_names_are_cut_on_a_character_boundary_under_name_max() {
-        for name in ["a".repeat(255), "é".repeat(127), "日".repeat(85), "🦀".repeat(63)] {
+        for name in [
+            "a".repeat(255),
+            "é".repeat(127),
+            "日".repeat(85),
+            "🦀".repeat(63),
+        ] {
             let temporary = temporary_name(&name);
             assert!(temporary.len() <= 255, "{} bytes", temporary.len());
             assert!(temporary.starts_with('.') && temporary.ends_with(".tmp"));
@@ -754,17 +759,26 @@ mod tests {
             .status()
             .expect("mkfifo runs");
         assert!(made.success());
-        let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("sock")).expect("socket");
+        let _socket =
+            std::os::unix::net::UnixListener::bind(dir.path().join("sock")).expect("socket");
         std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).expect("link");
         std::fs::create_dir(dir.path().join("dir")).expect("dir");
         let started = std::time::Instant::now();
         // Skipping the check by name, as a swap between check and open would.
-        for (name, code) in [("pipe", "invalid"), ("sock", "invalid"), ("zero", "denied"), ("dir", "invalid")] {
+        for (name, code) in [
+            ("pipe", "invalid"),
+            ("sock", "invalid"),
+            ("zero", "denied"),
+            ("dir", "invalid"),
+        ] {
             let path = WorkspacePath::normalise(name).expect("path");
             let error = workspace.open_regular(&path).expect_err(name);
             assert_eq!(error.code(), code, "{name}: {error}");
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(2), "nothing blocked");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "nothing blocked"
+        );
     }
 
     #[test]
@@ -785,7 +799,10 @@ mod tests {
         workspace
             .replace(&path, b"x", 10)
             .expect("a write that succeeds keeps its parents");
-        assert_eq!(std::fs::read(dir.path().join("kept/new/deeper/file.txt")).expect("read"), b"x");
+        assert_eq!(
+            std::fs::read(dir.path().join("kept/new/deeper/file.txt")).expect("read"),
+            b"x"
+        );
     }
 
     #[test]
@@ -809,7 +826,11 @@ mod tests {
             home.join("data/sub"),
             home.join("workspace/../data"),
         ] {
-            assert!(check_clear_of(&bad, &protected).is_err(), "{}", bad.display());
+            assert!(
+                check_clear_of(&bad, &protected).is_err(),
+                "{}",
+                bad.display()
+            );
         }
         // A symlink to the home is the home.
         std::os::unix::fs::symlink(&home, dir.path().join("alias")).expect("link");

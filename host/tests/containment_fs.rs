@@ -25,7 +25,9 @@ const MIB: usize = 1024 * 1024;
 static BIG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run_long(world: &World, source: &str) -> Value {
-    let _one = BIG.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = BIG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut request = RunRequest::new(source);
     request.limits.timeout = Duration::from_secs(180);
     request.gate = world.gate(POLICY);
@@ -165,13 +167,19 @@ fn a_file_swapped_for_a_fifo_between_check_and_open_never_hangs_a_run() {
     let outcome = common::runtime().block_on(world.sandbox.run(&request));
     stop.store(true, Ordering::Relaxed);
     let swaps = racer.join().expect("racer");
-    let result = outcome.result.unwrap_or_else(|e| panic!("the run failed: {e}\n{}", outcome.console.text()));
+    let result = outcome
+        .result
+        .unwrap_or_else(|e| panic!("the run failed: {e}\n{}", outcome.console.text()));
     let out: Value = serde_json::from_str(&result).expect("json");
     eprintln!("{swaps} swaps; outcomes {out}; {:?}", started.elapsed());
-    assert!(started.elapsed() < Duration::from_secs(15), "no read blocked");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "no read blocked"
+    );
     for seen in out.as_array().expect("array") {
         assert!(
-            ["regular", "appended", "invalid", "not-found", ""].contains(&seen.as_str().unwrap_or("?"))
+            ["regular", "appended", "invalid", "not-found", ""]
+                .contains(&seen.as_str().unwrap_or("?"))
                 || seen.as_str().is_some_and(|s| s.starts_with("regular")),
             "unexpected outcome {seen}"
         );
@@ -204,9 +212,15 @@ fn links_and_devices_are_refused_as_the_boundary() {
     ] {
         let out = call(&world, function, args);
         assert_eq!(out["code"], "denied", "fs.{function}({args}): {out}");
-        assert_eq!(out["rule"], "workspace-boundary", "fs.{function}({args}): {out}");
+        assert_eq!(
+            out["rule"], "workspace-boundary",
+            "fs.{function}({args}): {out}"
+        );
     }
-    assert_eq!(std::fs::read_to_string(&outside).expect("outside"), "outside");
+    assert_eq!(
+        std::fs::read_to_string(&outside).expect("outside"),
+        "outside"
+    );
     assert!(!world.dir.path().join("planted.txt").exists());
 }
 
@@ -227,7 +241,12 @@ fn nfd_spellings_meet_nfc_deny_rules_and_open_the_nfc_name() {
     let out = call(&world, "writeText", "'notes/re\u{301}sume\u{301}.md', 'cv'");
     assert_eq!(out["ok"], Value::Null, "{out}");
     assert!(world.workspace.join("notes/r\u{e9}sum\u{e9}.md").is_file());
-    assert!(!world.workspace.join("notes/re\u{301}sume\u{301}.md").exists());
+    assert!(
+        !world
+            .workspace
+            .join("notes/re\u{301}sume\u{301}.md")
+            .exists()
+    );
     let out = call(&world, "readText", "'notes/r\u{e9}sum\u{e9}.md'");
     assert_eq!(out["ok"], "cv", "{out}");
 }
@@ -236,10 +255,35 @@ fn nfd_spellings_meet_nfc_deny_rules_and_open_the_nfc_name() {
 fn invisible_bidi_and_control_characters_in_paths_are_invalid() {
     let world = World::new();
     for escape in [
-        "\\u200b", "\\u200c", "\\u200d", "\\u2060", "\\ufeff", "\\u00ad", "\\u202e", "\\u202d",
-        "\\u2066", "\\u2067", "\\u2068", "\\u2069", "\\u200e", "\\u200f", "\\u061c", "\\u180e",
-        "\\u034f", "\\u115f", "\\u3164", "\\ufe0f", "\\u00a0", "\\u3000", "\\u2028", "\\u0085",
-        "\\u009b", "\\u001b", "\\u007f", "\\udb40\\udc01", "\\udb40\\udc73",
+        "\\u200b",
+        "\\u200c",
+        "\\u200d",
+        "\\u2060",
+        "\\ufeff",
+        "\\u00ad",
+        "\\u202e",
+        "\\u202d",
+        "\\u2066",
+        "\\u2067",
+        "\\u2068",
+        "\\u2069",
+        "\\u200e",
+        "\\u200f",
+        "\\u061c",
+        "\\u180e",
+        "\\u034f",
+        "\\u115f",
+        "\\u3164",
+        "\\ufe0f",
+        "\\u00a0",
+        "\\u3000",
+        "\\u2028",
+        "\\u0085",
+        "\\u009b",
+        "\\u001b",
+        "\\u007f",
+        "\\udb40\\udc01",
+        "\\udb40\\udc73",
     ] {
         for (function, template) in [
             ("writeText", "'secrets{c}/key', 'x'"),
@@ -252,7 +296,11 @@ fn invisible_bidi_and_control_characters_in_paths_are_invalid() {
             assert_eq!(out["code"], "invalid", "fs.{function}({args}): {out}");
         }
     }
-    assert!(tree(&world.workspace).is_empty(), "{:?}", tree(&world.workspace));
+    assert!(
+        tree(&world.workspace).is_empty(),
+        "{:?}",
+        tree(&world.workspace)
+    );
 }
 
 #[test]
@@ -280,13 +328,25 @@ fn long_non_ascii_names_are_written_and_over_long_ones_refused_cleanly() {
         return results;
         "#,
     );
-    assert_eq!(out["210 bytes of 3-byte characters"], "210 bytes of 3-byte characters?");
-    assert_eq!(out["252 bytes of 4-byte characters"], "252 bytes of 4-byte characters?");
+    assert_eq!(
+        out["210 bytes of 3-byte characters"],
+        "210 bytes of 3-byte characters?"
+    );
+    assert_eq!(
+        out["252 bytes of 4-byte characters"],
+        "252 bytes of 4-byte characters?"
+    );
     assert_eq!(out["255 ASCII bytes"], "255 ASCII bytes?");
-    assert_eq!(out["254 bytes of 2-byte characters"], "254 bytes of 2-byte characters?");
+    assert_eq!(
+        out["254 bytes of 2-byte characters"],
+        "254 bytes of 2-byte characters?"
+    );
     assert_eq!(out["86"], "invalid");
     assert_eq!(out["256"], "invalid");
-    assert_eq!(out["128"], "invalid", "64 crabs are 128 UTF-16 units: {out}");
+    assert_eq!(
+        out["128"], "invalid",
+        "64 crabs are 128 UTF-16 units: {out}"
+    );
     // No temporary file is left, and the refused writes made no directories.
     let left = tree(&world.workspace);
     assert!(!left.iter().any(|p| p.ends_with(".tmp")), "{left:?}");
@@ -333,16 +393,26 @@ fn an_edit_that_would_blow_up_fails_with_limit_before_building_anything() {
         let out = call(&world, "edit", &format!("'big.txt', {find}, {replace}"));
         assert_eq!(out["code"], "limit", "edit({find}, {replace}): {out}");
     }
-    eprintln!("four refused edits of a 16 MiB file: {:?}", started.elapsed());
+    eprintln!(
+        "four refused edits of a 16 MiB file: {:?}",
+        started.elapsed()
+    );
     assert_eq!(
-        std::fs::metadata(world.workspace.join("big.txt")).expect("big").len(),
+        std::fs::metadata(world.workspace.join("big.txt"))
+            .expect("big")
+            .len(),
         (16 * MIB) as u64,
         "the file is untouched"
     );
     // Same size, or smaller: allowed, and exact.
     let out = call(&world, "edit", "'big.txt', 'aa', 'b'");
     assert_eq!(out["ok"], 8 * MIB, "{out}");
-    assert_eq!(std::fs::metadata(world.workspace.join("big.txt")).expect("big").len(), (8 * MIB) as u64);
+    assert_eq!(
+        std::fs::metadata(world.workspace.join("big.txt"))
+            .expect("big")
+            .len(),
+        (8 * MIB) as u64
+    );
     let out = call(&world, "edit", "'small.txt', 'b', 'xyz'");
     assert_eq!(out["ok"], 1024, "{out}");
     assert_eq!(
@@ -356,7 +426,10 @@ fn an_edit_is_capped_by_the_runs_memory_too() {
     let world = World::new();
     std::fs::create_dir_all(&world.workspace).expect("workspace");
     std::fs::write(world.workspace.join("f.txt"), "a".repeat(2 * MIB)).expect("file");
-    let policy = format!("version = 1\n[run]\nmemory = \"8MiB\"\n{}", &POLICY["version = 1\n".len()..]);
+    let policy = format!(
+        "version = 1\n[run]\nmemory = \"8MiB\"\n{}",
+        &POLICY["version = 1\n".len()..]
+    );
     let source = "try { return await fs.edit('f.txt', 'a', 'bbbbb') } catch (e) { return e.code }";
     let out = world.ok(&policy, source);
     assert_eq!(out, "limit", "10 MiB of result under an 8 MiB run");
@@ -406,7 +479,9 @@ fn write_bytes_works_up_to_its_16_mib_cap_and_not_a_byte_past() {
     let out = run_long(&world, &source(16 * MIB + 1));
     assert_eq!(out, "limit");
     assert_eq!(
-        std::fs::metadata(world.workspace.join("blob.bin")).expect("blob").len(),
+        std::fs::metadata(world.workspace.join("blob.bin"))
+            .expect("blob")
+            .len(),
         (16 * MIB) as u64,
         "the refused write changed nothing"
     );
@@ -448,10 +523,15 @@ fn a_workspace_overlapping_the_home_is_refused_at_start_and_no_script_runs() {
     let user = dir.path();
     let home = user.join(".clambot");
     std::fs::create_dir_all(home.join("data")).expect("data");
-    std::fs::write(home.join("data/secrets.json"), r#"{"version":1,"secrets":{"token":"hunter2-secret"}}"#).expect("secrets");
+    std::fs::write(
+        home.join("data/secrets.json"),
+        r#"{"version":1,"secrets":{"token":"hunter2-secret"}}"#,
+    )
+    .expect("secrets");
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let private = |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+        let private =
+            |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
         private(&home.join("data"), 0o700).expect("chmod");
         private(&home.join("data/secrets.json"), 0o600).expect("chmod");
     }
@@ -460,7 +540,11 @@ fn a_workspace_overlapping_the_home_is_refused_at_start_and_no_script_runs() {
     let elsewhere = user.join("elsewhere");
     std::fs::create_dir_all(&elsewhere).expect("elsewhere");
     let policy = elsewhere.join("policy.toml");
-    std::fs::write(&policy, "version = 1\n[[allow]]\ncall = \"fs.*\"\npath = [\"**\"]\n").expect("policy");
+    std::fs::write(
+        &policy,
+        "version = 1\n[[allow]]\ncall = \"fs.*\"\npath = [\"**\"]\n",
+    )
+    .expect("policy");
     let script = elsewhere.join("steal.js");
     std::fs::write(
         &script,
@@ -484,7 +568,12 @@ fn a_workspace_overlapping_the_home_is_refused_at_start_and_no_script_runs() {
     ] {
         let out = clambot(&home, Some(&workspace), &run);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(7), "{}: {stderr}", workspace.display());
+        assert_eq!(
+            out.status.code(),
+            Some(7),
+            "{}: {stderr}",
+            workspace.display()
+        );
         assert!(stderr.contains("the workspace"), "{stderr}");
         assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
     }
@@ -493,16 +582,34 @@ fn a_workspace_overlapping_the_home_is_refused_at_start_and_no_script_runs() {
     std::fs::create_dir_all(&in_workspace).expect("workspace");
     std::fs::copy(&policy, in_workspace.join("policy.toml")).expect("copy");
     let inner = in_workspace.join("policy.toml").display().to_string();
-    let out = clambot(&home, None, &["run", script_arg.as_str(), "--policy", inner.as_str()]);
-    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = clambot(
+        &home,
+        None,
+        &["run", script_arg.as_str(), "--policy", inner.as_str()],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The default layout runs, and the secrets are not reachable from it.
     let out = clambot(&home, None, &run);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "the read fails as a script error: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the read fails as a script error: {stderr}"
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
     assert!(!stderr.contains("hunter2"));
     // A workspace of its own elsewhere runs too.
     let out = clambot(&home, Some(&elsewhere.join("ws")), &run);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -172,14 +172,21 @@ mod tests {
         let started = Instant::now();
         let error = heartbeat.read().expect_err("a FIFO is not read");
         assert!(error.to_string().contains("not a regular file"), "{error}");
-        assert!(started.elapsed() < Duration::from_secs(2), "nothing blocked");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "nothing blocked"
+        );
         // A link named HEARTBEAT.md is not followed either.
         std::fs::remove_file(dir.path().join(super::HEARTBEAT_FILE)).expect("rm");
         std::fs::write(dir.path().join("elsewhere.md"), "- [ ] leak\n").expect("file");
         std::os::unix::fs::symlink("elsewhere.md", dir.path().join(super::HEARTBEAT_FILE))
             .expect("link");
         assert!(heartbeat.read().is_err());
-        assert!(heartbeat.read().is_err_and(|e| e.to_string().contains("symbolic link")));
+        assert!(
+            heartbeat
+                .read()
+                .is_err_and(|e| e.to_string().contains("symbolic link"))
+        );
     }
 
     #[test]

@@ -54,7 +54,8 @@ pub fn refused_character(text: &str) -> Option<String> {
         "a NUL byte"
     } else if c.is_control() {
         "the control character"
-    } else if matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}') {
+    } else if matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+    {
         "the bidirectional-text control"
     } else if c.is_whitespace() {
         "the space-like character"
@@ -446,24 +447,78 @@ mod tests {
     #[test]
     fn invisible_bidi_and_control_characters_are_refused_in_paths_and_globs() {
         let refused = [
-            '\u{0}', '\u{1}', '\u{1b}', '\u{7f}', '\u{85}', '\u{9b}', // C0, DEL, C1
-            '\u{ad}', '\u{34f}', '\u{61c}', '\u{115f}', '\u{1160}', '\u{180e}', //
-            '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{200f}', // zero-width, marks
-            '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', // embeddings, overrides
-            '\u{2060}', '\u{2061}', '\u{2064}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
-            '\u{206f}', '\u{3164}', '\u{fe00}', '\u{fe0f}', '\u{feff}', '\u{ffa0}', '\u{fff9}',
-            '\u{fffe}', '\u{ffff}', '\u{fdd0}', '\u{1d173}', '\u{e0001}', '\u{e0041}',
-            '\u{e0100}', '\u{10fffe}', // tags, variation selectors, noncharacters
-            '\u{a0}', '\u{2000}', '\u{2007}', '\u{200a}', '\u{202f}', '\u{205f}', '\u{3000}',
-            '\u{2028}', '\u{2029}', '\u{1680}', // spaces other than U+0020, separators
+            '\u{0}',
+            '\u{1}',
+            '\u{1b}',
+            '\u{7f}',
+            '\u{85}',
+            '\u{9b}', // C0, DEL, C1
+            '\u{ad}',
+            '\u{34f}',
+            '\u{61c}',
+            '\u{115f}',
+            '\u{1160}',
+            '\u{180e}', //
+            '\u{200b}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{200e}',
+            '\u{200f}', // zero-width, marks
+            '\u{202a}',
+            '\u{202b}',
+            '\u{202c}',
+            '\u{202d}',
+            '\u{202e}', // embeddings, overrides
+            '\u{2060}',
+            '\u{2061}',
+            '\u{2064}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{206f}',
+            '\u{3164}',
+            '\u{fe00}',
+            '\u{fe0f}',
+            '\u{feff}',
+            '\u{ffa0}',
+            '\u{fff9}',
+            '\u{fffe}',
+            '\u{ffff}',
+            '\u{fdd0}',
+            '\u{1d173}',
+            '\u{e0001}',
+            '\u{e0041}',
+            '\u{e0100}',
+            '\u{10fffe}', // tags, variation selectors, noncharacters
+            '\u{a0}',
+            '\u{2000}',
+            '\u{2007}',
+            '\u{200a}',
+            '\u{202f}',
+            '\u{205f}',
+            '\u{3000}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{1680}', // spaces other than U+0020, separators
         ];
         for c in refused {
-            for raw in [format!("a{c}b"), format!("{c}secrets/key"), format!("dir/x{c}")] {
+            for raw in [
+                format!("a{c}b"),
+                format!("{c}secrets/key"),
+                format!("dir/x{c}"),
+            ] {
                 assert!(WorkspacePath::normalise(&raw).is_err(), "{raw:?}");
                 assert!(PathGlob::parse(&raw).is_err(), "glob {raw:?}");
             }
         }
-        for ok in ["a b.txt", "notes/café.md", "日本/ファイル", "🦀.rs", "\u{2800}"] {
+        for ok in [
+            "a b.txt",
+            "notes/café.md",
+            "日本/ファイル",
+            "🦀.rs",
+            "\u{2800}",
+        ] {
             assert!(WorkspacePath::normalise(ok).is_ok(), "{ok:?}");
         }
     }
@@ -486,7 +541,13 @@ mod tests {
         assert!(ranged.coverage(&[path("Bx/a")]).any.contains(0));
         // Beyond ASCII too: the Kelvin sign, long s, sharp s, accented capitals.
         let keys = index(&["keys/**", "stra\u{df}e/**", "caf\u{e9}/**"]);
-        for raw in ["\u{212a}eys/a", "\u{17f}tra\u{df}e/x", "STRASSE/x", "CAF\u{c9}/x", "CAFE\u{301}/x"] {
+        for raw in [
+            "\u{212a}eys/a",
+            "\u{17f}tra\u{df}e/x",
+            "STRASSE/x",
+            "CAF\u{c9}/x",
+            "CAFE\u{301}/x",
+        ] {
             assert!(keys.coverage(&[path(raw)]).any.contains(0), "{raw:?}");
         }
     }
@@ -496,10 +557,16 @@ mod tests {
         // 70 three-byte characters: 210 bytes, a valid name.
         let name = "日".repeat(70);
         assert_eq!(path(&name).as_str().len(), 210);
-        assert!(WorkspacePath::normalise(&"日".repeat(86)).is_err(), "258 bytes");
+        assert!(
+            WorkspacePath::normalise(&"日".repeat(86)).is_err(),
+            "258 bytes"
+        );
         // U+0958 is excluded from composition: NFC decomposes it, 3 bytes to 6.
         let grows = "\u{958}".repeat(50);
-        assert!(WorkspacePath::normalise(&grows).is_err(), "300 bytes in NFC");
+        assert!(
+            WorkspacePath::normalise(&grows).is_err(),
+            "300 bytes in NFC"
+        );
     }
 
     fn path_text() -> impl Strategy<Value = String> {

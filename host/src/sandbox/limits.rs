@@ -22,8 +22,8 @@ pub const DEFAULT_MAX_RESULT: usize = 4 * 1024 * 1024;
 /// its documented 16 MiB. This admits a list of the fs cap plus 1 MiB, so one
 /// byte over the cap still reaches the fs tool and fails there with `limit`;
 /// a larger list traps the run. (Strings cost one unit per byte.)
-pub const HOSTCALL_FUEL: usize = (crate::workspace::MAX_FILE_BYTES as usize + (1 << 20))
-    * size_of::<wasmtime::component::Val>();
+pub const HOSTCALL_FUEL: usize =
+    (crate::workspace::MAX_FILE_BYTES as usize + (1 << 20)) * size_of::<wasmtime::component::Val>();
 
 /// The budgets of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -387,6 +387,8 @@ impl Bot {
     }
 }
 
+use unicode_normalization::UnicodeNormalization as _;
+
 /// Longest upload name kept, in bytes.
 const MAX_UPLOAD_NAME_BYTES: usize = 200;
 
@@ -395,16 +397,18 @@ fn safe_file_name(name: &str) -> String {
     let cleaned: String = name
         .chars()
         .map(|c| {
-            if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') {
+            let visible =
+                crate::policy::fs::refused_character(c.encode_utf8(&mut [0; 4])).is_none();
+            if (c.is_alphanumeric() && visible) || matches!(c, '.' | '-' | '_') {
                 c
             } else {
                 '_'
             }
         })
         .collect();
-    // Cut by bytes on a character boundary, leaving room for a `-N` suffix
-    // under the 255-byte NAME_MAX.
-    let cleaned = cleaned.trim_start_matches('.');
+    // In NFC (as every workspace path is), then cut by bytes on a character
+    // boundary, leaving room for a `-N` suffix under the 255-byte NAME_MAX.
+    let cleaned: String = cleaned.trim_start_matches('.').nfc().collect();
     let mut end = cleaned.len().min(MAX_UPLOAD_NAME_BYTES);
     while !cleaned.is_char_boundary(end) {
         end -= 1;
@@ -412,6 +416,9 @@ fn safe_file_name(name: &str) -> String {
     let cleaned = cleaned[..end].to_owned();
     if cleaned.is_empty() {
         "upload".into()
+    } else if crate::policy::fs::WorkspacePath::normalise(&cleaned).is_err() {
+        // A reserved device name (`CON.txt`).
+        format!("_{cleaned}")
     } else {
         cleaned
     }
@@ -419,11 +426,7 @@ fn safe_file_name(name: &str) -> String {
 
 /// Saves `bytes` as `uploads/name`, or `uploads/name-2`, … if taken; returns
 /// the workspace path used.
-fn save_new(
-    workspace: &crate::workspace::Workspace,
-    name: &str,
-    bytes: &[u8],
-) -> Result<String> {
+fn save_new(workspace: &crate::workspace::Workspace, name: &str, bytes: &[u8]) -> Result<String> {
     use crate::gate::ToolError;
     use crate::policy::fs::WorkspacePath;
     let (stem, extension) = match name.rsplit_once('.') {
@@ -458,6 +461,8 @@ mod tests {
         assert_eq!(safe_file_name("report 2026.pdf"), "report_2026.pdf");
         assert_eq!(safe_file_name(""), "upload");
         assert_eq!(safe_file_name("..."), "upload");
+        assert_eq!(safe_file_name("CON.txt"), "_CON.txt");
+        assert_eq!(safe_file_name("a\u{3164}\u{200b}b.txt"), "a__b.txt");
         let long = safe_file_name(&"日".repeat(150));
         assert!(long.len() <= MAX_UPLOAD_NAME_BYTES && long.chars().all(|c| c == '日'));
     }
