@@ -43,12 +43,16 @@ impl HostState {
         })
     }
 
-    /// Refuses a policy file inside the workspace (or a workspace inside its
-    /// directory's view of it): a script could rewrite its own rules.
+    /// Refuses (with [`crate::workspace::Overlap`]) a policy file in use that
+    /// lies inside the workspace: a script could rewrite its own rules.
     pub fn check_policy_file(&self, policy: &std::path::Path) -> Result<()> {
-        let protected = crate::workspace::Protected::new("the policy file", policy);
+        self.check_apart(&[crate::workspace::Protected::new("the policy file", policy)])
+    }
+
+    /// Refuses a workspace that overlaps any of `more` (or the home's state).
+    pub fn check_apart(&self, more: &[crate::workspace::Protected]) -> Result<()> {
         self.home
-            .check_workspace(&self.workspace, &[protected])
+            .check_workspace(&self.workspace, more)
             .map_err(anyhow::Error::from)
     }
 

@@ -613,3 +613,91 @@ fn a_workspace_overlapping_the_home_is_refused_at_start_and_no_script_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs `source` with the real binary and returns its exit code and the peak
+/// resident memory (VmHWM) of the process, read while the script spins at its
+/// end so the process is still there to be measured.
+fn peak_memory_of(home: &Path, source: &str, policy: &Path) -> (Option<i32>, u64) {
+    let script = home.join("probe.js");
+    std::fs::write(
+        &script,
+        format!("{source}\nconst until = Date.now() + 1500; while (Date.now() < until) {{}}\nreturn 0;"),
+    )
+    .expect("script");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clambot"))
+        .arg("run")
+        .arg(&script)
+        .arg("--policy")
+        .arg(policy)
+        .env("CLAMBOT_HOME", home)
+        .env_remove("CLAMBOT_WORKSPACE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("clambot runs");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let code = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (code, peak_kib * 1024)
+}
+
+#[test]
+fn an_edit_keeps_host_memory_a_small_multiple_of_the_file() {
+    let _one = BIG.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join("workspace")).expect("workspace");
+    symlink(common::cache_dir(), home.join("cache")).expect("cache");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).expect("policy");
+    std::fs::write(home.join("workspace/big.txt"), "a".repeat(16 * MIB)).expect("big");
+    std::fs::write(home.join("workspace/half.txt"), "a".repeat(8 * MIB)).expect("half");
+
+    let (code, baseline) = peak_memory_of(&home, "", &policy);
+    assert_eq!(code, Some(0));
+    // 16 MiB x 257 would be 4 GiB: refused from the match count alone.
+    let (code, refused) = peak_memory_of(
+        &home,
+        "try { await fs.edit('big.txt', 'a', 'b'.repeat(256)); throw 'edited' } catch (e) { if (e.code !== 'limit') throw e }",
+        &policy,
+    );
+    assert_eq!(code, Some(0), "the edit was refused with limit");
+    // 8 MiB doubled to the 16 MiB cap: read once, built once.
+    let (code, allowed) = peak_memory_of(&home, "await fs.edit('half.txt', 'a', 'aa');", &policy);
+    assert_eq!(code, Some(0), "the edit to exactly the cap was made");
+    assert_eq!(
+        std::fs::metadata(home.join("workspace/half.txt")).expect("half").len(),
+        (16 * MIB) as u64
+    );
+    let mib = |b: u64| b / MIB as u64;
+    eprintln!(
+        "peak RSS: baseline {} MiB, refused blow-up {} MiB, 8→16 MiB edit {} MiB",
+        mib(baseline),
+        mib(refused),
+        mib(allowed)
+    );
+    assert!(
+        refused < baseline + (48 * MIB) as u64,
+        "refusing cost {} MiB over the baseline",
+        mib(refused.saturating_sub(baseline))
+    );
+    assert!(
+        allowed < baseline + (96 * MIB) as u64,
+        "an edit to 16 MiB cost {} MiB over the baseline",
+        mib(allowed.saturating_sub(baseline))
+    );
+}

@@ -74,7 +74,13 @@ pub fn open_agent(home: Home, choices: &Choices, js_api: String) -> Result<(Agen
         config::provider_config(&config, &state.secrets, &|k| std::env::var(k).ok())?;
     let provider = provider::build(provider_config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let policy_file = policy_path(&home, &config, choices);
-    state.check_policy_file(&policy_file)?;
+    // The policy decides what scripts may do, and a clam found in a clams
+    // directory runs again without a model call: neither may be writable by one.
+    let mut apart = vec![crate::workspace::Protected::new("the policy file", &policy_file)];
+    for dir in &config.agent.clams {
+        apart.push(crate::workspace::Protected::new("a clams directory", dir));
+    }
+    state.check_apart(&apart)?;
     let (policy, notice) = load_policy(&policy_file)?;
     let (implementations, toolbox) = state.implementations_with_tools(&policy)?;
     let mut notices: Vec<String> = notice.into_iter().collect();
