@@ -621,7 +621,9 @@ fn peak_memory_of(home: &Path, source: &str, policy: &Path) -> (Option<i32>, u64
     let script = home.join("probe.js");
     std::fs::write(
         &script,
-        format!("{source}\nconst until = Date.now() + 1500; while (Date.now() < until) {{}}\nreturn 0;"),
+        format!(
+            "{source}\nconst until = Date.now() + 1500; while (Date.now() < until) {{}}\nreturn 0;"
+        ),
     )
     .expect("script");
     let mut child = Command::new(env!("CARGO_BIN_EXE_clambot"))
@@ -657,7 +659,9 @@ fn peak_memory_of(home: &Path, source: &str, policy: &Path) -> (Option<i32>, u64
 
 #[test]
 fn an_edit_keeps_host_memory_a_small_multiple_of_the_file() {
-    let _one = BIG.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = BIG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
     std::fs::create_dir_all(home.join("workspace")).expect("workspace");
@@ -680,7 +684,9 @@ fn an_edit_keeps_host_memory_a_small_multiple_of_the_file() {
     let (code, allowed) = peak_memory_of(&home, "await fs.edit('half.txt', 'a', 'aa');", &policy);
     assert_eq!(code, Some(0), "the edit to exactly the cap was made");
     assert_eq!(
-        std::fs::metadata(home.join("workspace/half.txt")).expect("half").len(),
+        std::fs::metadata(home.join("workspace/half.txt"))
+            .expect("half")
+            .len(),
         (16 * MIB) as u64
     );
     let mib = |b: u64| b / MIB as u64;

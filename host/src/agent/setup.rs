@@ -76,7 +76,10 @@ pub fn open_agent(home: Home, choices: &Choices, js_api: String) -> Result<(Agen
     let policy_file = policy_path(&home, &config, choices);
     // The policy decides what scripts may do, and a clam found in a clams
     // directory runs again without a model call: neither may be writable by one.
-    let mut apart = vec![crate::workspace::Protected::new("the policy file", &policy_file)];
+    let mut apart = vec![crate::workspace::Protected::new(
+        "the policy file",
+        &policy_file,
+    )];
     for dir in &config.agent.clams {
         apart.push(crate::workspace::Protected::new("a clams directory", dir));
     }
