@@ -455,6 +455,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn uploads_go_through_the_workspace_checks_and_never_overwrite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("workspace");
+        let workspace = crate::workspace::Workspace::open(&root).expect("workspace");
+        assert_eq!(
+            save_new(&workspace, "a.txt", b"one").expect("first"),
+            "uploads/a.txt"
+        );
+        assert_eq!(
+            save_new(&workspace, "a.txt", b"two").expect("second"),
+            "uploads/a-2.txt"
+        );
+        assert_eq!(
+            std::fs::read(root.join("uploads/a.txt")).expect("kept"),
+            b"one"
+        );
+        // A name taken by a FIFO or a directory is skipped, never opened.
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(root.join("uploads/b.txt"))
+            .status()
+            .expect("mkfifo");
+        assert!(fifo.success());
+        assert_eq!(
+            save_new(&workspace, "b.txt", b"x").expect("next"),
+            "uploads/b-2.txt"
+        );
+        // `uploads` swapped for a link out of the workspace: refused, nothing written.
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).expect("outside");
+        std::fs::rename(root.join("uploads"), root.join("old")).expect("move");
+        std::os::unix::fs::symlink(&outside, root.join("uploads")).expect("link");
+        assert!(save_new(&workspace, "c.txt", b"x").is_err());
+        assert_eq!(std::fs::read_dir(&outside).expect("outside").count(), 0);
+    }
+
+    #[test]
     fn upload_names_stay_inside() {
         assert_eq!(safe_file_name("../../etc/passwd"), "_.._etc_passwd");
         assert_eq!(safe_file_name(".bashrc"), "bashrc");
