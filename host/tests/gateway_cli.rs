@@ -241,3 +241,112 @@ fn cron_commands_validate_and_persist() {
     let missing = output(clambot(&home, &[], &["cron", "remove", "nope"]));
     assert!(!missing.status.success());
 }
+
+#[test]
+fn a_job_added_while_the_gateway_runs_fires_whatever_ran_in_between() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let telegram = FakeTelegram::start();
+    let models = ModelServer::start();
+    let base = format!("{}/v1", models.base());
+    let env = [("OPENAI_API_KEY", "k"), ("OPENAI_BASE_URL", base.as_str())];
+    std::fs::create_dir_all(&home).expect("home");
+    std::fs::write(
+        home.join("config.toml"),
+        format!(
+            "[telegram]\nallow-from = [42]\napi-url = \"{}\"\n\n[gateway]\nshutdown-grace = \"1s\"\n",
+            telegram.url()
+        ),
+    )
+    .expect("config");
+    let mut set = clambot(&home, &env, &["secrets", "set", "telegram_bot_token"]);
+    set.stdin(Stdio::piped());
+    let mut child = set.spawn().expect("spawn");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(TOKEN.as_bytes())
+        .expect("write");
+    assert!(child.wait().expect("wait").success());
+    models
+        .json(
+            Role::Selector,
+            json!({"decision": "chat", "reply": "PONGFROMCRON"}),
+        )
+        .json(Role::Facts, json!({"facts": []}));
+
+    let mut gateway = clambot(&home, &env, &["gateway"]);
+    gateway.stderr(Stdio::piped()).stdout(Stdio::null());
+    let gateway = Killed(gateway.spawn().expect("gateway starts"));
+    std::thread::sleep(Duration::from_millis(500));
+    // Other commands before and after the add, as a person would run them.
+    assert!(
+        output(clambot(&home, &env, &["cron", "list"]))
+            .status
+            .success()
+    );
+    let at = (chrono::Utc::now() + chrono::TimeDelta::seconds(2)).to_rfc3339();
+    let add = output(clambot(
+        &home,
+        &env,
+        &[
+            "cron",
+            "add",
+            "ping",
+            "--at",
+            &at,
+            "--prompt",
+            "ping from cron",
+            "--channel",
+            "telegram:42",
+        ],
+    ));
+    assert!(add.status.success(), "{}", text(&add.stderr));
+    assert!(
+        output(clambot(&home, &env, &["cron", "list"]))
+            .status
+            .success()
+    );
+    assert!(
+        output(clambot(&home, &env, &["status"]))
+            .status
+            .code()
+            .is_some()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !telegram
+        .texts_to(42)
+        .iter()
+        .any(|m| m.contains("PONGFROMCRON"))
+    {
+        if Instant::now() > deadline {
+            let mut gateway = gateway;
+            let _ = gateway.0.kill();
+            let mut stderr = String::new();
+            let _ = gateway
+                .0
+                .stderr
+                .take()
+                .map(|mut e| e.read_to_string(&mut stderr));
+            let list = text(&output(clambot(&home, &env, &["cron", "list"])).stdout);
+            panic!(
+                "the job never ran; model asked {:?}\ncron list: {list}\ngateway: {stderr}",
+                models.asked().iter().map(|a| a.role).collect::<Vec<_>>()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(gateway);
+}
+
+/// A child process killed when the test ends, pass or fail.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -157,11 +157,13 @@ pub fn generated(text: &str) -> Result<Generated, Malformed> {
             args: args_field(&map),
         });
     }
+    // A block labelled JavaScript is code; an unlabelled one must read as code.
     let code_block = fenced_blocks(text).into_iter().find(|b| {
-        matches!(
-            b.language.to_ascii_lowercase().as_str(),
-            "js" | "javascript" | "mjs" | ""
-        ) && looks_like_code(b.body)
+        match b.language.to_ascii_lowercase().as_str() {
+            "js" | "javascript" | "mjs" => !b.body.trim().is_empty(),
+            "" => looks_like_code(b.body),
+            _ => false,
+        }
     });
     if let Some(block) = code_block {
         return Ok(Generated {
@@ -184,13 +186,57 @@ pub fn generated(text: &str) -> Result<Generated, Malformed> {
     ))
 }
 
-/// Whether `text` reads as JavaScript rather than prose.
+/// Whether `text` reads as JavaScript rather than prose. Prose that mentions
+/// `function` or `return` must never run, so this is strict: the first line
+/// starts a statement, and no line ends the way a sentence does.
 fn looks_like_code(text: &str) -> bool {
-    const MARKERS: &[&str] = &[
-        "return", "await ", "const ", "let ", "function", "=>", "console.",
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let Some(first) = lines.first() else {
+        return false;
+    };
+    starts_a_statement(first) && lines.iter().all(|line| ends_like_code(line))
+}
+
+/// `const x`, `return …`, `await f()`, `// note`, `x = …`, `console.log(…)`.
+fn starts_a_statement(line: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "const", "let", "var", "return", "await", "async", "function", "if", "for", "while",
+        "try", "throw", "switch", "class",
     ];
-    let text = text.trim();
-    !text.is_empty() && MARKERS.iter().any(|m| text.contains(m))
+    if line.starts_with("//") || line.starts_with("/*") {
+        return true;
+    }
+    let word_end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.'))
+        .unwrap_or(line.len());
+    let (word, rest) = line.split_at(word_end);
+    if word.is_empty() {
+        return false;
+    }
+    if KEYWORDS.contains(&word) {
+        return rest.is_empty() || rest.starts_with([' ', '(', '{', ';']);
+    }
+    // An identifier path called or assigned: `log(…)`, `x.y = …`, `n += 1`.
+    let rest = rest.trim_start();
+    rest.starts_with('(')
+        || (rest.starts_with('=') && !rest.starts_with("=="))
+        || ["+=", "-=", "*=", "/=", "++", "--"]
+            .iter()
+            .any(|op| rest.starts_with(op))
+}
+
+/// Code lines end in punctuation a sentence does not end with.
+fn ends_like_code(line: &str) -> bool {
+    if line.starts_with("//") || line.starts_with('*') || line.starts_with("/*") {
+        return true;
+    }
+    line.ends_with([';', '{', '}', '(', ')', '[', ']', ',', '`', '+', '&', '|', ':'])
+        || line.ends_with("=>")
+        || line.ends_with("*/")
 }
 
 #[derive(Deserialize)]
@@ -273,6 +319,30 @@ mod tests {
         assert_eq!(generated("return 5;").expect("raw").script, "return 5;");
         assert!(generated("I'm sorry, I can't help with that.").is_err());
         assert!(generated("{\"script\": \"\"}").is_err());
+    }
+
+    #[test]
+    fn prose_is_never_taken_for_code() {
+        for prose in [
+            "I'll write a function that returns the price.",
+            "return the cheapest option to the user",
+            "Sure! Here is the function you asked for:\nIt will return the total.",
+            "The function `run` should return a list; let me know if you want more.",
+            "const is a keyword in JavaScript.",
+            "```\nThis function returns nothing useful.\n```",
+            "await further instructions",
+        ] {
+            assert!(generated(prose).is_err(), "ran prose as code: {prose:?}");
+        }
+        for code in [
+            "return 5;",
+            "const r = await http.fetch({url: args.url});\nreturn r.status;",
+            "// price\nreturn (await http.fetchText({url: 'https://x'})).length;",
+            "```\nlog.info('hi');\nreturn 1;\n```",
+            "```js\nconst x = 1\nreturn x\n```",
+        ] {
+            assert!(generated(code).is_ok(), "refused code: {code:?}");
+        }
     }
 
     #[test]

@@ -518,6 +518,7 @@ impl Agent {
         clam: Option<&str>,
     ) -> RunEnd {
         let request = attempt.request;
+        request.progress.script(script);
         request.progress.phase(Phase::Running {
             clam: clam.map(str::to_owned),
         });
@@ -657,6 +658,7 @@ impl Agent {
     /// model, no fixing; the result as it is.
     pub(super) async fn run_saved(&self, request: &ClamRequest) -> Result<TurnReply> {
         let clam = self.clams.get(&request.clam)?;
+        request.progress.script(&clam.script);
         request.progress.phase(Phase::Running {
             clam: Some(clam.meta.name.clone()),
         });

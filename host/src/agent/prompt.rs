@@ -41,7 +41,8 @@ Rules for scripts:
    \"failed\", \"limit\") and, for denials, `.rule`. Do not catch denials to hide them.
 4. Return the data that answers the request (a string, or a JSON value); do not format prose
    in the script. Compute, do not hard-code answers.
-5. Secrets are passed by name (e.g. `bearer: \"name\"`); their values are never visible.";
+5. Secrets are passed by name (e.g. `bearerSecret: \"name\"` on an `http.fetch` request); their
+   values are never visible.";
 
 const GENERATE_FORMAT: &str = "\
 Answer with one JSON object and nothing else:

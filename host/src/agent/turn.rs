@@ -45,6 +45,10 @@ impl fmt::Display for Phase {
 /// Receives phase changes. Called from the turn's task; must not block.
 pub trait Progress: Send + Sync + fmt::Debug {
     fn phase(&self, phase: Phase);
+
+    /// The script about to run, so a front end can show it when a person is
+    /// asked to approve one of its calls. Most front ends ignore it.
+    fn script(&self, _source: &str) {}
 }
 
 /// A [`Progress`] that shows nothing.

@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -15,8 +16,14 @@ use clambot::agent::Agent;
 use clambot::agent::config::NO_PROVIDER_HELP;
 use clambot::agent::setup::{self, Choices};
 use clambot::agent::turn::{AnnouncingApprover, Phase, Progress, TurnOutcome, TurnRequest, Turns};
-use clambot::gate::approver::{Approver, DEFAULT_PROMPT_TIMEOUT, NonInteractive, TerminalApprover};
+use clambot::gate::BoxFuture;
+use clambot::gate::approver::{
+    Approval, ApprovalRequest, Approver, DEFAULT_PROMPT_TIMEOUT, NonInteractive, TerminalApprover,
+    parse_answer, question,
+};
 use clambot::home::Home;
+
+use super::line_editor::{LineEditor, NoLine};
 
 #[derive(Debug, Args)]
 pub struct AgentArgs {
@@ -70,18 +77,37 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let approver: Arc<dyn Approver> = match TerminalApprover::from_tty(DEFAULT_PROMPT_TIMEOUT) {
-        Some(terminal) if !args.non_interactive => Arc::new(terminal),
-        _ => Arc::new(NonInteractive),
+    let status = Arc::new(StatusLine::new());
+    let current = Arc::new(Mutex::new(None));
+    // The REPL reads approvals through its own line editor (one reader of the
+    // terminal); a one-shot turn has no editor and asks on /dev/tty.
+    let mode = match args.message {
+        Some(message) => Mode::Once(message),
+        None => Mode::Repl(LineEditor::start(
+            Home::from_env()?.data_dir().join("agent_history"),
+        )?),
+    };
+    let approver: Arc<dyn Approver> = match &mode {
+        _ if args.non_interactive => Arc::new(NonInteractive),
+        Mode::Repl(editor) => Arc::new(EditorApprover {
+            editor: editor.clone(),
+            status: Arc::clone(&status),
+            current: Arc::clone(&current),
+            timeout: DEFAULT_PROMPT_TIMEOUT,
+        }),
+        Mode::Once(_) => match TerminalApprover::from_tty(DEFAULT_PROMPT_TIMEOUT) {
+            Some(terminal) => Arc::new(terminal),
+            None => Arc::new(NonInteractive),
+        },
     };
     let shell = Shell {
         agent: Arc::new(agent),
         approver,
-        status: Arc::new(StatusLine::new()),
-        current: Arc::new(Mutex::new(None)),
+        status,
+        current,
     };
     runtime.block_on(async {
-        // Ctrl-C cancels the turn in progress; at the prompt the line editor
+        // Ctrl-C cancels the turn in progress; at a prompt the line editor
         // handles it (the terminal is in raw mode there, so no signal arrives).
         let current = Arc::clone(&shell.current);
         tokio::spawn(async move {
@@ -96,11 +122,17 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
                 }
             }
         });
-        match &args.message {
-            Some(message) => shell.one_turn(&session, message).await,
-            None => shell.repl(session).await,
+        match &mode {
+            Mode::Once(message) => shell.one_turn(&session, message).await,
+            Mode::Repl(editor) => shell.repl(editor, session).await,
         }
     })
+}
+
+/// One message (`-m`), or a REPL with its line editor.
+enum Mode {
+    Once(String),
+    Repl(LineEditor),
 }
 
 fn new_session_key() -> String {
@@ -112,6 +144,53 @@ struct Shell {
     approver: Arc<dyn Approver>,
     status: Arc<StatusLine>,
     current: Arc<Mutex<Option<CancellationToken>>>,
+}
+
+/// The REPL's commands; any other line is a message for the agent.
+const COMMANDS: &[(&str, &str)] = &[
+    ("/help", "this list"),
+    (
+        "/new",
+        "start a new session (the model forgets this conversation)",
+    ),
+    ("/exit", "quit (also /quit, or Ctrl-D)"),
+];
+
+/// What a REPL line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Line<'a> {
+    Empty,
+    Help,
+    New,
+    Exit,
+    /// A `/word` that is no command: refused, never sent to the model.
+    Unknown(&'a str),
+    Message(&'a str),
+}
+
+fn classify(line: &str) -> Line<'_> {
+    let line = line.trim();
+    if line.is_empty() {
+        return Line::Empty;
+    }
+    // `//text` sends `/text` as a message.
+    if let Some(message) = line.strip_prefix("//") {
+        return Line::Message(line.get(1..).unwrap_or(message));
+    }
+    let Some(word) = line.strip_prefix('/') else {
+        return Line::Message(line);
+    };
+    let word = word.split_whitespace().next().unwrap_or("");
+    // "/usr/bin is what?" is a message, not a command.
+    if word.is_empty() || !word.chars().all(|c| c.is_ascii_alphabetic()) {
+        return Line::Message(line);
+    }
+    match word {
+        "help" => Line::Help,
+        "new" => Line::New,
+        "exit" | "quit" => Line::Exit,
+        _ => Line::Unknown(line.split_whitespace().next().unwrap_or(line)),
+    }
 }
 
 impl Shell {
@@ -129,7 +208,19 @@ impl Shell {
             progress,
             cancel,
         };
+        // The status line shows how long the current phase has taken.
+        let ticker = {
+            let status = Arc::clone(&self.status);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    every.tick().await;
+                    status.tick();
+                }
+            })
+        };
         let reply = self.agent.turn(request).await;
+        ticker.abort();
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = None;
         self.status.clear();
         let reply = reply?;
@@ -149,85 +240,225 @@ impl Shell {
         })
     }
 
-    async fn repl(&self, mut session: String) -> Result<ExitCode> {
-        let history = Home::from_env()?.data_dir().join("agent_history");
-        let mut editor = rustyline::DefaultEditor::new().context("starting the line editor")?;
-        let _ = editor.load_history(&history);
+    async fn repl(&self, editor: &LineEditor, mut session: String) -> Result<ExitCode> {
         eprintln!(
-            "clambot agent (model {}, session {session}). /new starts afresh, /exit or Ctrl-D quits; \
-             Ctrl-C cancels a running turn.",
+            "clambot agent (model {}, session {session}). /help lists commands, /exit or Ctrl-D \
+             quits; Ctrl-C cancels a running turn.",
             self.agent.provider().model()
         );
         loop {
-            // The editor blocks; keep it off the async workers.
-            let line = tokio::task::block_in_place(|| editor.readline("you> "));
-            let line = match line {
+            let line = match editor.read("you> ", true, None).await {
                 Ok(line) => line,
-                Err(rustyline::error::ReadlineError::Interrupted) => {
+                Err(NoLine::Interrupted) => {
                     eprintln!("(Ctrl-D or /exit quits)");
                     continue;
                 }
-                Err(rustyline::error::ReadlineError::Eof) => break,
-                Err(error) => return Err(error).context("reading a line"),
+                Err(NoLine::Eof) => break,
+                Err(NoLine::TimedOut) => continue,
+                Err(NoLine::Failed(error)) => anyhow::bail!("reading a line: {error}"),
             };
-            let message = line.trim();
-            if message.is_empty() {
-                continue;
-            }
-            let _ = editor.add_history_entry(message);
-            match message {
-                "/exit" | "/quit" => break,
-                "/new" => {
+            match classify(&line) {
+                Line::Empty => {}
+                Line::Exit => break,
+                Line::Help => {
+                    for (command, what) in COMMANDS {
+                        eprintln!("  {command:<7} {what}");
+                    }
+                    eprintln!(
+                        "  Anything else is a message for the agent (start it with // to send \
+                         a leading /). Ctrl-C cancels a running turn; at an approval question \
+                         it rejects the call and cancels the turn."
+                    );
+                }
+                Line::New => {
                     session = new_session_key();
                     eprintln!("(new session {session})");
-                    continue;
                 }
-                _ => {}
-            }
-            if let Err(error) = self.turn(&session, message).await {
-                eprintln!("clambot: {error:#}");
+                Line::Unknown(command) => {
+                    eprintln!("clambot: unknown command {command}; /help lists the commands");
+                }
+                Line::Message(message) => {
+                    if let Err(error) = self.turn(&session, message).await {
+                        eprintln!("clambot: {error:#}");
+                    }
+                }
             }
         }
-        if let Some(dir) = history.parent() {
-            let _ = clambot::atomic::create_private_dir(dir);
-        }
-        let _ = editor.save_history(&history);
         self.agent.wait_background().await;
         Ok(ExitCode::SUCCESS)
     }
 }
 
-/// One line on stderr saying what the agent does, when stderr is a terminal.
+/// Asks approval questions through the REPL's own line editor, so the answer
+/// and every line typed after it reach the right reader.
+#[derive(Debug)]
+struct EditorApprover {
+    editor: LineEditor,
+    status: Arc<StatusLine>,
+    current: Arc<Mutex<Option<CancellationToken>>>,
+    timeout: Duration,
+}
+
+impl EditorApprover {
+    async fn ask(&self, request: &ApprovalRequest) -> Approval {
+        let deadline = Instant::now() + self.timeout;
+        eprint!("\n{}", question(request));
+        let has_script = self.status.script().is_some();
+        let prompt = format!(
+            "  {}(no answer within {}s rejects) > ",
+            if has_script {
+                "[s] show the script   "
+            } else {
+                ""
+            },
+            self.timeout.as_secs()
+        );
+        loop {
+            match self.editor.read(&prompt, false, Some(deadline)).await {
+                Ok(answer) => {
+                    if let Some(approval) = parse_answer(&answer) {
+                        return approval;
+                    }
+                    if matches!(answer.trim(), "s" | "S")
+                        && let Some(script) = self.status.script()
+                    {
+                        eprintln!("---- the script ----\n{script}\n--------------------");
+                        continue;
+                    }
+                    eprintln!("  (answer o, t, a or r)");
+                }
+                Err(NoLine::Interrupted) => {
+                    if let Some(token) = self
+                        .current
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .as_ref()
+                    {
+                        token.cancel();
+                    }
+                    return Approval::Reject("cancelled at the terminal (Ctrl-C)".into());
+                }
+                Err(NoLine::TimedOut) => {
+                    eprintln!(
+                        "\n  (no answer within {}s: rejected)",
+                        self.timeout.as_secs()
+                    );
+                    return Approval::Reject(format!(
+                        "no answer at the terminal within {}s",
+                        self.timeout.as_secs()
+                    ));
+                }
+                Err(NoLine::Eof) => return Approval::Reject("the terminal closed".into()),
+                Err(NoLine::Failed(error)) => {
+                    return Approval::Reject(format!("the terminal cannot be read: {error}"));
+                }
+            }
+        }
+    }
+}
+
+impl Approver for EditorApprover {
+    fn approve<'a>(&'a self, request: &'a ApprovalRequest) -> BoxFuture<'a, Approval> {
+        Box::pin(self.ask(request))
+    }
+}
+
+/// One line on stderr saying what the agent does and for how long, when stderr
+/// is a terminal; it also keeps the script being run, for the approval question.
 #[derive(Debug)]
 struct StatusLine {
     terminal: bool,
+    shown: Mutex<Option<(Phase, Instant)>>,
+    script: Mutex<Option<String>>,
 }
+
+/// A phase shorter than this shows no elapsed time.
+const SHOW_ELAPSED_AFTER: Duration = Duration::from_secs(2);
 
 impl StatusLine {
     fn new() -> Self {
         Self {
             terminal: std::io::stderr().is_terminal(),
+            shown: Mutex::new(None),
+            script: Mutex::new(None),
         }
     }
 
     fn clear(&self) {
+        *self.shown.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        *self.script.lock().unwrap_or_else(PoisonError::into_inner) = None;
         if self.terminal {
             let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        }
+    }
+
+    fn script(&self) -> Option<String> {
+        self.script
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn paint(&self, phase: &Phase, elapsed: Duration) {
+        let mut stderr = std::io::stderr();
+        if elapsed >= SHOW_ELAPSED_AFTER {
+            let _ = write!(stderr, "\r\x1b[2K… {phase} ({}s)", elapsed.as_secs());
+        } else {
+            let _ = write!(stderr, "\r\x1b[2K… {phase}");
+        }
+        let _ = stderr.flush();
+    }
+
+    /// Repaints the current phase with its elapsed time (once a second).
+    fn tick(&self) {
+        if !self.terminal {
+            return;
+        }
+        if let Some((phase, since)) = &*self.shown.lock().unwrap_or_else(PoisonError::into_inner) {
+            self.paint(phase, since.elapsed());
         }
     }
 }
 
 impl Progress for StatusLine {
     fn phase(&self, phase: Phase) {
-        if !self.terminal {
+        let mut shown = self.shown.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(phase, Phase::WaitingForApproval { .. }) {
+            // The question follows on its own lines; nothing repaints over it.
+            *shown = None;
+            if self.terminal {
+                let _ = write!(std::io::stderr(), "\r\x1b[2K");
+            }
             return;
         }
-        let mut stderr = std::io::stderr();
-        let _ = write!(stderr, "\r\x1b[2K… {phase}");
-        if matches!(phase, Phase::WaitingForApproval { .. }) {
-            // The approval prompt follows on its own line.
-            let _ = writeln!(stderr);
+        if self.terminal {
+            self.paint(&phase, Duration::ZERO);
         }
-        let _ = stderr.flush();
+        *shown = Some((phase, Instant::now()));
+    }
+
+    fn script(&self, source: &str) {
+        *self.script.lock().unwrap_or_else(PoisonError::into_inner) = Some(source.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_known_slash_words_are_commands() {
+        assert_eq!(classify("/help"), Line::Help);
+        assert_eq!(classify("  /exit "), Line::Exit);
+        assert_eq!(classify("/quit"), Line::Exit);
+        assert_eq!(classify("/new"), Line::New);
+        assert_eq!(classify("/hepl me"), Line::Unknown("/hepl"));
+        assert_eq!(
+            classify("/usr/bin is what?"),
+            Line::Message("/usr/bin is what?")
+        );
+        assert_eq!(classify("//help"), Line::Message("/help"));
+        assert_eq!(classify("hello /help"), Line::Message("hello /help"));
+        assert_eq!(classify("   "), Line::Empty);
     }
 }

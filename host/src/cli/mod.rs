@@ -6,6 +6,7 @@ mod cron;
 pub mod exit;
 mod gateway;
 mod grants;
+mod line_editor;
 mod memory;
 mod onboard;
 mod policy;

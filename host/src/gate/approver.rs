@@ -141,16 +141,10 @@ impl TerminalApprover {
     }
 
     fn prompt(&self, request: &ApprovalRequest) -> Approval {
-        let args = serde_json::to_string_pretty(&request.args).unwrap_or_default();
         let text = format!(
-            "\nclambot: the script asks to call {function}\n  rule:   {rule}\n  args:   {args}\n  \
-             scope:  {scope}\n  [o] allow once   [t] allow for this turn   [a] allow always (this scope)   \
-             [r] reject\n  (no answer within {secs}s rejects) > ",
-            function = request.function,
-            rule = request.rule,
-            args = args.replace('\n', "\n          "),
-            scope = request.scope.summary,
-            secs = self.timeout.as_secs(),
+            "\n{}  (no answer within {}s rejects) > ",
+            question(request),
+            self.timeout.as_secs()
         );
         {
             let mut output = self.output.lock().unwrap_or_else(PoisonError::into_inner);
@@ -169,12 +163,12 @@ impl TerminalApprover {
         // Drop anything typed before the question was asked.
         while lines.try_recv().is_ok() {}
         match lines.recv_timeout(self.timeout) {
-            Ok(answer) => match answer.trim().to_ascii_lowercase().as_str() {
-                "o" | "once" | "y" | "yes" => Approval::Once,
-                "t" | "turn" => Approval::Turn,
-                "a" | "always" => Approval::Always,
-                other => Approval::Reject(format!("rejected at the terminal (answer {other:?})")),
-            },
+            Ok(answer) => parse_answer(&answer).unwrap_or_else(|| {
+                Approval::Reject(format!(
+                    "rejected at the terminal (answer {:?})",
+                    answer.trim()
+                ))
+            }),
             Err(mpsc::RecvTimeoutError::Timeout) => Approval::Reject(format!(
                 "no answer at the terminal within {}s",
                 self.timeout.as_secs()
@@ -183,6 +177,34 @@ impl TerminalApprover {
                 Approval::Reject("the terminal closed".into())
             }
         }
+    }
+}
+
+/// The question put to a person at a terminal, without the answer prompt: what
+/// is called, under which rule, with which (redacted) arguments, and what each
+/// answer would cover.
+pub fn question(request: &ApprovalRequest) -> String {
+    let args = serde_json::to_string_pretty(&request.args).unwrap_or_default();
+    format!(
+        "clambot: the script asks to call {function}\n  rule:   {rule}\n  args:   {args}\n  \
+         scope:  {scope}\n  [o] allow once   [t] allow for this turn   [a] allow always (this scope)   \
+         [r] reject\n",
+        function = request.function,
+        rule = request.rule,
+        args = args.replace('\n', "\n          "),
+        scope = request.scope.summary,
+    )
+}
+
+/// A typed answer, or `None` when it is not one of the choices (which callers
+/// treat as a rejection, or ask again).
+pub fn parse_answer(answer: &str) -> Option<Approval> {
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "o" | "once" | "y" | "yes" => Some(Approval::Once),
+        "t" | "turn" => Some(Approval::Turn),
+        "a" | "always" => Some(Approval::Always),
+        "r" | "reject" | "n" | "no" => Some(Approval::Reject("rejected at the terminal".into())),
+        _ => None,
     }
 }
 
