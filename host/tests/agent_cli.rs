@@ -163,6 +163,14 @@ fn an_accepted_script_is_listed_shown_and_run_as_a_clam() {
     );
     assert!(run.status.success(), "{}", text(&run.stderr));
     assert_eq!(text(&run.stdout).trim(), "Hello, Grace!");
+    // A saved clam needs no model, so no key either.
+    let keyless = clambot(
+        &home,
+        &[],
+        &["clams", "run", "greet", "--args", r#"{"who": "Lin"}"#],
+    );
+    assert!(keyless.status.success(), "{}", text(&keyless.stderr));
+    assert_eq!(text(&keyless.stdout).trim(), "Hello, Lin!");
     let before = models.count();
     let out = clambot(&home, &env, &["agent", "-m", "Greet Ada!"]);
     assert_eq!(text(&out.stdout).trim(), "Hello, Ada!");
@@ -176,5 +184,55 @@ fn an_accepted_script_is_listed_shown_and_run_as_a_clam() {
         !clambot(&home, &env, &["clams", "show", "greet"])
             .status
             .success()
+    );
+}
+
+#[test]
+fn onboard_force_backs_up_what_was_edited_and_records_the_base_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let env = [
+        ("OPENAI_API_KEY", "k"),
+        ("OPENAI_BASE_URL", "http://127.0.0.1:4000/v1"),
+    ];
+    assert!(clambot(&home, &env, &["onboard"]).status.success());
+    let config = std::fs::read_to_string(home.join("config.toml")).expect("config");
+    assert!(
+        config.contains("base-url = \"http://127.0.0.1:4000/v1\""),
+        "{config}"
+    );
+    let backups = |home: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(home)
+            .expect("home")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".bak-"))
+            .collect();
+        names.sort();
+        names
+    };
+    // Unedited files are rewritten without a backup.
+    assert!(
+        clambot(&home, &env, &["onboard", "--force"])
+            .status
+            .success()
+    );
+    assert!(backups(&home).is_empty(), "{:?}", backups(&home));
+
+    let edited = "version = 1\n# my own rules\n";
+    std::fs::write(home.join("policy.toml"), edited).expect("edit");
+    let out = clambot(&home, &env, &["onboard", "--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let kept = backups(&home);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].starts_with("policy.toml.bak-"), "{kept:?}");
+    assert!(text(&out.stdout).contains(&kept[0]), "the backup is named");
+    assert_eq!(
+        std::fs::read_to_string(home.join(&kept[0])).expect("backup"),
+        edited
+    );
+    assert_ne!(
+        std::fs::read_to_string(home.join("policy.toml")).expect("policy"),
+        edited
     );
 }

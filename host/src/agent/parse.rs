@@ -158,13 +158,14 @@ pub fn generated(text: &str) -> Result<Generated, Malformed> {
         });
     }
     // A block labelled JavaScript is code; an unlabelled one must read as code.
-    let code_block = fenced_blocks(text).into_iter().find(|b| {
-        match b.language.to_ascii_lowercase().as_str() {
-            "js" | "javascript" | "mjs" => !b.body.trim().is_empty(),
-            "" => looks_like_code(b.body),
-            _ => false,
-        }
-    });
+    let code_block =
+        fenced_blocks(text)
+            .into_iter()
+            .find(|b| match b.language.to_ascii_lowercase().as_str() {
+                "js" | "javascript" | "mjs" => !b.body.trim().is_empty(),
+                "" => looks_like_code(b.body),
+                _ => false,
+            });
     if let Some(block) = code_block {
         return Ok(Generated {
             script: block.body.trim().to_owned(),
@@ -204,8 +205,8 @@ fn looks_like_code(text: &str) -> bool {
 /// `const x`, `return …`, `await f()`, `// note`, `x = …`, `console.log(…)`.
 fn starts_a_statement(line: &str) -> bool {
     const KEYWORDS: &[&str] = &[
-        "const", "let", "var", "return", "await", "async", "function", "if", "for", "while",
-        "try", "throw", "switch", "class",
+        "const", "let", "var", "return", "await", "async", "function", "if", "for", "while", "try",
+        "throw", "switch", "class",
     ];
     if line.starts_with("//") || line.starts_with("/*") {
         return true;
@@ -234,8 +235,9 @@ fn ends_like_code(line: &str) -> bool {
     if line.starts_with("//") || line.starts_with('*') || line.starts_with("/*") {
         return true;
     }
-    line.ends_with([';', '{', '}', '(', ')', '[', ']', ',', '`', '+', '&', '|', ':'])
-        || line.ends_with("=>")
+    line.ends_with([
+        ';', '{', '}', '(', ')', '[', ']', ',', '`', '+', '&', '|', ':',
+    ]) || line.ends_with("=>")
         || line.ends_with("*/")
 }
 

@@ -68,11 +68,31 @@ pub fn clam_store(home: &Home, config: &ConfigFile) -> ClamStore {
 /// Opens everything and makes the agent. `js_api` is the JavaScript API text
 /// for the prompt. Returns any notice the person should see (e.g. no policy).
 pub fn open_agent(home: Home, choices: &Choices, js_api: String) -> Result<(Agent, Vec<String>)> {
+    open(home, choices, js_api, true)
+}
+
+/// An agent for commands that never ask the model (`clambot clams run`): a
+/// configured provider is used if there is one, and none is needed.
+pub fn open_agent_without_model(home: Home, choices: &Choices) -> Result<(Agent, Vec<String>)> {
+    open(home, choices, String::new(), false)
+}
+
+fn open(
+    home: Home,
+    choices: &Choices,
+    js_api: String,
+    needs_model: bool,
+) -> Result<(Agent, Vec<String>)> {
     let config = ConfigFile::load(&config_file(&home))?;
     let state = HostState::open(home.clone())?;
-    let provider_config =
-        config::provider_config(&config, &state.secrets, &|k| std::env::var(k).ok())?;
-    let provider = provider::build(provider_config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let provider: Box<dyn provider::Provider> =
+        match config::provider_config(&config, &state.secrets, &|k| std::env::var(k).ok()) {
+            Ok(provider_config) => {
+                provider::build(provider_config).map_err(|e| anyhow::anyhow!("{e}"))?
+            }
+            Err(_) if !needs_model => Box::new(provider::Unconfigured),
+            Err(error) => return Err(error),
+        };
     let policy_file = policy_path(&home, &config, choices);
     // The policy decides what scripts may do, and a clam found in a clams
     // directory runs again without a model call: neither may be writable by one.

@@ -91,8 +91,8 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
                     .with_context(|| format!("--args is not valid JSON: {text}"))?,
                 None => clam.meta.inputs(),
             };
-            let (agent, notices) =
-                setup::open_agent(home, &Choices::default(), setup::wit_api_text())?;
+            // A saved clam runs without the model: no provider is needed.
+            let (agent, notices) = setup::open_agent_without_model(home, &Choices::default())?;
             for notice in notices {
                 eprintln!("clambot: {notice}");
             }

@@ -40,6 +40,7 @@ pub fn run(args: OnboardArgs) -> Result<ExitCode> {
     } else {
         let detected = detect_provider();
         let text = config_text(detected.as_ref());
+        back_up_if_edited(&config_path, &text)?;
         clambot::atomic::write_private(&config_path, text.as_bytes())?;
         match &detected {
             Some(found) => println!(
@@ -60,6 +61,7 @@ pub fn run(args: OnboardArgs) -> Result<ExitCode> {
     if policy_path.exists() && !args.force {
         println!("policy     {} (kept)", policy_path.display());
     } else {
+        back_up_if_edited(&policy_path, STARTER_POLICY)?;
         clambot::atomic::write(&policy_path, STARTER_POLICY.as_bytes())?;
         println!(
             "policy     {} (starter: read it, then `clambot policy explain {}`)",
@@ -71,6 +73,29 @@ pub fn run(args: OnboardArgs) -> Result<ExitCode> {
     home.open_store()?;
     println!("\nNext: `clambot status`, then `clambot agent`.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Before `--force` replaces a file whose text is not what would be written,
+/// the old text is kept beside it as `NAME.bak-YYYYmmddTHHMMSS` (0600), and the
+/// path is printed: an edited policy or config is never silently lost.
+fn back_up_if_edited(path: &std::path::Path, new_text: &str) -> Result<()> {
+    let old = match std::fs::read(path) {
+        Ok(old) => old,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    if old == new_text.as_bytes() {
+        return Ok(());
+    }
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f");
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let backup = path.with_file_name(format!("{name}.bak-{stamp}"));
+    clambot::atomic::write_private(&backup, &old)
+        .with_context(|| format!("backing up {} before --force", path.display()))?;
+    println!("backup     {} (the previous {name})", backup.display());
+    Ok(())
 }
 
 /// A provider found on this machine.
@@ -90,6 +115,11 @@ fn detect_provider() -> Option<Detected> {
         let key_env = provider::key_variable(&found.name)
             .filter(|var| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()))
             .map(str::to_owned);
+        // A base URL given in the environment (OPENAI_BASE_URL, …) is recorded,
+        // so the config says where requests go without that variable.
+        let default_base = provider::preset(&found.name, |_| None).map(|p| p.base_url);
+        let base_url = (default_base.as_deref() != Some(found.base_url.as_str()))
+            .then(|| found.base_url.clone());
         return Some(Detected {
             how: key_env
                 .as_ref()
@@ -97,7 +127,7 @@ fn detect_provider() -> Option<Detected> {
             name: found.name,
             model: found.model,
             key_env,
-            base_url: None,
+            base_url,
         });
     }
     let base = std::env::var("OLLAMA_HOST")

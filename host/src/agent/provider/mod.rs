@@ -159,6 +159,33 @@ pub trait Provider: Send + Sync + fmt::Debug {
     ) -> Pin<Box<dyn Future<Output = Result<Completion, ProviderError>> + Send + 'a>>;
 }
 
+/// The provider of commands that never ask a model (`clambot clams run`):
+/// when none is configured, every request fails with a configuration error
+/// instead of the command refusing to start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unconfigured;
+
+impl Provider for Unconfigured {
+    fn name(&self) -> &str {
+        "none"
+    }
+
+    fn model(&self) -> &str {
+        "none"
+    }
+
+    fn complete<'a>(
+        &'a self,
+        _request: &'a CompletionRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<Completion, ProviderError>> + Send + 'a>> {
+        Box::pin(async {
+            Err(ProviderError::Config(
+                "no model provider is configured (see `clambot status`)".into(),
+            ))
+        })
+    }
+}
+
 /// Which wire protocol a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
