@@ -25,7 +25,8 @@
 //! Work is linear in the input: the tokenizer never reads a byte twice except
 //! to compare a bounded prefix (a named character reference, `</script`,
 //! `DOCTYPE`), and each event costs the emitter its payload plus O(1). The
-//! `linear_work` tests measure this in steps, not wall time.
+//! tests in `host/tests/containment_http.rs` measure this in steps, not wall
+//! time.
 //!
 //! What it does not do: charset detection (input is read as UTF-8, invalid
 //! bytes become U+FFFD), tree-correct nesting (a `<p>` inside an unclosed `<a>`

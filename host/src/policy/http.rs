@@ -17,9 +17,10 @@
 //! disagree on whether `%2F` is a separator, whether `;x` is a parameter to
 //! drop (`/admin;x/` is `/admin/` to Tomcat), whether to decode once or twice,
 //! whether `\` is `/`, whether `/Admin` and `/admin.` are `/admin`. So a
-//! **deny** rule matches if *any* reading matches it (also compared without
-//! case, after NFKC, and with trailing dots, spaces and slashes dropped), and
-//! an **allow** or **ask** rule matches only if *every* reading matches it.
+//! **deny** rule matches if *any* reading matches it (compared ignoring case,
+//! and also with trailing dots, spaces and slashes dropped), and an **allow**
+//! or **ask** rule matches only if *every* strict reading (NFKC included)
+//! matches it, case and all.
 //! Spellings no reading can settle (escaped controls, overlong UTF-8, triple
 //! encoding) are refused by the vetting. Pattern paths are written decoded and
 //! plain: `;`, `%`, `//` and `.`/`..` segments are refused at load, as are
@@ -120,9 +121,10 @@ const URL_FORMS: &str = "a URL pattern such as `https://api.example.org/v2/**`, 
 
 impl UrlPattern {
     pub fn parse(source: &str) -> Result<Self, String> {
+        let shown = shown(source);
         let bad = |why: &str| {
             Err(format!(
-                "`{source}` is not a URL pattern: {why}; expected {URL_FORMS}"
+                "`{shown}` is not a URL pattern: {why}; expected {URL_FORMS}"
             ))
         };
         if source.trim().is_empty() {
@@ -203,19 +205,15 @@ impl UrlPattern {
     }
 
     /// Whether this pattern covers the request under some reading of its path,
-    /// with or without case: how deny rules match.
+    /// strict or loose, ignoring case: how deny rules match.
     pub fn matches_some_reading(&self, target: &HttpTarget) -> bool {
         self.covers_origin(target)
-            && (target
+            && target
                 .path
                 .readings()
                 .iter()
-                .any(|path| self.covers_path(path, false))
-                || target
-                    .path
-                    .loose_readings()
-                    .iter()
-                    .any(|path| self.covers_path(path, false) || self.covers_path(path, true)))
+                .chain(target.path.loose_readings())
+                .any(|path| self.covers_path(path, true))
     }
 
     fn covers_origin(&self, target: &HttpTarget) -> bool {
@@ -349,19 +347,41 @@ impl Method {
     }
 }
 
+/// `text` with invisible characters written as `\u{…}` escapes, for messages.
+fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if url_vet::is_invisible(c) {
+            out.push_str(&format!("\\u{{{:04X}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Why a pattern's path is not plain, if it is not.
 fn unplain_path(path: &str) -> Option<&'static str> {
     if path.contains(';') {
-        return Some("the path contains `;`, which servers read as a parameter to drop; write the path without it (requests with parameters are judged with and without them)");
+        return Some(
+            "the path contains `;`, which servers read as a parameter to drop; write the path without it (requests with parameters are judged with and without them)",
+        );
     }
     if path.contains('%') {
-        return Some("the path contains a `%` escape; write the path decoded (`/é`, not `/%C3%A9`), as requests are compared decoded");
+        return Some(
+            "the path contains a `%` escape; write the path decoded (`/é`, not `/%C3%A9`), as requests are compared decoded",
+        );
     }
     if path.contains("//") {
         return Some("the path contains `//`, which servers read as `/`; write a single `/`");
     }
-    if path.split('/').any(|segment| segment == "." || segment == "..") {
-        return Some("the path contains a `.` or `..` segment, which requests never have after normalisation; write the path it means");
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Some(
+            "the path contains a `.` or `..` segment, which requests never have after normalisation; write the path it means",
+        );
     }
     None
 }
@@ -370,12 +390,13 @@ fn unplain_path(path: &str) -> Option<&'static str> {
 /// serialised it, dot segments already resolved once).
 ///
 /// The readings decode escapes zero times (except `%2F`, `%5C` and `%3B`, which
-/// change the path's structure), once, and twice; each with `;params` kept and
-/// dropped from every segment; each then with `\` read as `/`, runs of `/`
-/// collapsed and dot segments resolved again (`/v1/..;/admin` is `/admin` to a
-/// server that drops parameters). The loose readings add what lenient servers
-/// do: NFKC (full-width `／` is `/`), trailing dots and spaces of a segment and
-/// a trailing `/` dropped; deny rules also compare them without case.
+/// change the path's structure), once, and twice; each as it is and in NFKC
+/// (full-width `／` is `/` to servers that normalise); each with `;params` kept
+/// and dropped from every segment; each then with `\` read as `/`, runs of
+/// `/` collapsed and dot segments resolved again (`/v1/..;/admin` is `/admin`
+/// to a server that drops parameters). The loose readings add what lenient
+/// (Windows-style) servers do: trailing dots and spaces of a segment and a
+/// trailing `/` dropped. Deny rules compare all of them ignoring case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathReadings {
     readings: Vec<String>,
@@ -397,9 +418,10 @@ impl PathReadings {
             let text = String::from_utf8_lossy(level);
             let folded: String = text.nfkc().collect();
             for drop_params in [false, true] {
-                push_new(&mut readings, server_path(&text, drop_params, false));
-                push_new(&mut loose, server_path(&folded, drop_params, true));
-                push_new(&mut loose, server_path(&text, drop_params, true));
+                for form in [&*text, &folded] {
+                    push_new(&mut readings, server_path(form, drop_params, false));
+                    push_new(&mut loose, server_path(form, drop_params, true));
+                }
             }
         }
         Self { readings, loose }
