@@ -416,6 +416,33 @@ fn a_path_deny_holds_against_every_reading_of_the_path() {
 }
 
 #[test]
+fn a_host_deny_holds_against_other_spellings_of_the_host() {
+    let p = policy(
+        "[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://*:*/**\", \"http://*:*/**\"]\n\
+         [[deny]]\ncall = \"http.*\"\nurl = [\"https://x.org/admin/**\", \"http://127.0.0.1:8080/**\", \"https://[::ffff:10.0.0.1]/**\"]\n",
+    );
+    for url in [
+        "http://x.org/admin/",
+        "HTTP://X.ORG:80/admin",
+        "http://127.0.0.1:8080/",
+        "http://127.1:8080/x",
+        "http://2130706433:8080/x",
+        "http://0x7f.0.0.1:8080/x",
+        "http://[::ffff:127.0.0.1]:8080/x",
+        "http://[::FFFF:7F00:1]:8080/x",
+        "http://127.0.0.1.:8080/x",
+        "https://10.0.0.1/x",
+        "https://[::ffff:a00:1]/x",
+    ] {
+        let decision = decide(&p, url);
+        assert!(is_denied_or_invalid(&decision), "{url}: {decision:?}");
+    }
+    for url in ["http://127.0.0.1:8081/", "https://x.org:8443/admin", "https://[::1]:8080/"] {
+        assert!(matches!(decide(&p, url), Decision::Allow { .. }), "{url}");
+    }
+}
+
+#[test]
 fn ordinary_paths_are_still_allowed() {
     let deny = deny_admin();
     let allow = allow_public();

@@ -5,8 +5,10 @@
 //! judges exactly what would be sent) and parsed before it is compared, so a
 //! rule never matches on the raw string. Hosts compare after the parser's
 //! normalisation: lowercase, numeric IPv4 forms such as `0x7f.1` read as
-//! `127.0.0.1`, a trailing dot (`example.org.`) dropped, a default port the same
-//! as no port. Non-ASCII and percent-encoded host names are refused (in patterns
+//! `127.0.0.1`, IPv4-mapped IPv6 (`[::ffff:127.0.0.1]`) read as its IPv4
+//! address, a trailing dot (`example.org.`) dropped, a default port the same
+//! as no port. A deny rule covers both schemes (`https://x.org/admin/**` also
+//! denies `http://x.org/admin/`). Non-ASCII and percent-encoded host names are refused (in patterns
 //! at load, in requests as `invalid`): write the `xn--` form. `*.example.org`
 //! covers subdomains, not `example.org` itself; any other host is exact. A
 //! pattern without a port means the scheme's default port; without a path,
@@ -207,7 +209,7 @@ impl UrlPattern {
     /// Whether this pattern covers the request under some reading of its path,
     /// strict or loose, ignoring case: how deny rules match.
     pub fn matches_some_reading(&self, target: &HttpTarget) -> bool {
-        self.covers_origin(target)
+        self.covers_origin_either_scheme(target)
             && target
                 .path
                 .readings()
@@ -222,6 +224,21 @@ impl UrlPattern {
             && match self.port {
                 PortPattern::Any => true,
                 PortPattern::Exact(p) => p == target.port,
+            }
+    }
+
+    /// For deny rules: the scheme does not matter (the same server usually
+    /// serves the same paths over http and https), and a pattern's default
+    /// port is the request scheme's default port too.
+    fn covers_origin_either_scheme(&self, target: &HttpTarget) -> bool {
+        self.host.matches(&target.host)
+            && match self.port {
+                PortPattern::Any => true,
+                PortPattern::Exact(p) => {
+                    p == target.port
+                        || (p == self.scheme.default_port()
+                            && target.port == target.scheme.default_port())
+                }
             }
     }
 
@@ -302,7 +319,21 @@ fn normalise_host(host: &str) -> Result<String, String> {
             "`{host}` is an unusual spelling of `{normal}`; write `{normal}` so reviewers see what it means"
         ));
     }
-    Ok(normal.trim_end_matches('.').to_owned())
+    Ok(canonical_host(normal))
+}
+
+/// A parsed host as rules compare it: no trailing dot, and an IPv4-mapped IPv6
+/// literal (`[::ffff:127.0.0.1]`, the same socket on a dual-stack host) as
+/// its IPv4 address.
+fn canonical_host(host: &str) -> String {
+    let host = host.trim_end_matches('.');
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'))
+        && let Ok(v6) = inner.parse::<std::net::Ipv6Addr>()
+        && let Some(v4) = v6.to_ipv4_mapped()
+    {
+        return v4.to_string();
+    }
+    host.to_owned()
 }
 
 /// An HTTP method a rule may name.
@@ -528,11 +559,10 @@ impl HttpTarget {
                 ));
             }
         };
-        let host = url
-            .host_str()
-            .ok_or_else(|| format!("`{}` has no host", clip(raw)))?
-            .trim_end_matches('.')
-            .to_owned();
+        let host = canonical_host(
+            url.host_str()
+                .ok_or_else(|| format!("`{}` has no host", clip(raw)))?,
+        );
         let path = PathReadings::of(url.path());
         Ok((url, scheme, host, vetted.port, path))
     }
