@@ -391,6 +391,11 @@ const ADMIN_SPELLINGS: &[&str] = &[
     "/root;x",
     "/root%3bx",
     "/root%2f",
+    "/root%3f/x",
+    "/root%23x",
+    "/public/..%20/root",
+    "/admin%3b/users",
+    "/;/admin/users",
     "/root%00.png",
     "/root%0a",
     "/%c0%ae%c0%ae/root",
@@ -437,7 +442,11 @@ fn a_host_deny_holds_against_other_spellings_of_the_host() {
         let decision = decide(&p, url);
         assert!(is_denied_or_invalid(&decision), "{url}: {decision:?}");
     }
-    for url in ["http://127.0.0.1:8081/", "https://x.org:8443/admin", "https://[::1]:8080/"] {
+    for url in [
+        "http://127.0.0.1:8081/",
+        "https://x.org:8443/admin",
+        "https://[::1]:8080/",
+    ] {
         assert!(matches!(decide(&p, url), Decision::Allow { .. }), "{url}");
     }
 }

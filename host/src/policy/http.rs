@@ -19,10 +19,9 @@
 //! disagree on whether `%2F` is a separator, whether `;x` is a parameter to
 //! drop (`/admin;x/` is `/admin/` to Tomcat), whether to decode once or twice,
 //! whether `\` is `/`, whether `/Admin` and `/admin.` are `/admin`. So a
-//! **deny** rule matches if *any* reading matches it (compared ignoring case,
-//! and also with trailing dots, spaces and slashes dropped), and an **allow**
-//! or **ask** rule matches only if *every* strict reading (NFKC included)
-//! matches it, case and all.
+//! **deny** rule matches if *any* reading matches it (ignoring case, with or
+//! without a trailing `/`), and an **allow** or **ask** rule matches only if
+//! *every* reading matches it, case and all.
 //! Spellings no reading can settle (escaped controls, overlong UTF-8, triple
 //! encoding) are refused by the vetting. Pattern paths are written decoded and
 //! plain: `;`, `%`, `//` and `.`/`..` segments are refused at load, as are
@@ -196,18 +195,20 @@ impl UrlPattern {
     }
 
     /// Whether this pattern covers the request under every reading of its
-    /// path: how allow and ask rules match.
+    /// path, strict and loose, case and all: how allow and ask rules match.
     pub fn matches(&self, target: &HttpTarget) -> bool {
         self.covers_origin(target)
             && target
                 .path
                 .readings()
                 .iter()
+                .chain(target.path.loose_readings())
                 .all(|path| self.covers_path(path, false))
     }
 
     /// Whether this pattern covers the request under some reading of its path,
-    /// strict or loose, ignoring case: how deny rules match.
+    /// strict or loose, with or without a trailing `/`, ignoring case: how deny
+    /// rules match.
     pub fn matches_some_reading(&self, target: &HttpTarget) -> bool {
         self.covers_origin_either_scheme(target)
             && target
@@ -215,7 +216,12 @@ impl UrlPattern {
                 .readings()
                 .iter()
                 .chain(target.path.loose_readings())
-                .any(|path| self.covers_path(path, true))
+                .any(|path| {
+                    self.covers_path(path, true)
+                        || (path.len() > 1
+                            && path.ends_with('/')
+                            && self.covers_path(path.trim_end_matches('/'), true))
+                })
     }
 
     fn covers_origin(&self, target: &HttpTarget) -> bool {
@@ -378,11 +384,12 @@ impl Method {
     }
 }
 
-/// `text` with invisible characters written as `\u{…}` escapes, for messages.
+/// `text` with invisible and control characters written as `\u{…}` escapes,
+/// for messages.
 fn shown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if url_vet::is_invisible(c) {
+        if url_vet::is_invisible(c) || c.is_control() {
             out.push_str(&format!("\\u{{{:04X}}}", u32::from(c)));
         } else {
             out.push(c);
@@ -426,8 +433,10 @@ fn unplain_path(path: &str) -> Option<&'static str> {
 /// and dropped from every segment; each then with `\` read as `/`, runs of
 /// `/` collapsed and dot segments resolved again (`/v1/..;/admin` is `/admin`
 /// to a server that drops parameters). The loose readings add what lenient
-/// (Windows-style) servers do: trailing dots and spaces of a segment and a
-/// trailing `/` dropped. Deny rules compare all of them ignoring case.
+/// servers do: trailing dots and spaces of a segment dropped (Windows), and
+/// the path cut at a decoded `?` or `#` (a proxy that decodes, then re-parses).
+/// Allow rules must cover all of them; deny rules catch any of them ignoring
+/// case, with or without a trailing `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathReadings {
     readings: Vec<String>,
@@ -464,12 +473,12 @@ impl PathReadings {
         &self.readings[0]
     }
 
-    /// The strict readings (allow and ask rules must cover all of them).
+    /// The strict readings.
     pub fn readings(&self) -> &[String] {
         &self.readings
     }
 
-    /// The lenient servers' readings (deny rules catch any of them).
+    /// The lenient servers' readings.
     pub fn loose_readings(&self) -> &[String] {
         &self.loose
     }
@@ -482,9 +491,15 @@ fn push_new(list: &mut Vec<String>, reading: String) {
 }
 
 /// One server's reading of a path: `\` as `/`, `;params` dropped when asked,
-/// empty and `.` segments dropped, `..` resolved; when `loose`, trailing dots
-/// and spaces of each segment and any trailing `/` dropped too.
+/// empty and `.` segments dropped, `..` resolved; when `loose`, also cut at a
+/// decoded `?` or `#` (a proxy that decodes, then re-parses), with trailing
+/// dots and spaces of each segment dropped.
 fn server_path(path: &str, drop_params: bool, loose: bool) -> String {
+    let path = if loose {
+        path.split(['?', '#']).next().unwrap_or_default()
+    } else {
+        path
+    };
     let path = path.replace('\\', "/");
     let mut kept: Vec<&str> = Vec::new();
     let mut trailing_slash = false;
@@ -494,10 +509,12 @@ fn server_path(path: &str, drop_params: bool, loose: bool) -> String {
         } else {
             segment
         };
-        let segment = if loose && segment.trim_matches('.').is_empty() {
-            segment
-        } else if loose {
-            segment.trim_end_matches(['.', ' '])
+        let segment = if loose {
+            // Windows-style: trailing spaces and dots go, but `..` stays `..`.
+            match segment.trim_end_matches(' ') {
+                dots @ ("." | "..") => dots,
+                other => other.trim_end_matches(['.', ' ']),
+            }
         } else {
             segment
         };
@@ -513,7 +530,7 @@ fn server_path(path: &str, drop_params: bool, loose: bool) -> String {
     let mut out = String::with_capacity(path.len() + 1);
     out.push('/');
     out.push_str(&kept.join("/"));
-    if trailing_slash && !kept.is_empty() && !loose {
+    if trailing_slash && !kept.is_empty() {
         out.push('/');
     }
     out
@@ -568,10 +585,10 @@ impl HttpTarget {
     }
 }
 
-/// At most 200 characters of a URL, for messages.
+/// At most 200 characters of a URL, invisible ones escaped, for messages.
 fn clip(raw: &str) -> String {
     match raw.char_indices().nth(200) {
-        Some((cut, _)) => format!("{}…", &raw[..cut]),
-        None => raw.to_owned(),
+        Some((cut, _)) => format!("{}…", shown(&raw[..cut])),
+        None => shown(raw),
     }
 }
