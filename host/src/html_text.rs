@@ -134,16 +134,12 @@ pub fn to_text_with_stats(
         // `<script>`, `<style>`, `<title>`, `<textarea>`, `<plaintext>` … switch
         // the tokenizer's state as a browser's tree builder would.
         emitter.naively_switch_states(true);
-        let mut result = Ok(());
-        for item in Tokenizer::new_with_emitter(reader, emitter) {
-            match item {
-                Ok(stop) | Err(Stopped(stop)) => {
-                    result = Err(stop);
-                    break;
-                }
-            }
+        // The tokenizer yields only what the emitter returns (a `Stop`) or the
+        // reader's error (the deadline): its first item, if any, ends the run.
+        match Tokenizer::new_with_emitter(reader, emitter).next() {
+            Some(Ok(stop) | Err(Stopped(stop))) => Err(stop),
+            None => Ok(()),
         }
-        result
     };
     text.stats.reader_steps = steps.get();
     text.stats.output_bytes = text.out.len();

@@ -24,8 +24,11 @@ use serde_json::{Value as Json, json};
 /// reference prefixes (`&Counter…` tries every name sharing two letters).
 const STEPS_PER_BYTE: u64 = 16;
 
-/// Hostile page shapes, each built to about `n` bytes.
-fn hostile_pages() -> Vec<(&'static str, fn(usize) -> String)> {
+/// Builds a page of about `n` bytes.
+type PageOfSize = fn(usize) -> String;
+
+/// Hostile page shapes.
+fn hostile_pages() -> Vec<(&'static str, PageOfSize)> {
     fn repeat(unit: &str, n: usize) -> String {
         unit.repeat(n / unit.len() + 1)
     }
