@@ -592,3 +592,75 @@ fn clip(raw: &str) -> String {
         None => shown(raw),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readings(path: &str) -> Vec<String> {
+        let r = PathReadings::of(path);
+        r.readings()
+            .iter()
+            .chain(r.loose_readings())
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn each_server_reading_of_a_path_is_computed() {
+        for (path, want) in [
+            ("/admin;x/users", "/admin/users"),
+            ("/public/..;/admin", "/admin"),
+            ("/admin%2fusers", "/admin/users"),
+            ("/public/..%2F..%2Fadmin", "/admin"),
+            ("/public/%252e%252e/admin", "/admin"),
+            ("/a%5c..%5cadmin", "/admin"),
+            ("/%EF%BD%81dmin", "/admin"),
+            ("/admin.", "/admin"),
+            ("/admin%20/x", "/admin/x"),
+            ("/admin%3Fx", "/admin"),
+            ("/%u0061dmin", "/admin"),
+            ("//a///b/", "/a/b/"),
+        ] {
+            let all = readings(path);
+            assert!(all.iter().any(|r| r == want), "{path}: {all:?}");
+        }
+    }
+
+    #[test]
+    fn a_plain_path_has_one_reading() {
+        let r = PathReadings::of("/v1/items/42");
+        assert_eq!(r.readings(), ["/v1/items/42"]);
+        assert_eq!(r.loose_readings(), ["/v1/items/42"]);
+        assert_eq!(r.primary(), "/v1/items/42");
+        assert_eq!(PathReadings::of("/").primary(), "/");
+        assert_eq!(PathReadings::of("/a/").primary(), "/a/");
+    }
+
+    #[test]
+    fn the_primary_reading_keeps_structural_escapes() {
+        assert_eq!(
+            PathReadings::of("/a%2fb%3Bc%5cd%61").primary(),
+            "/a%2Fb%3Bc%5Cda"
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_hosts_are_their_ipv4_address() {
+        assert_eq!(canonical_host("[::ffff:7f00:1]"), "127.0.0.1");
+        assert_eq!(canonical_host("[::1]"), "[::1]");
+        assert_eq!(canonical_host("example.org."), "example.org");
+        let pattern = UrlPattern::parse("http://[::ffff:10.0.0.1]:8080/**").expect("pattern");
+        assert_eq!(pattern.host, HostPattern::Exact("10.0.0.1".into()));
+    }
+
+    #[test]
+    fn unplain_pattern_paths_are_refused_with_a_reason() {
+        for path in ["/a;b", "/%61", "/a//b", "/./a", "/a/..", "/a/../b"] {
+            assert!(unplain_path(path).is_some(), "{path}");
+        }
+        for path in ["/**", "/a/*.json", "/v1/items/**", "/é/x", "/a.b/..c"] {
+            assert_eq!(unplain_path(path), None, "{path}");
+        }
+    }
+}
