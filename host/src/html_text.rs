@@ -447,18 +447,19 @@ impl<'u> Text<'u> {
     }
 
     fn start(&mut self, tag: Tag, had_href: bool, self_closing: bool) -> Result<(), Stop> {
+        // Only foreign elements (`<svg/>`, `<math/>`) may close themselves; on
+        // HTML elements the `/` means nothing.
+        let opens =
+            |which: u8| !(self_closing && matches!(SKIPPED[usize::from(which)], b"svg" | b"math"));
         if let Some((skipped, depth)) = &mut self.skip {
-            if tag == Tag::Skip(*skipped) {
+            if tag == Tag::Skip(*skipped) && opens(*skipped) {
                 *depth = depth.saturating_add(1);
             }
             return Ok(());
         }
         match tag {
             Tag::Skip(which) => {
-                // Only foreign elements (`<svg/>`, `<math/>`) may close themselves;
-                // on HTML elements the `/` means nothing.
-                let foreign = matches!(SKIPPED[usize::from(which)], b"svg" | b"math");
-                if !(self_closing && foreign) {
+                if opens(which) {
                     self.skip = Some((which, 1));
                 }
             }
@@ -759,6 +760,9 @@ mod tests {
             ("<style>p{}</style><title>T</title>shown", "shown"),
             ("<head><title>T</title><meta x=y></head><body>b</body>", "b"),
             ("<svg><text>icon</text><svg></svg></svg>after", "after"),
+            ("<svg><svg/><text>i</text></svg>after", "after"),
+            ("a<svg/>b<math/>c", "abc"),
+            ("<script/>x</script>y", "y"),
             ("<pre>a\n  b</pre>", "a\n  b"),
             ("<table><tr><td>a<td>b</tr><tr><td>c</table>", "a | b\nc"),
             ("<!-- hidden -->shown", "shown"),

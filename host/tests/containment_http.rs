@@ -124,6 +124,21 @@ fn html_to_text_work_is_linear_in_the_page_for_hostile_markup() {
 }
 
 #[test]
+fn a_hundred_thousand_nested_anchors_cost_a_few_steps_each() {
+    for count in [25_000, 100_000] {
+        let html = format!("{}{}", "<a href=/x>a".repeat(count), "</a>".repeat(count));
+        let (result, stats) = convert(&html, usize::MAX);
+        let text = result.expect("converts");
+        // Anchors do not nest: each one closes the one before it.
+        assert_eq!(text.matches("](https://example.org/x)").count(), count);
+        assert!(
+            stats.work() <= STEPS_PER_BYTE * html.len() as u64,
+            "{count} anchors: {stats:?}"
+        );
+    }
+}
+
+#[test]
 fn html_text_output_never_passes_its_cap() {
     for (name, page) in hostile_pages() {
         let html = page(100_000);
