@@ -199,6 +199,26 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_bytes_convert_within_bounds(bytes in prop::collection::vec(any::<u8>(), 0..4000), cap in 0usize..2000) {
+        let base = url::Url::parse("https://example.org/a/b").expect("base");
+        let (result, stats) = html_text::to_text_with_stats(
+            &bytes,
+            Some(&base),
+            Bounds { max_output: cap, deadline: None },
+        );
+        prop_assert!(stats.work() <= STEPS_PER_BYTE * (bytes.len() as u64 + 1));
+        prop_assert!(stats.output_bytes <= cap);
+        match result {
+            Ok(text) => prop_assert!(text.len() <= cap),
+            Err(stop) => prop_assert_eq!(stop, Stop::Output(cap)),
+        }
+    }
+}
+
 // ---- HTML to text end to end: the run's deadline holds ------------------------
 
 fn html_world() -> World {
