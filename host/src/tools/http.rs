@@ -19,6 +19,10 @@
 //! Mozilla roots). Caps: response bytes, connect time, time to the response head,
 //! total time (never beyond the run's own deadline). A secret named by
 //! `bearer-secret` is read from the store only now, after the gate allowed it.
+//!
+//! `fetch-text` turns HTML into text with [`html_text`]: no tree is built, the
+//! work is linear in the page, and it stops with a `limit` error at the run's
+//! deadline or when the text would pass the response cap.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
