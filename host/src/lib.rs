@@ -10,6 +10,7 @@ pub mod components;
 pub mod gate;
 pub mod gateway;
 pub mod home;
+pub mod html_text;
 pub mod jobs;
 pub mod net;
 pub mod policy;

@@ -7,6 +7,16 @@
 //! get bypassed. So anything a repair would touch is refused on the raw text
 //! first, and only then is the URL parsed; the parsed host is what the address
 //! rules judge.
+//!
+//! The path is sent as the parser serialises it (dot segments resolved, `%2e`
+//! included), and the gate judges every reading a server could make of it
+//! (`policy::http::PathReadings`). Three spellings have no reading the gate
+//! can trust and are refused here, for the gate and the tool alike: an escaped
+//! control character (`%00`, `%0A`: servers truncate or split there), an
+//! overlong UTF-8 escape (`%C0%AE`: old decoders read `.` or `/`), and escapes
+//! encoded three or more times over (`%25252e`). Host names must be ASCII:
+//! a name with other characters is refused rather than IDNA-mapped, so that
+//! what a reviewer reads in `policy.toml` is what is looked up.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -51,6 +61,8 @@ pub enum UrlProblem {
     EncodedHost,
     NoHost,
     BadPort,
+    /// Carries what makes the path ambiguous.
+    AmbiguousPath(&'static str),
     /// Carries a short reason.
     Unparsable(String),
 }
@@ -69,6 +81,7 @@ impl UrlProblem {
             Self::EncodedHost => "encoded-host",
             Self::NoHost => "no-host",
             Self::BadPort => "bad-port",
+            Self::AmbiguousPath(_) => "ambiguous-path",
             Self::Unparsable(_) => "unparsable",
         }
     }
@@ -116,6 +129,11 @@ impl fmt::Display for UrlProblem {
             Self::BadPort => f.write_str(
                 "the port is not a number from 1 to 65535; give a valid port \
                  or leave out the ':' to use the default",
+            ),
+            Self::AmbiguousPath(what) => write!(
+                f,
+                "the path contains {what}, which servers read differently; \
+                 write the path with at most one level of escapes and no escaped controls"
             ),
             Self::Unparsable(reason) => write!(
                 f,
@@ -170,6 +188,9 @@ pub fn vet_url(raw: &str) -> Result<VettedUrl, UrlProblem> {
         Some(Host::Domain(name)) => Destination::Name(dns_name(name)?),
         None => return Err(UrlProblem::NoHost),
     };
+    if let Some(what) = ambiguous_path(url.path()) {
+        return Err(UrlProblem::AmbiguousPath(what));
+    }
     let default_port = if url.scheme() == "https" { 443 } else { 80 };
     let port = explicit_port.unwrap_or(default_port);
     // The raw reading and the parser's must agree on where the request goes.
@@ -187,17 +208,111 @@ pub fn vet_url(raw: &str) -> Result<VettedUrl, UrlProblem> {
 /// C1), Unicode whitespace, and the invisible format characters (zero-width,
 /// bidi overrides and isolates, BOM) that make a URL read as something else.
 fn is_control_or_space(c: char) -> bool {
-    c.is_control()
-        || c.is_whitespace()
-        || matches!(
-            c,
-            '\u{180E}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{FEFF}'
+    c.is_control() || c.is_whitespace() || is_invisible(c)
+}
+
+/// The invisible format characters: zero-width spaces and joiners, bidi marks,
+/// embeddings, overrides and isolates, word joiners, the BOM. Policy patterns
+/// refuse them too.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// Decodes percent-escapes once: `%XX` in either case, and the `%uXXXX` form
+/// some servers (IIS) read. Escapes whose byte is in `keep` stay escaped, in
+/// uppercase; anything that is not an escape stays as it is.
+pub fn decode_escapes(input: &[u8], keep: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                input.get(i + 1).copied().and_then(hex),
+                input.get(i + 2).copied().and_then(hex),
+            ) {
+                let byte = (h * 16 + l) as u8;
+                if keep.contains(&byte) {
+                    out.extend_from_slice(format!("%{byte:02X}").as_bytes());
+                } else {
+                    out.push(byte);
+                }
+                i += 3;
+                continue;
+            }
+            if matches!(input.get(i + 1), Some(b'u' | b'U'))
+                && let Some(digits) = input.get(i + 2..i + 6)
+                && let Some(code) = digits
+                    .iter()
+                    .try_fold(0u32, |n, b| hex(*b).map(|d| n * 16 + d))
+                && let Some(c) = char::from_u32(code)
+            {
+                let mut buffer = [0u8; 4];
+                let encoded = c.encode_utf8(&mut buffer).as_bytes();
+                if encoded.len() == 1 && keep.contains(&encoded[0]) {
+                    out.extend_from_slice(format!("%{:02X}", encoded[0]).as_bytes());
+                } else {
+                    out.extend_from_slice(encoded);
+                }
+                i += 6;
+                continue;
+            }
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    out
+}
+
+/// What makes a (serialised) path unjudgeable, if anything.
+fn ambiguous_path(path: &str) -> Option<&'static str> {
+    if !path.contains('%') {
+        return None;
+    }
+    let once = decode_escapes(path.as_bytes(), b"");
+    let twice = decode_escapes(&once, b"");
+    for decoded in [&once, &twice] {
+        if decoded.iter().any(|b| *b < 0x20 || *b == 0x7f) {
+            return Some("an escaped control character (such as %00 or %0A)");
+        }
+        if has_overlong_utf8(decoded) {
+            return Some("an overlong UTF-8 escape (such as %C0%AE)");
+        }
+    }
+    if decode_escapes(&twice, b"") != twice {
+        return Some("escapes encoded three or more times over (such as %25252e)");
+    }
+    None
+}
+
+/// Lead bytes that can only start an overlong encoding: C0 and C1, E0 before
+/// 80–9F, F0 before 80–8F.
+fn has_overlong_utf8(bytes: &[u8]) -> bool {
+    bytes.windows(2).any(|pair| {
+        matches!(
+            (pair[0], pair[1]),
+            (0xC0 | 0xC1, 0x80..=0xBF) | (0xE0, 0x80..=0x9F) | (0xF0, 0x80..=0x8F)
         )
+    })
 }
 
 /// The text after `http://` or `https://`; anything else is refused, and a
@@ -352,6 +467,9 @@ mod tests {
             // The reason text of Unparsable is free; only the variant is pinned.
             (No(Unparsable(_)), Err(Unparsable(reason))) => {
                 assert!(!reason.is_empty(), "{raw}");
+            }
+            (No(AmbiguousPath(_)), Err(AmbiguousPath(what))) => {
+                assert!(!what.is_empty(), "{raw}");
             }
             (No(problem), Err(got)) => assert_eq!(got, problem, "{raw}"),
             _ => panic!("{raw:?}: wanted {want:?}, got {got:?}"),
@@ -522,10 +640,43 @@ mod tests {
             ("http://example.com:/", No(BadPort)),
             ("http://example.com:8o/", No(BadPort)),
             ("http://example.com:80:80/", No(BadPort)),
+            // paths a server could read in more than one way
+            ("http://example.com/a%00b", No(AmbiguousPath(""))),
+            ("http://example.com/a%0Ab", No(AmbiguousPath(""))),
+            ("http://example.com/a%250ab", No(AmbiguousPath(""))),
+            ("http://example.com/%c0%ae%c0%ae/etc", No(AmbiguousPath(""))),
+            ("http://example.com/%e0%80%af", No(AmbiguousPath(""))),
+            ("http://example.com/%25252e%25252e/x", No(AmbiguousPath(""))),
+            ("http://example.com/%u0000", No(AmbiguousPath(""))),
+            ("http://example.com/a%2Fb;c/%252e", Name("example.com", 80)),
+            ("http://example.com/100%25", Name("example.com", 80)),
+            ("http://example.com/%E2%82%AC", Name("example.com", 80)),
+            ("http://example.com/%zz%", Name("example.com", 80)),
+            ("http://example.com/?q=%00", Name("example.com", 80)),
         ];
         assert!(cases.len() >= 40);
         for (raw, want) in &cases {
             check(raw, want);
+        }
+    }
+
+    #[test]
+    fn escapes_decode_once_keeping_what_is_asked() {
+        for (input, keep, want) in [
+            ("/a%2fb%2Fc", &b""[..], "/a/b/c"),
+            ("/a%2fb%3bc%5c", b"/;\\", "/a%2Fb%3Bc%5C"),
+            ("/%61%62", b"/", "/ab"),
+            ("/%u0061%U002F", b"", "/a/"),
+            ("/%u002f", b"/", "/%2F"),
+            ("/%252e", b"", "/%2e"),
+            ("/%zz%4", b"", "/%zz%4"),
+            ("/%e2%82%ac", b"", "/€"),
+        ] {
+            assert_eq!(
+                String::from_utf8_lossy(&decode_escapes(input.as_bytes(), keep)),
+                want,
+                "{input}"
+            );
         }
     }
 
@@ -561,6 +712,7 @@ mod tests {
             ("http:///", "no-host"),
             ("http://x:0/", "bad-port"),
             ("http://1.2.3.4.5/", "unparsable"),
+            ("http://x/%00", "ambiguous-path"),
             (long_name.as_str(), "unparsable"),
         ] {
             let problem = vet_url(raw).expect_err(raw);

@@ -1,22 +1,41 @@
 //! HTTP matchers: URL patterns (`https://*.example.org:8443/api/**`) and methods.
 //!
 //! A pattern is parsed into typed parts when the policy loads; a request URL is
-//! parsed with the WHATWG parser (the `url` crate) before it is compared, so a
-//! rule never matches on the raw string. Hosts compare case-insensitively after
-//! the parser's normalisation (IDNA, numeric IPv4 forms such as `0x7f.1` become
-//! `127.0.0.1`; a trailing dot, `example.org.`, is dropped). `*.example.org` covers
-//! subdomains, not `example.org` itself; any other host is exact. A pattern without
-//! a port means the scheme's default port; without a path, every path. A path glob
-//! ending in `/**` also covers the directory itself (`/admin/**` covers `/admin`).
-//! Request paths are compared after decoding escaped unreserved characters
-//! (`/%61dmin` is `/admin`) and collapsing runs of `/`, so a deny rule cannot be
-//! sidestepped by spelling. What this does not do: resolve names. Whether an
-//! address may be reached at all is the http tool's SSRF check, after the gate.
+//! vetted (`net::url_vet`: the same checks the http tool makes, so the gate
+//! judges exactly what would be sent) and parsed before it is compared, so a
+//! rule never matches on the raw string. Hosts compare after the parser's
+//! normalisation: lowercase, numeric IPv4 forms such as `0x7f.1` read as
+//! `127.0.0.1`, IPv4-mapped IPv6 (`[::ffff:127.0.0.1]`) read as its IPv4
+//! address, a trailing dot (`example.org.`) dropped, a default port the same
+//! as no port. A deny rule covers both schemes (`https://x.org/admin/**` also
+//! denies `http://x.org/admin/`). Non-ASCII and percent-encoded host names are refused (in patterns
+//! at load, in requests as `invalid`): write the `xn--` form. `*.example.org`
+//! covers subdomains, not `example.org` itself; any other host is exact. A
+//! pattern without a port means the scheme's default port; without a path,
+//! every path. A path glob ending in `/**` also covers the directory itself
+//! (`/admin/**` covers `/admin`).
+//!
+//! A path is judged as every server could read it ([`PathReadings`]): servers
+//! disagree on whether `%2F` is a separator, whether `;x` is a parameter to
+//! drop (`/admin;x/` is `/admin/` to Tomcat), whether to decode once or twice,
+//! whether `\` is `/`, whether `/Admin` and `/admin.` are `/admin`. So a
+//! **deny** rule matches if *any* reading matches it (ignoring case, with or
+//! without a trailing `/`), and an **allow** or **ask** rule matches only if
+//! *every* reading matches it, case and all.
+//! Spellings no reading can settle (escaped controls, overlong UTF-8, triple
+//! encoding) are refused by the vetting. Pattern paths are written decoded and
+//! plain: `;`, `%`, `//` and `.`/`..` segments are refused at load, as are
+//! invisible (zero-width, bidi) characters anywhere in a pattern. What this
+//! does not do: resolve names. Whether an address may be reached at all is the
+//! http tool's SSRF check, after the gate.
 
 use std::fmt;
 
 use globset::{GlobBuilder, GlobMatcher};
+use unicode_normalization::UnicodeNormalization;
 use url::Url;
+
+use crate::net::url_vet::{self, decode_escapes};
 
 /// `http` or `https`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -82,6 +101,9 @@ pub struct UrlPattern {
     path_glob: GlobMatcher,
     /// For `/dir/**`, the glob for `/dir` itself.
     dir_glob: Option<GlobMatcher>,
+    /// The same two, ignoring case, for deny rules.
+    path_glob_nocase: GlobMatcher,
+    dir_glob_nocase: Option<GlobMatcher>,
 }
 
 impl PartialEq for UrlPattern {
@@ -100,13 +122,20 @@ const URL_FORMS: &str = "a URL pattern such as `https://api.example.org/v2/**`, 
 
 impl UrlPattern {
     pub fn parse(source: &str) -> Result<Self, String> {
+        let shown = shown(source);
         let bad = |why: &str| {
             Err(format!(
-                "`{source}` is not a URL pattern: {why}; expected {URL_FORMS}"
+                "`{shown}` is not a URL pattern: {why}; expected {URL_FORMS}"
             ))
         };
         if source.trim().is_empty() {
             return Err(format!("empty URL pattern; expected {URL_FORMS}"));
+        }
+        if let Some(c) = source.chars().find(|c| url_vet::is_invisible(*c)) {
+            return bad(&format!(
+                "it contains the invisible character U+{:04X} (zero-width or bidi), which makes it read as something else",
+                u32::from(c)
+            ));
         }
         if source
             .chars()
@@ -140,42 +169,92 @@ impl UrlPattern {
                 _ => return bad("the port must be 1–65535 or `*`"),
             },
         };
-        let build = |glob: &str| {
+        if let Some(why) = unplain_path(path) {
+            return bad(why);
+        }
+        let build = |glob: &str, nocase: bool| {
             GlobBuilder::new(glob)
                 .literal_separator(true)
+                .case_insensitive(nocase)
                 .build()
                 .map(|g| g.compile_matcher())
                 .map_err(|e| format!("`{source}`: bad path glob: {e}"))
         };
-        let path_glob = build(path)?;
-        let dir_glob = match path.strip_suffix("/**") {
-            Some(dir) if !dir.is_empty() => Some(build(dir)?),
-            _ => None,
-        };
+        let dir = path.strip_suffix("/**").filter(|dir| !dir.is_empty());
         Ok(Self {
             source: source.to_owned(),
             scheme,
             host,
             port,
             path: path.to_owned(),
-            path_glob,
-            dir_glob,
+            path_glob: build(path, false)?,
+            dir_glob: dir.map(|d| build(d, false)).transpose()?,
+            path_glob_nocase: build(path, true)?,
+            dir_glob_nocase: dir.map(|d| build(d, true)).transpose()?,
         })
     }
 
-    /// Whether this pattern covers the request.
+    /// Whether this pattern covers the request under every reading of its
+    /// path, strict and loose, case and all: how allow and ask rules match.
     pub fn matches(&self, target: &HttpTarget) -> bool {
+        self.covers_origin(target)
+            && target
+                .path
+                .readings()
+                .iter()
+                .chain(target.path.loose_readings())
+                .all(|path| self.covers_path(path, false))
+    }
+
+    /// Whether this pattern covers the request under some reading of its path,
+    /// strict or loose, with or without a trailing `/`, ignoring case: how deny
+    /// rules match.
+    pub fn matches_some_reading(&self, target: &HttpTarget) -> bool {
+        self.covers_origin_either_scheme(target)
+            && target
+                .path
+                .readings()
+                .iter()
+                .chain(target.path.loose_readings())
+                .any(|path| {
+                    self.covers_path(path, true)
+                        || (path.len() > 1
+                            && path.ends_with('/')
+                            && self.covers_path(path.trim_end_matches('/'), true))
+                })
+    }
+
+    fn covers_origin(&self, target: &HttpTarget) -> bool {
         target.scheme == self.scheme
             && self.host.matches(&target.host)
             && match self.port {
                 PortPattern::Any => true,
                 PortPattern::Exact(p) => p == target.port,
             }
-            && (self.path_glob.is_match(&target.path)
-                || self
-                    .dir_glob
-                    .as_ref()
-                    .is_some_and(|g| g.is_match(&target.path)))
+    }
+
+    /// For deny rules: the scheme does not matter (the same server usually
+    /// serves the same paths over http and https), and a pattern's default
+    /// port is the request scheme's default port too.
+    fn covers_origin_either_scheme(&self, target: &HttpTarget) -> bool {
+        self.host.matches(&target.host)
+            && match self.port {
+                PortPattern::Any => true,
+                PortPattern::Exact(p) => {
+                    p == target.port
+                        || (p == self.scheme.default_port()
+                            && target.port == target.scheme.default_port())
+                }
+            }
+    }
+
+    fn covers_path(&self, path: &str, nocase: bool) -> bool {
+        let (glob, dir) = if nocase {
+            (&self.path_glob_nocase, &self.dir_glob_nocase)
+        } else {
+            (&self.path_glob, &self.dir_glob)
+        };
+        glob.is_match(path) || dir.as_ref().is_some_and(|g| g.is_match(path))
     }
 
     /// `scheme://host:port` of a URL the pattern could match, for explanations.
@@ -246,7 +325,21 @@ fn normalise_host(host: &str) -> Result<String, String> {
             "`{host}` is an unusual spelling of `{normal}`; write `{normal}` so reviewers see what it means"
         ));
     }
-    Ok(normal.trim_end_matches('.').to_owned())
+    Ok(canonical_host(normal))
+}
+
+/// A parsed host as rules compare it: no trailing dot, and an IPv4-mapped IPv6
+/// literal (`[::ffff:127.0.0.1]`, the same socket on a dual-stack host) as
+/// its IPv4 address.
+fn canonical_host(host: &str) -> String {
+    let host = host.trim_end_matches('.');
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'))
+        && let Ok(v6) = inner.parse::<std::net::Ipv6Addr>()
+        && let Some(v4) = v6.to_ipv4_mapped()
+    {
+        return v4.to_string();
+    }
+    host.to_owned()
 }
 
 /// An HTTP method a rule may name.
@@ -291,17 +384,169 @@ impl Method {
     }
 }
 
+/// `text` with invisible and control characters written as `\u{…}` escapes,
+/// for messages.
+fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if url_vet::is_invisible(c) || c.is_control() {
+            out.push_str(&format!("\\u{{{:04X}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Why a pattern's path is not plain, if it is not.
+fn unplain_path(path: &str) -> Option<&'static str> {
+    if path.contains(';') {
+        return Some(
+            "the path contains `;`, which servers read as a parameter to drop; write the path without it (requests with parameters are judged with and without them)",
+        );
+    }
+    if path.contains('%') {
+        return Some(
+            "the path contains a `%` escape; write the path decoded (`/é`, not `/%C3%A9`), as requests are compared decoded",
+        );
+    }
+    if path.contains("//") {
+        return Some("the path contains `//`, which servers read as `/`; write a single `/`");
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Some(
+            "the path contains a `.` or `..` segment, which requests never have after normalisation; write the path it means",
+        );
+    }
+    None
+}
+
+/// Every path a server could read from a request path (as the WHATWG parser
+/// serialised it, dot segments already resolved once).
+///
+/// The readings decode escapes zero times (except `%2F`, `%5C` and `%3B`, which
+/// change the path's structure), once, and twice; each as it is and in NFKC
+/// (full-width `／` is `/` to servers that normalise); each with `;params` kept
+/// and dropped from every segment; each then with `\` read as `/`, runs of
+/// `/` collapsed and dot segments resolved again (`/v1/..;/admin` is `/admin`
+/// to a server that drops parameters). The loose readings add what lenient
+/// servers do: trailing dots and spaces of a segment dropped (Windows), and
+/// the path cut at a decoded `?` or `#` (a proxy that decodes, then re-parses).
+/// Allow rules must cover all of them; deny rules catch any of them ignoring
+/// case, with or without a trailing `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathReadings {
+    readings: Vec<String>,
+    loose: Vec<String>,
+}
+
+impl PathReadings {
+    pub fn of(path: &str) -> Self {
+        let raw = path.as_bytes();
+        let once = decode_escapes(raw, b"");
+        let levels = [
+            decode_escapes(raw, b"/\\;"),
+            decode_escapes(&once, b""),
+            once,
+        ];
+        let mut readings = Vec::new();
+        let mut loose = Vec::new();
+        for level in &levels {
+            let text = String::from_utf8_lossy(level);
+            let folded: String = text.nfkc().collect();
+            for drop_params in [false, true] {
+                for form in [&*text, &folded] {
+                    push_new(&mut readings, server_path(form, drop_params, false));
+                    push_new(&mut loose, server_path(form, drop_params, true));
+                }
+            }
+        }
+        Self { readings, loose }
+    }
+
+    /// The reading shown to people: escapes other than `%2F`, `%5C` and `%3B`
+    /// decoded, `//` collapsed, dot segments resolved.
+    pub fn primary(&self) -> &str {
+        &self.readings[0]
+    }
+
+    /// The strict readings.
+    pub fn readings(&self) -> &[String] {
+        &self.readings
+    }
+
+    /// The lenient servers' readings.
+    pub fn loose_readings(&self) -> &[String] {
+        &self.loose
+    }
+}
+
+fn push_new(list: &mut Vec<String>, reading: String) {
+    if !list.contains(&reading) {
+        list.push(reading);
+    }
+}
+
+/// One server's reading of a path: `\` as `/`, `;params` dropped when asked,
+/// empty and `.` segments dropped, `..` resolved; when `loose`, also cut at a
+/// decoded `?` or `#` (a proxy that decodes, then re-parses), with trailing
+/// dots and spaces of each segment dropped.
+fn server_path(path: &str, drop_params: bool, loose: bool) -> String {
+    let path = if loose {
+        path.split(['?', '#']).next().unwrap_or_default()
+    } else {
+        path
+    };
+    let path = path.replace('\\', "/");
+    let mut kept: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for segment in path.split('/').skip(usize::from(path.starts_with('/'))) {
+        let segment = if drop_params {
+            segment.split(';').next().unwrap_or_default()
+        } else {
+            segment
+        };
+        let segment = if loose {
+            // Windows-style: trailing spaces and dots go, but `..` stays `..`.
+            match segment.trim_end_matches(' ') {
+                dots @ ("." | "..") => dots,
+                other => other.trim_end_matches(['.', ' ']),
+            }
+        } else {
+            segment
+        };
+        trailing_slash = matches!(segment, "" | "." | "..");
+        match segment {
+            "" | "." => {}
+            ".." => {
+                kept.pop();
+            }
+            other => kept.push(other),
+        }
+    }
+    let mut out = String::with_capacity(path.len() + 1);
+    out.push('/');
+    out.push_str(&kept.join("/"));
+    if trailing_slash && !kept.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
 /// What an HTTP call targets, parsed from its arguments once per call.
 #[derive(Debug, Clone)]
 pub struct HttpTarget {
     pub url: Url,
     pub scheme: Scheme,
-    /// As the WHATWG parser normalised it: lowercase, IDNA, canonical IP forms;
+    /// As the WHATWG parser normalised it: lowercase, canonical IP forms;
     /// without a trailing dot (`example.org.` is `example.org`).
     pub host: String,
     pub port: u16,
-    /// The path as patterns see it (see [`match_path`]).
-    pub path: String,
+    /// The path as servers could read it (see [`PathReadings`]).
+    pub path: PathReadings,
     pub method: Option<Method>,
     pub secret: Option<String>,
     /// Bytes the request would send: URL, header names and values, body.
@@ -309,56 +554,113 @@ pub struct HttpTarget {
 }
 
 impl HttpTarget {
-    /// Parses the URL; anything but an absolute http(s) URL with a host is refused.
-    /// Returns the URL, its scheme, host, port and the path patterns see.
-    pub fn parse(raw: &str) -> Result<(Url, Scheme, String, u16, String), String> {
-        let url = Url::parse(raw).map_err(|e| format!("`{raw}` is not a valid URL ({e})"))?;
+    /// Vets and parses the URL as the http tool will (anything it would refuse
+    /// is refused here too). Returns the URL, its scheme, host, port and the
+    /// readings of its path.
+    pub fn parse(raw: &str) -> Result<(Url, Scheme, String, u16, PathReadings), String> {
+        let vetted = url_vet::vet_url(raw).map_err(|problem| {
+            format!(
+                "`{}` is not a URL the http tool sends ({}): {problem}",
+                clip(raw),
+                problem.code()
+            )
+        })?;
+        let url = vetted.url;
         let scheme = match url.scheme() {
             "http" => Scheme::Http,
             "https" => Scheme::Https,
             other => {
                 return Err(format!(
-                    "`{raw}` uses the scheme `{other}`; only http and https are possible"
+                    "`{}` uses the scheme `{other}`; only http and https are possible",
+                    clip(raw)
                 ));
             }
         };
-        let host = url
-            .host_str()
-            .ok_or_else(|| format!("`{raw}` has no host"))?
-            .trim_end_matches('.')
-            .to_owned();
-        let port = url.port_or_known_default().unwrap_or(scheme.default_port());
-        let path = match_path(url.path());
-        Ok((url, scheme, host, port, path))
+        let host = canonical_host(
+            url.host_str()
+                .ok_or_else(|| format!("`{}` has no host", clip(raw)))?,
+        );
+        let path = PathReadings::of(url.path());
+        Ok((url, scheme, host, vetted.port, path))
     }
 }
 
-/// A request path (as the WHATWG parser serialised it) in the form patterns are
-/// matched against: `%XX` escapes of unreserved characters decoded (RFC 3986
-/// §6.2.2.2: `/%61dmin` and `/admin` are the same resource) and runs of `/`
-/// collapsed (most servers serve `//admin` as `/admin`). Other escapes, `%2F`
-/// among them, stay as they are.
-pub fn match_path(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let mut byte = bytes[i];
-        let mut width = 1;
-        if byte == b'%'
-            && let Some(hex) = path.get(i + 1..i + 3)
-            && hex.bytes().all(|b| b.is_ascii_hexdigit())
-            && let Ok(decoded) = u8::from_str_radix(hex, 16)
-            && (decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded))
-        {
-            byte = decoded;
-            width = 3;
-        }
-        if !(byte == b'/' && out.last() == Some(&b'/')) {
-            out.push(byte);
-        }
-        i += width;
+/// At most 200 characters of a URL, invisible ones escaped, for messages.
+fn clip(raw: &str) -> String {
+    match raw.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", shown(&raw[..cut])),
+        None => shown(raw),
     }
-    // Only ASCII bytes were decoded, so the text stays UTF-8.
-    String::from_utf8(out).unwrap_or_else(|_| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readings(path: &str) -> Vec<String> {
+        let r = PathReadings::of(path);
+        r.readings()
+            .iter()
+            .chain(r.loose_readings())
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn each_server_reading_of_a_path_is_computed() {
+        for (path, want) in [
+            ("/admin;x/users", "/admin/users"),
+            ("/public/..;/admin", "/admin"),
+            ("/admin%2fusers", "/admin/users"),
+            ("/public/..%2F..%2Fadmin", "/admin"),
+            ("/public/%252e%252e/admin", "/admin"),
+            ("/a%5c..%5cadmin", "/admin"),
+            ("/%EF%BD%81dmin", "/admin"),
+            ("/admin.", "/admin"),
+            ("/admin%20/x", "/admin/x"),
+            ("/admin%3Fx", "/admin"),
+            ("/%u0061dmin", "/admin"),
+            ("//a///b/", "/a/b/"),
+        ] {
+            let all = readings(path);
+            assert!(all.iter().any(|r| r == want), "{path}: {all:?}");
+        }
+    }
+
+    #[test]
+    fn a_plain_path_has_one_reading() {
+        let r = PathReadings::of("/v1/items/42");
+        assert_eq!(r.readings(), ["/v1/items/42"]);
+        assert_eq!(r.loose_readings(), ["/v1/items/42"]);
+        assert_eq!(r.primary(), "/v1/items/42");
+        assert_eq!(PathReadings::of("/").primary(), "/");
+        assert_eq!(PathReadings::of("/a/").primary(), "/a/");
+    }
+
+    #[test]
+    fn the_primary_reading_keeps_structural_escapes() {
+        assert_eq!(
+            PathReadings::of("/a%2fb%3Bc%5cd%61").primary(),
+            "/a%2Fb%3Bc%5Cda"
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_hosts_are_their_ipv4_address() {
+        assert_eq!(canonical_host("[::ffff:7f00:1]"), "127.0.0.1");
+        assert_eq!(canonical_host("[::1]"), "[::1]");
+        assert_eq!(canonical_host("example.org."), "example.org");
+        let pattern = UrlPattern::parse("http://[::ffff:10.0.0.1]:8080/**").expect("pattern");
+        assert_eq!(pattern.host, HostPattern::Exact("10.0.0.1".into()));
+    }
+
+    #[test]
+    fn unplain_pattern_paths_are_refused_with_a_reason() {
+        for path in ["/a;b", "/%61", "/a//b", "/./a", "/a/..", "/a/../b"] {
+            assert!(unplain_path(path).is_some(), "{path}");
+        }
+        for path in ["/**", "/a/*.json", "/v1/items/**", "/é/x", "/a.b/..c"] {
+            assert_eq!(unplain_path(path), None, "{path}");
+        }
+    }
 }

@@ -643,7 +643,13 @@ impl Subject {
                 Self::Invalid(_) => false,
                 Self::Other => true,
                 Self::Http(target) => {
-                    rule.urls.as_ref().is_none_or(|urls| urls.iter().any(|u| u.matches(target)))
+                    // A deny catches any reading of the path; an allow or ask
+                    // must cover every reading (see `http::PathReadings`).
+                    rule.urls.as_ref().is_none_or(|urls| urls.iter().any(|u| if rule.kind == RuleKind::Deny {
+                        u.matches_some_reading(target)
+                    } else {
+                        u.matches(target)
+                    }))
                         && rule.methods.as_ref().is_none_or(|ms| target.method.is_some_and(|m| ms.contains(&m)))
                         // A deny rule covers a call whatever secret it names; an allow
                         // or ask rule lets only its listed secrets be injected.

@@ -19,6 +19,10 @@
 //! Mozilla roots). Caps: response bytes, connect time, time to the response head,
 //! total time (never beyond the run's own deadline). A secret named by
 //! `bearer-secret` is read from the store only now, after the gate allowed it.
+//!
+//! `fetch-text` turns HTML into text with [`html_text`]: no tree is built, the
+//! work is linear in the page, and it stops with a `limit` error at the run's
+//! deadline or when the text would pass the response cap.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -29,6 +33,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value as Json, json};
 
 use crate::gate::{BoxFuture, HostInterface, RunContext, ToolError};
+use crate::html_text;
 use crate::net::address::{self, Verdict};
 use crate::net::url_vet::{Destination, VettedUrl, vet_url};
 use crate::net::{Resolver, SystemResolver};
@@ -63,8 +68,6 @@ const MAX_HEADERS: usize = 64;
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Clients kept for connection reuse, keyed by name and judged addresses.
 const MAX_CACHED_CLIENTS: usize = 64;
-/// Width `fetch-text` wraps converted HTML at.
-const TEXT_WIDTH: usize = 100;
 
 /// Request headers a script may not set: the host decides these, and a script
 /// that could would smuggle requests (Host, Transfer-Encoding), talk to a proxy,
@@ -138,9 +141,11 @@ impl Http {
     }
 
     async fn fetch_text(&self, raw_url: &str, run: &RunContext) -> Result<Json, ToolError> {
+        let target = vet(raw_url)?;
+        let url = target.url.clone();
         let outgoing = Outgoing {
             method: reqwest::Method::GET,
-            target: vet(raw_url)?,
+            target,
             headers: HeaderMap::new(),
             body: None,
             bearer_secret: None,
@@ -166,9 +171,7 @@ impl Http {
             .unwrap_or("")
             .to_ascii_lowercase();
         if content_type.contains("html") || content_type.is_empty() {
-            html2text::from_read(response.body.as_slice(), TEXT_WIDTH)
-                .map(Json::String)
-                .map_err(|e| ToolError::Failed(format!("converting {raw_url} to text: {e}")))
+            self.html_to_text(raw_url, url, response.body, run).await
         } else if content_type.starts_with("text/")
             || content_type.contains("json")
             || content_type.contains("xml")
@@ -181,6 +184,29 @@ impl Http {
                 "{raw_url} is `{content_type}`, not text; use http.fetch"
             )))
         }
+    }
+
+    /// Converts a fetched page with [`html_text`]: off the async workers, with
+    /// the run's deadline and a text cap of the tool's response limit (the
+    /// text is never larger than the body `http.fetch` would have returned).
+    async fn html_to_text(
+        &self,
+        raw_url: &str,
+        url: url::Url,
+        body: Vec<u8>,
+        run: &RunContext,
+    ) -> Result<Json, ToolError> {
+        let bounds = html_text::Bounds {
+            max_output: usize::try_from(self.limits.max_response_bytes).unwrap_or(usize::MAX),
+            deadline: Some(run.deadline.at()),
+        };
+        let converted =
+            tokio::task::spawn_blocking(move || html_text::to_text(&body, Some(&url), bounds))
+                .await
+                .map_err(|e| ToolError::Failed(format!("converting {raw_url} to text: {e}")))?;
+        converted
+            .map(Json::String)
+            .map_err(|stop| ToolError::Limit(format!("{raw_url}: {stop}")))
     }
 
     async fn send(&self, outgoing: Outgoing, run: &RunContext) -> Result<Received, ToolError> {
