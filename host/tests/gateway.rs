@@ -535,6 +535,7 @@ fn cron_jobs_fire_on_the_clock_through_the_gate_and_report_denials() {
             &json!({"name": name, "schedule": {"cron": {"expr": "0 9 * * *", "timezone": "UTC"}},
                     "action": {"clam": {"clam": clam, "args-json": args}}, "once": false}),
             None,
+            clambot::store::cron::Origin::Owner,
             start,
         )
         .expect("job");
@@ -543,6 +544,7 @@ fn cron_jobs_fire_on_the_clock_through_the_gate_and_report_denials() {
     let clock = Arc::new(ManualClock(Mutex::new(start)));
     let scheduler = Scheduler {
         jobs: CronJobs::new(Arc::clone(&state.store)),
+        snapshots: clambot::store::snapshots::PolicySnapshots::new(Arc::clone(&state.store)),
         turns: Arc::new(agent),
         deliver: Arc::new(TelegramDelivery {
             api: BotApi::new(&telegram.url(), TOKEN).expect("api"),

@@ -21,6 +21,7 @@ use super::prompt::{self, PromptParts};
 use super::provider::{Completion, CompletionRequest, Message, ProviderError};
 use super::turn::{ClamRequest, Phase, TurnOutcome, TurnReply, TurnRequest};
 use crate::gate::{CallRecord, GateSetup};
+use crate::policy::bounds::Bound;
 use crate::policy::Caller;
 use crate::sandbox::{RunOutcome, RunRequest};
 
@@ -77,11 +78,15 @@ struct Attempt<'a> {
 }
 
 impl Agent {
-    /// Answers one message.
-    pub(super) async fn answer(&self, request: &TurnRequest) -> Result<TurnReply> {
+    /// Answers one message; every call is also judged by `bounds` (a job's).
+    pub(super) async fn answer(
+        &self,
+        request: &TurnRequest,
+        bounds: &[Bound],
+    ) -> Result<TurnReply> {
         let mut attempt = Attempt {
             request,
-            gate: self.gate(Arc::clone(&request.approver))?,
+            gate: self.gate(Arc::clone(&request.approver), bounds)?,
             denied: Vec::new(),
             denials: Vec::new(),
             last_calls: Vec::new(),
@@ -570,7 +575,7 @@ impl Agent {
         cancel: &CancellationToken,
         saved: bool,
     ) -> Result<Option<RunOutcome>> {
-        let limits = self.run_limits();
+        let limits = self.run_limits(&gate.policy);
         let run = RunRequest {
             source: script.to_owned(),
             args_json: args.to_string(),
@@ -597,9 +602,11 @@ impl Agent {
         self.clams.get(name).is_ok_and(|clam| clam.script == script)
     }
 
-    fn run_limits(&self) -> crate::sandbox::RunLimits {
+    /// The agent's limits, lowered by `policy`'s `[run]` (the run's own policy:
+    /// a job's is narrowed by the policies it was made under).
+    fn run_limits(&self, policy: &crate::policy::Policy) -> crate::sandbox::RunLimits {
         let mut limits = self.settings.run_limits;
-        let ceiling = self.policy.run();
+        let ceiling = policy.run();
         if let Some(timeout) = ceiling.timeout {
             limits.timeout = limits.timeout.min(timeout);
         }
@@ -655,12 +662,16 @@ impl Agent {
 
     /// Runs a saved clam with the given arguments (cron jobs, `clams run`): no
     /// model, no fixing; the result as it is.
-    pub(super) async fn run_saved(&self, request: &ClamRequest) -> Result<TurnReply> {
+    pub(super) async fn run_saved(
+        &self,
+        request: &ClamRequest,
+        bounds: &[Bound],
+    ) -> Result<TurnReply> {
         let clam = self.clams.get(&request.clam)?;
         request.progress.phase(Phase::Running {
             clam: Some(clam.meta.name.clone()),
         });
-        let gate = self.gate(Arc::clone(&request.approver))?;
+        let gate = self.gate(Arc::clone(&request.approver), bounds)?;
         let Some(outcome) = self
             .run_script(
                 &clam.script,
