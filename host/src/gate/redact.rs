@@ -1,12 +1,43 @@
-//! Keeps secret values out of everything clambot writes down: approval prompts,
-//! audit records, call logs.
+//! Keeps secret values out of everything clambot writes down or hands back:
+//! results a script receives, errors, approval prompts, audit records, logs.
 //!
-//! Two rules: the values of credential-carrying HTTP headers are always replaced,
-//! and every occurrence of a known secret value (the secrets store hands them
-//! over) is replaced wherever it appears in a string. What it cannot do: catch a
-//! secret that was transformed (encoded, split) before it reached the arguments.
+//! Threat model: a script never holds a secret value (it names secrets; the
+//! http tool injects them host-side), but a server, a file or an error message
+//! can echo one back. So every text leaving the host side passes [`Redactor`],
+//! which replaces each known secret value wherever it appears — also in the
+//! forms it takes when a server or a format re-encodes it:
+//!
+//! - as is, and JSON-escaped (`\"`, `\\`, `\/`, `\uXXXX` in either case,
+//!   surrogate pairs included);
+//! - URL-encoded (`%XX` in either case, `+` for a space), for any subset of
+//!   its bytes;
+//! - hex, in upper, lower or mixed case;
+//! - base64, standard and URL-safe, padded or not, at any of the three byte
+//!   alignments it can have inside a longer base64 stream (the characters
+//!   determined by the secret alone are matched; the neighbouring character
+//!   that shares bits with it is replaced too).
+//!
+//! The redactor knows every value a run can see at the moment it can see it:
+//! a live redactor ([`Redactor::live`]) re-reads the secrets store whenever
+//! its file changes (checked on every use), and the http tool registers each
+//! value it injects ([`Redactor::register`]) before the request is sent. Values
+//! once known stay known for the redactor's life (a removed secret may still
+//! be echoed). Values shorter than [`MIN_SECRET_LEN`] are refused by
+//! `secrets set` and by the http tool, so none is silently unredactable.
+//!
+//! What it cannot do: catch a value that was split across texts (a server
+//! that sends half in each of two responses), encoded in a way not listed
+//! here (compressed, encrypted, reversed, base32, nested encodings), or
+//! transformed by the script's own code before output. docs/security.md says
+//! so. Credential-carrying HTTP headers are also replaced by name in records.
 
+use std::sync::{Arc, PoisonError, RwLock};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use base64::Engine as _;
 use serde_json::Value as Json;
+
+use crate::secrets::{SecretStore, StoreStamp};
 
 /// What replaces a secret.
 pub const REDACTED: &str = "[REDACTED]";
@@ -21,39 +52,244 @@ const CREDENTIAL_HEADERS: &[&str] = &[
     "x-auth-token",
 ];
 
-/// Secret values shorter than this are not searched for: replacing every "a" in
-/// a log would destroy it and hide nothing.
-const MIN_SECRET_LEN: usize = 4;
+/// The shortest secret value clambot accepts: a shorter one cannot be redacted
+/// without destroying text (replacing every "a" in a log hides nothing), so it
+/// is refused when set and when it would be sent.
+pub const MIN_SECRET_LEN: usize = 4;
 
-#[derive(Debug, Clone, Default)]
+/// Finds and replaces known secret values (see the module docs).
+#[derive(Debug, Default)]
 pub struct Redactor {
-    secrets: Vec<String>,
+    /// Where values come from, re-read when it changes; `None`: fixed values.
+    source: Option<Arc<SecretStore>>,
+    state: RwLock<State>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct State {
+    /// The store as it was when last read.
+    stamp: Option<StoreStamp>,
+    patterns: Arc<Patterns>,
+}
+
+impl Clone for Redactor {
+    fn clone(&self) -> Self {
+        Self {
+            source: self.source.clone(),
+            state: RwLock::new(self.state.read().unwrap_or_else(PoisonError::into_inner).clone()),
+        }
+    }
 }
 
 impl Redactor {
-    /// A redactor for these secret values.
+    /// A redactor for these secret values (only these).
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
-        let mut secrets: Vec<String> = secrets
-            .into_iter()
-            .filter(|s| s.len() >= MIN_SECRET_LEN)
-            .collect();
-        // Longest first, so a secret containing another is replaced whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        Self { secrets }
+        Self {
+            source: None,
+            state: RwLock::new(State {
+                stamp: None,
+                patterns: Arc::new(Patterns::build(secrets.into_iter().collect())),
+            }),
+        }
+    }
+
+    /// A redactor that knows every value in `store`, now and whenever it
+    /// changes later. Fails if the store cannot be read now.
+    pub fn live(store: Arc<SecretStore>) -> anyhow::Result<Self> {
+        let stamp = store.stamp();
+        let values = store.values()?;
+        Ok(Self {
+            source: Some(store),
+            state: RwLock::new(State {
+                stamp: Some(stamp),
+                patterns: Arc::new(Patterns::build(values)),
+            }),
+        })
+    }
+
+    /// Adds a value the run is about to be exposed to (a secret being injected).
+    pub fn register(&self, value: &str) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if state.patterns.values.iter().any(|v| v == value) {
+            return;
+        }
+        let mut values = state.patterns.values.clone();
+        values.push(value.to_owned());
+        state.patterns = Arc::new(Patterns::build(values));
+    }
+
+    /// The patterns, refreshed first if the store changed since they were built.
+    /// If the store cannot be read, the values known so far stay in force.
+    fn patterns(&self) -> Arc<Patterns> {
+        let current = {
+            let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+            match &self.source {
+                None => return Arc::clone(&state.patterns),
+                Some(store) => {
+                    let stamp = store.stamp();
+                    if state.stamp.as_ref() == Some(&stamp) {
+                        return Arc::clone(&state.patterns);
+                    }
+                    (store, stamp)
+                }
+            }
+        };
+        let (store, stamp) = current;
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if let Ok(fresh) = store.values() {
+            let mut values = state.patterns.values.clone();
+            let before = values.len();
+            for value in fresh {
+                if !values.contains(&value) {
+                    values.push(value);
+                }
+            }
+            if values.len() != before {
+                state.patterns = Arc::new(Patterns::build(values));
+            }
+            state.stamp = Some(stamp);
+        }
+        Arc::clone(&state.patterns)
     }
 
     /// Whether any secret value is known (otherwise only header names are redacted).
     pub fn has_secrets(&self) -> bool {
-        !self.secrets.is_empty()
+        !self.patterns().values.is_empty()
     }
 
     /// `value` with every known secret value replaced in its strings (keys
     /// included), and nothing else changed: for results handed back to a script,
     /// where header redaction by name would only destroy data.
     pub fn json_values(&self, value: Json) -> Json {
-        if !self.has_secrets() {
+        let patterns = self.patterns();
+        if patterns.values.is_empty() {
             return value;
         }
+        patterns.json_values(value)
+    }
+
+    /// Replaces secret values in a text.
+    pub fn text(&self, text: &str) -> String {
+        self.patterns().text(text)
+    }
+
+    /// A copy of `value` with credentials and secret values replaced.
+    pub fn json(&self, value: &Json) -> Json {
+        self.patterns().json(value)
+    }
+}
+
+/// The compiled search for a set of values.
+#[derive(Debug, Default)]
+struct Patterns {
+    values: Vec<String>,
+    /// Matched byte for byte: the values and their base64 forms.
+    exact: Option<AhoCorasick>,
+    /// Which patterns of `exact` are base64 (their neighbours are replaced too).
+    exact_is_base64: Vec<bool>,
+    /// Matched ignoring ASCII case: the values' hex forms.
+    hex: Option<AhoCorasick>,
+}
+
+impl Patterns {
+    fn build(values: Vec<String>) -> Self {
+        let values: Vec<String> = values
+            .into_iter()
+            .filter(|v| v.len() >= MIN_SECRET_LEN)
+            .collect();
+        if values.is_empty() {
+            return Self::default();
+        }
+        let mut exact: Vec<Vec<u8>> = Vec::new();
+        let mut exact_is_base64 = Vec::new();
+        let mut hex = Vec::new();
+        for value in &values {
+            exact.push(value.as_bytes().to_vec());
+            exact_is_base64.push(false);
+            for core in base64_cores(value.as_bytes()) {
+                if !exact.contains(&core) {
+                    exact.push(core);
+                    exact_is_base64.push(true);
+                }
+            }
+            hex.push(hex::encode(value.as_bytes()));
+        }
+        let build = |patterns: &[Vec<u8>], case_insensitive: bool| {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .ascii_case_insensitive(case_insensitive)
+                .build(patterns)
+                .ok()
+        };
+        let hex: Vec<Vec<u8>> = hex.into_iter().map(String::into_bytes).collect();
+        Self {
+            exact: build(&exact, false),
+            exact_is_base64,
+            hex: build(&hex, true),
+            values,
+        }
+    }
+
+    fn text(&self, text: &str) -> String {
+        if self.values.is_empty() {
+            return text.to_owned();
+        }
+        let mut ranges = Vec::new();
+        self.find(text.as_bytes(), &mut ranges, |d| d, |d| d);
+        if text.contains('\\') {
+            let view = View::json_unescaped(text);
+            if view.changed() {
+                self.find(&view.bytes, &mut ranges, |d| view.start(d), |d| view.end(d));
+            }
+        }
+        if text.contains('%') || text.contains('+') {
+            let view = View::url_decoded(text);
+            if view.changed() {
+                self.find(&view.bytes, &mut ranges, |d| view.start(d), |d| view.end(d));
+            }
+        }
+        if ranges.is_empty() {
+            return text.to_owned();
+        }
+        replace(text, ranges)
+    }
+
+    /// Adds the source ranges of every match in `bytes` (a view of the text
+    /// whose offsets `start` and `end` map back to it).
+    fn find(
+        &self,
+        bytes: &[u8],
+        ranges: &mut Vec<(usize, usize)>,
+        start: impl Fn(usize) -> usize,
+        end: impl Fn(usize) -> usize,
+    ) {
+        let is_b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
+        if let Some(exact) = &self.exact {
+            for m in exact.find_overlapping_iter(bytes) {
+                let (mut s, mut e) = (m.start(), m.end());
+                if self.exact_is_base64[m.pattern().as_usize()] {
+                    // The characters next to a base64 core carry bits of the value.
+                    if s > 0 && is_b64(bytes[s - 1]) {
+                        s -= 1;
+                    }
+                    if e < bytes.len() && is_b64(bytes[e]) {
+                        e += 1;
+                    }
+                    while e < bytes.len() && bytes[e] == b'=' {
+                        e += 1;
+                    }
+                }
+                ranges.push((start(s), end(e)));
+            }
+        }
+        if let Some(hex) = &self.hex {
+            for m in hex.find_overlapping_iter(bytes) {
+                ranges.push((start(m.start()), end(m.end())));
+            }
+        }
+    }
+
+    fn json_values(&self, value: Json) -> Json {
         match value {
             Json::String(s) => Json::String(self.text(&s)),
             Json::Array(items) => {
@@ -68,19 +304,7 @@ impl Redactor {
         }
     }
 
-    /// Replaces secret values in a text.
-    pub fn text(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), REDACTED);
-            }
-        }
-        out
-    }
-
-    /// A copy of `value` with credentials and secret values replaced.
-    pub fn json(&self, value: &Json) -> Json {
+    fn json(&self, value: &Json) -> Json {
         match value {
             Json::String(s) => Json::String(self.text(s)),
             Json::Array(items) => Json::Array(items.iter().map(|v| self.json(v)).collect()),
@@ -103,6 +327,262 @@ impl Redactor {
                 )
             }
             other => other.clone(),
+        }
+    }
+}
+
+/// The base64 characters that depend on `value` alone, for each of the three
+/// byte offsets it can start at inside a longer stream, in the standard and
+/// the URL-safe alphabet. (Padding is never part of them.)
+fn base64_cores(value: &[u8]) -> Vec<Vec<u8>> {
+    let mut cores = Vec::new();
+    let n = value.len();
+    for offset in 0..3usize {
+        let mut buffer = vec![0u8; offset];
+        buffer.extend_from_slice(value);
+        let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&buffer);
+        // Character j holds bits 6j..6j+6; the value holds bits 8·offset..8·(offset+n).
+        let first = (8 * offset).div_ceil(6);
+        let last = (8 * (offset + n)) / 6;
+        if last <= first {
+            continue;
+        }
+        let core = encoded.as_bytes()[first..last].to_vec();
+        let url_safe: Vec<u8> = core
+            .iter()
+            .map(|&b| match b {
+                b'+' => b'-',
+                b'/' => b'_',
+                b => b,
+            })
+            .collect();
+        for form in [core, url_safe] {
+            if !cores.contains(&form) {
+                cores.push(form);
+            }
+        }
+    }
+    cores
+}
+
+/// `text` with the (possibly overlapping) byte ranges replaced by [`REDACTED`].
+fn replace(text: &str, mut ranges: Vec<(usize, usize)>) -> String {
+    ranges.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    let mut iter = ranges.into_iter().peekable();
+    while let Some((mut start, mut end)) = iter.next() {
+        while let Some(&(s, e)) = iter.peek() {
+            if s > end {
+                break;
+            }
+            end = end.max(e);
+            iter.next();
+        }
+        start = start.max(at);
+        // Whole characters only.
+        while start > 0 && !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        end = end.min(text.len());
+        while end < text.len() && !text.is_char_boundary(end) {
+            end += 1;
+        }
+        if start < at {
+            start = at;
+        }
+        out.push_str(&text[at..start]);
+        out.push_str(REDACTED);
+        at = end.max(start);
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// A decoded view of a text, with the places where decoding changed it, so a
+/// match in the view can be mapped back to the text.
+struct View {
+    bytes: Vec<u8>,
+    /// Sorted by `decoded`: each decoded run that came from a longer escape.
+    escapes: Vec<Escape>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Escape {
+    decoded: usize,
+    decoded_len: usize,
+    source: usize,
+    source_len: usize,
+}
+
+impl View {
+    fn changed(&self) -> bool {
+        !self.escapes.is_empty()
+    }
+
+    /// The escape holding decoded offset `d`, or the last one before it.
+    fn around(&self, d: usize) -> Option<&Escape> {
+        let i = self.escapes.partition_point(|e| e.decoded <= d);
+        i.checked_sub(1).map(|i| &self.escapes[i])
+    }
+
+    /// Where the decoded byte `d` starts in the source.
+    fn start(&self, d: usize) -> usize {
+        match self.around(d) {
+            None => d,
+            Some(e) if d < e.decoded + e.decoded_len => e.source,
+            Some(e) => e.source + e.source_len + (d - e.decoded - e.decoded_len),
+        }
+    }
+
+    /// Where the decoded range ending (exclusively) at `d` ends in the source.
+    fn end(&self, d: usize) -> usize {
+        if d == 0 {
+            return 0;
+        }
+        match self.around(d - 1) {
+            None => d,
+            Some(e) if d - 1 < e.decoded + e.decoded_len => e.source + e.source_len,
+            Some(e) => e.source + e.source_len + (d - e.decoded - e.decoded_len),
+        }
+    }
+
+    fn push_escape(&mut self, source: usize, source_len: usize, decoded: &[u8]) {
+        self.escapes.push(Escape {
+            decoded: self.bytes.len(),
+            decoded_len: decoded.len(),
+            source,
+            source_len,
+        });
+        self.bytes.extend_from_slice(decoded);
+    }
+
+    /// JSON string escapes decoded (`\uXXXX` in either case, surrogate pairs).
+    fn json_unescaped(text: &str) -> Self {
+        let src = text.as_bytes();
+        let mut view = Self {
+            bytes: Vec::with_capacity(src.len()),
+            escapes: Vec::new(),
+        };
+        let hex4 = |at: usize| -> Option<u32> {
+            let digits = src.get(at..at + 4)?;
+            u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+        };
+        let mut i = 0;
+        while i < src.len() {
+            if src[i] != b'\\' || i + 1 >= src.len() {
+                view.bytes.push(src[i]);
+                i += 1;
+                continue;
+            }
+            let simple = match src[i + 1] {
+                b'"' => Some(b'"'),
+                b'\\' => Some(b'\\'),
+                b'/' => Some(b'/'),
+                b'b' => Some(0x08),
+                b'f' => Some(0x0c),
+                b'n' => Some(b'\n'),
+                b'r' => Some(b'\r'),
+                b't' => Some(b'\t'),
+                _ => None,
+            };
+            if let Some(byte) = simple {
+                view.push_escape(i, 2, &[byte]);
+                i += 2;
+                continue;
+            }
+            if src[i + 1] == b'u'
+                && let Some(unit) = hex4(i + 2)
+            {
+                let (code, len) = if (0xD800..0xDC00).contains(&unit)
+                    && src.get(i + 6) == Some(&b'\\')
+                    && src.get(i + 7) == Some(&b'u')
+                    && let Some(low) = hex4(i + 8)
+                    && (0xDC00..0xE000).contains(&low)
+                {
+                    (0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00), 12)
+                } else {
+                    (unit, 6)
+                };
+                if let Some(c) = char::from_u32(code) {
+                    let mut buf = [0u8; 4];
+                    view.push_escape(i, len, c.encode_utf8(&mut buf).as_bytes());
+                    i += len;
+                    continue;
+                }
+            }
+            view.bytes.push(src[i]);
+            i += 1;
+        }
+        view
+    }
+
+    /// URL percent-escapes decoded (either case), and `+` read as a space.
+    fn url_decoded(text: &str) -> Self {
+        let src = text.as_bytes();
+        let mut view = Self {
+            bytes: Vec::with_capacity(src.len()),
+            escapes: Vec::new(),
+        };
+        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+        let mut i = 0;
+        while i < src.len() {
+            match src[i] {
+                b'%' => {
+                    match (
+                        src.get(i + 1).copied().and_then(hex),
+                        src.get(i + 2).copied().and_then(hex),
+                    ) {
+                        (Some(h), Some(l)) => {
+                            view.push_escape(i, 3, &[h << 4 | l]);
+                            i += 3;
+                        }
+                        _ => {
+                            view.bytes.push(b'%');
+                            i += 1;
+                        }
+                    }
+                }
+                b'+' => {
+                    view.push_escape(i, 1, b" ");
+                    i += 1;
+                }
+                byte => {
+                    view.bytes.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        view
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_map_matches_back_to_whole_escapes() {
+        let view = View::json_unescaped(r#"a\u0041\/b"#);
+        assert_eq!(view.bytes, b"aA/b");
+        assert_eq!((view.start(1), view.end(3)), (1, 9));
+        let view = View::url_decoded("x%2fy+z");
+        assert_eq!(view.bytes, b"x/y z");
+        assert_eq!((view.start(1), view.end(4)), (1, 6));
+    }
+
+    #[test]
+    fn base64_cores_cover_every_alignment() {
+        let cores = base64_cores(b"abcd");
+        let engine = base64::engine::general_purpose::STANDARD;
+        for prefix in ["", "x", "xy"] {
+            let encoded = engine.encode(format!("{prefix}abcd!").as_bytes());
+            assert!(
+                cores
+                    .iter()
+                    .any(|c| encoded.as_bytes().windows(c.len()).any(|w| w == c)),
+                "{prefix:?} {encoded}"
+            );
         }
     }
 }
