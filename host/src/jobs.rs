@@ -95,18 +95,19 @@ impl JobBook {
         }
         let mut out = Vec::new();
         for recorded in bounds {
-            let snapshot = self.snapshots.get(&recorded.policy_sha256)?.ok_or_else(|| {
-                anyhow::anyhow!(
-                    "the policy it was made under ({}) is not in the database",
-                    recorded.policy_sha256
-                )
-            })?;
+            let snapshot = self
+                .snapshots
+                .get(&recorded.policy_sha256)?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "the policy it was made under ({}) is not in the database",
+                        recorded.policy_sha256
+                    )
+                })?;
             let short = snapshot.sha256.get(..12).unwrap_or(&snapshot.sha256);
             let policy = Policy::parse(&format!("{}@{short}", snapshot.name), &snapshot.text)
                 .map_err(|e| {
-                    anyhow::anyhow!(
-                        "the policy it was made under ({short}) no longer loads: {e}"
-                    )
+                    anyhow::anyhow!("the policy it was made under ({short}) no longer loads: {e}")
                 })?;
             let maker = match recorded.maker.as_str() {
                 "script" => Caller::Script,

@@ -241,7 +241,8 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_value(value: &str) -> Result<()> {
+/// Checks a secret value: 4 bytes to 16 KiB, one line.
+pub fn check_value(value: &str) -> Result<()> {
     if value.is_empty() {
         bail!("the secret value is empty");
     }

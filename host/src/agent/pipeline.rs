@@ -21,8 +21,8 @@ use super::prompt::{self, PromptParts};
 use super::provider::{Completion, CompletionRequest, Message, ProviderError};
 use super::turn::{ClamRequest, Phase, TurnOutcome, TurnReply, TurnRequest};
 use crate::gate::{CallRecord, GateSetup};
-use crate::policy::bounds::Bound;
 use crate::policy::Caller;
+use crate::policy::bounds::Bound;
 use crate::sandbox::{RunOutcome, RunRequest};
 
 /// Why a step stopped the turn early.

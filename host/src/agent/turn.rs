@@ -145,7 +145,9 @@ pub trait Turns: Send + Sync + fmt::Debug {
         if bounds.is_empty() {
             return self.turn(request);
         }
-        Box::pin(async { anyhow::bail!("this agent cannot run a job within the rights it was made with") })
+        Box::pin(async {
+            anyhow::bail!("this agent cannot run a job within the rights it was made with")
+        })
     }
     /// [`Turns::run_clam`] with every call also judged by `bounds`.
     fn run_clam_within(
@@ -156,7 +158,9 @@ pub trait Turns: Send + Sync + fmt::Debug {
         if bounds.is_empty() {
             return self.run_clam(request);
         }
-        Box::pin(async { anyhow::bail!("this agent cannot run a job within the rights it was made with") })
+        Box::pin(async {
+            anyhow::bail!("this agent cannot run a job within the rights it was made with")
+        })
     }
     /// Forgets the conversation under `session` (`/new`).
     fn new_session(&self, session: &str) -> anyhow::Result<()>;

@@ -176,7 +176,10 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
                 ),
             }
             jobs.adopt(&job.id)?;
-            println!("adopted {} ({}): it runs under the current policy", job.id, job.name);
+            println!(
+                "adopted {} ({}): it runs under the current policy",
+                job.id, job.name
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -76,7 +76,12 @@ impl Clone for Redactor {
     fn clone(&self) -> Self {
         Self {
             source: self.source.clone(),
-            state: RwLock::new(self.state.read().unwrap_or_else(PoisonError::into_inner).clone()),
+            state: RwLock::new(
+                self.state
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
+            ),
         }
     }
 }
@@ -237,9 +242,16 @@ impl Patterns {
         let mut ranges = Vec::new();
         self.find(text.as_bytes(), &mut ranges, |d| d, |d| d);
         if text.contains('\\') {
-            let view = View::json_unescaped(text);
-            if view.changed() {
-                self.find(&view.bytes, &mut ranges, |d| view.start(d), |d| view.end(d));
+            // Read as JSON escapes; and again with `\\` not taken as a pair, so
+            // an escape right after a literal backslash is seen too.
+            for skewed in [false, true] {
+                if skewed && !text.contains("\\\\") {
+                    continue;
+                }
+                let view = View::json_unescaped(text, skewed);
+                if view.changed() {
+                    self.find(&view.bytes, &mut ranges, |d| view.start(d), |d| view.end(d));
+                }
             }
         }
         if text.contains('%') || text.contains('+') {
@@ -458,7 +470,9 @@ impl View {
     }
 
     /// JSON string escapes decoded (`\uXXXX` in either case, surrogate pairs).
-    fn json_unescaped(text: &str) -> Self {
+    /// `skewed`: a `\\` pair is read as a lone backslash followed by whatever
+    /// escape its second backslash starts.
+    fn json_unescaped(text: &str, skewed: bool) -> Self {
         let src = text.as_bytes();
         let mut view = Self {
             bytes: Vec::with_capacity(src.len()),
@@ -466,12 +480,20 @@ impl View {
         };
         let hex4 = |at: usize| -> Option<u32> {
             let digits = src.get(at..at + 4)?;
+            if !digits.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
             u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
         };
         let mut i = 0;
         while i < src.len() {
             if src[i] != b'\\' || i + 1 >= src.len() {
                 view.bytes.push(src[i]);
+                i += 1;
+                continue;
+            }
+            if skewed && src[i + 1] == b'\\' {
+                view.bytes.push(b'\\');
                 i += 1;
                 continue;
             }
@@ -563,7 +585,7 @@ mod tests {
 
     #[test]
     fn views_map_matches_back_to_whole_escapes() {
-        let view = View::json_unescaped(r#"a\u0041\/b"#);
+        let view = View::json_unescaped(r#"a\u0041\/b"#, false);
         assert_eq!(view.bytes, b"aA/b");
         assert_eq!((view.start(1), view.end(3)), (1, 9));
         let view = View::url_decoded("x%2fy+z");

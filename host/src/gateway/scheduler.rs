@@ -136,16 +136,16 @@ impl Scheduler {
             self.turns
                 .run_clam_within(
                     ClamRequest {
-                    session,
-                    clam: clam
-                        .get("clam")
-                        .and_then(Json::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    args,
-                    approver: Arc::new(NonInteractive),
-                    progress: Arc::new(Quiet),
-                    cancel: self.cancel.child_token(),
+                        session,
+                        clam: clam
+                            .get("clam")
+                            .and_then(Json::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        args,
+                        approver: Arc::new(NonInteractive),
+                        progress: Arc::new(Quiet),
+                        cancel: self.cancel.child_token(),
                     },
                     bounds,
                 )

@@ -48,7 +48,10 @@ impl Bound {
 
     /// `sha256` shortened for messages.
     fn short(&self) -> &str {
-        self.policy.sha256().get(..12).unwrap_or(self.policy.sha256())
+        self.policy
+            .sha256()
+            .get(..12)
+            .unwrap_or(self.policy.sha256())
     }
 }
 
@@ -119,7 +122,9 @@ pub(super) fn combine(
     usage: &mut Usage,
 ) -> Decision {
     if usage.bounds.len() < policy.bounds.len() {
-        usage.bounds.resize_with(policy.bounds.len(), Usage::default);
+        usage
+            .bounds
+            .resize_with(policy.bounds.len(), Usage::default);
     }
     let mut decisions = vec![own];
     for (bound, used) in policy.bounds.iter().zip(usage.bounds.iter_mut()) {

@@ -72,7 +72,11 @@ impl Origin {
                 "made by run {run} (rights of policy {})",
                 bounds
                     .iter()
-                    .map(|b| format!("{} as {}", b.policy_sha256.get(..12).unwrap_or(&b.policy_sha256), b.maker))
+                    .map(|b| format!(
+                        "{} as {}",
+                        b.policy_sha256.get(..12).unwrap_or(&b.policy_sha256),
+                        b.maker
+                    ))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
