@@ -1007,8 +1007,20 @@ fn encoded_forms(secret: &str) -> Vec<(String, String)> {
             }
         })
         .collect();
+    let html_decimal: String = secret.chars().map(|c| format!("&#{};", c as u32)).collect();
+    let html_hex: String = secret
+        .chars()
+        .map(|c| format!("&#X{:x};", c as u32))
+        .collect();
+    let nested: String = unicode_escaped(false)
+        .bytes()
+        .map(|b| format!("%{b:02X}"))
+        .collect();
     vec![
         ("raw".into(), secret.to_owned()),
+        ("html decimal".into(), html_decimal),
+        ("html hex".into(), html_hex),
+        ("percent-encoded json \\u".into(), nested),
         (
             "json".into(),
             json_escaped[1..json_escaped.len() - 1].to_owned(),

@@ -11,6 +11,9 @@
 //!   surrogate pairs included);
 //! - URL-encoded (`%XX` in either case, `+` for a space), for any subset of
 //!   its bytes;
+//! - as HTML character references (`&#65;`, `&#x41;`, `&amp;` …);
+//! - one encoding inside another (URL-encoded JSON escapes, say), for texts up
+//!   to 1 MiB;
 //! - hex, in upper, lower or mixed case;
 //! - base64, standard and URL-safe, padded or not, at any of the three byte
 //!   alignments it can have inside a longer base64 stream (the characters
@@ -56,6 +59,11 @@ const CREDENTIAL_HEADERS: &[&str] = &[
 /// without destroying text (replacing every "a" in a log hides nothing), so it
 /// is refused when set and when it would be sent.
 pub const MIN_SECRET_LEN: usize = 4;
+
+/// Texts up to this size are also searched in views of views (URL-encoded
+/// JSON escapes, say); larger ones in one layer of decoding only, so that the
+/// work stays a small multiple of the text.
+const MAX_NESTED_VIEW_BYTES: usize = 1024 * 1024;
 
 /// Finds and replaces known secret values (see the module docs).
 #[derive(Debug, Default)]
@@ -240,30 +248,65 @@ impl Patterns {
             return text.to_owned();
         }
         let mut ranges = Vec::new();
-        self.find(text.as_bytes(), &mut ranges, |d| d, |d| d);
-        if text.contains('\\') {
-            // Read as JSON escapes; and again with `\\` not taken as a pair, so
-            // an escape right after a literal backslash is seen too.
-            for skewed in [false, true] {
-                if skewed && !text.contains("\\\\") {
+        let identity = |d: usize| d;
+        self.find(text.as_bytes(), &mut ranges, &identity, &identity);
+        // Anchored at every position, so no neighbouring `%` or `\\` can shift
+        // how the value's own escapes are read.
+        let bytes = text.as_bytes();
+        for value in &self.values {
+            let value = value.as_bytes();
+            for start in 0..bytes.len() {
+                let b = bytes[start];
+                if b != value[0] && b != b'%' && b != b'+' && b != b'\\' {
                     continue;
                 }
-                let view = View::json_unescaped(text, skewed);
-                if view.changed() {
-                    self.find(&view.bytes, &mut ranges, |d| view.start(d), |d| view.end(d));
+                for matcher in [
+                    url_encoded_at as fn(&[u8], usize, &[u8]) -> Option<usize>,
+                    json_escaped_at,
+                ] {
+                    // (The value as it is was found above.)
+                    if let Some(end) = matcher(bytes, start, value)
+                        && bytes[start..end] != *value
+                    {
+                        ranges.push((start, end));
+                    }
                 }
             }
         }
-        if text.contains('%') || text.contains('+') {
-            let view = View::url_decoded(text);
-            if view.changed() {
-                self.find(&view.bytes, &mut ranges, |d| view.start(d), |d| view.end(d));
-            }
-        }
+        let depth = if text.len() <= MAX_NESTED_VIEW_BYTES {
+            2
+        } else {
+            1
+        };
+        self.find_in_views(text.as_bytes(), depth, &mut ranges, &identity, &identity);
         if ranges.is_empty() {
             return text.to_owned();
         }
         replace(text, ranges)
+    }
+
+    /// Searches every decoded view of `bytes` (and, `depth` permitting, the
+    /// views of those views), mapping matches back through `start` and `end`.
+    fn find_in_views(
+        &self,
+        bytes: &[u8],
+        depth: usize,
+        ranges: &mut Vec<(usize, usize)>,
+        start: &dyn Fn(usize) -> usize,
+        end: &dyn Fn(usize) -> usize,
+    ) {
+        if depth == 0 {
+            return;
+        }
+        for kind in ViewKind::ALL {
+            let Some(view) = View::decode(kind, bytes) else {
+                continue;
+            };
+            let view_start = |d: usize| start(view.start(d));
+            let view_end = |d: usize| end(view.end(d));
+            self.find(&view.bytes, ranges, &view_start, &view_end);
+            self.find_in_views(&view.bytes, depth - 1, ranges, &view_start, &view_end);
+        }
     }
 
     /// Adds the source ranges of every match in `bytes` (a view of the text
@@ -272,8 +315,8 @@ impl Patterns {
         &self,
         bytes: &[u8],
         ranges: &mut Vec<(usize, usize)>,
-        start: impl Fn(usize) -> usize,
-        end: impl Fn(usize) -> usize,
+        start: &dyn Fn(usize) -> usize,
+        end: &dyn Fn(usize) -> usize,
     ) {
         let is_b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
         if let Some(exact) = &self.exact {
@@ -377,6 +420,93 @@ fn base64_cores(value: &[u8]) -> Vec<Vec<u8>> {
     cores
 }
 
+/// Where `value` ends if `text` spells it from `at` with any of its bytes
+/// URL-encoded (`%XX`, either case) and spaces possibly as `+`.
+fn url_encoded_at(text: &[u8], at: usize, value: &[u8]) -> Option<usize> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut p = at;
+    for (i, &want) in value.iter().enumerate() {
+        let escaped = match (text.get(p), text.get(p + 1), text.get(p + 2)) {
+            (Some(b'%'), Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| h << 4 | l),
+            _ => None,
+        };
+        if escaped == Some(want) {
+            // A `%` that is itself the value's byte could also be read raw.
+            if want == b'%'
+                && let Some(end) = url_encoded_at(text, p + 1, &value[i + 1..])
+            {
+                return Some(end.max(p + 3));
+            }
+            p += 3;
+        } else if text.get(p) == Some(&want) || (want == b' ' && text.get(p) == Some(&b'+')) {
+            p += 1;
+        } else {
+            return None;
+        }
+    }
+    Some(p)
+}
+
+/// Where `value` ends if `text` spells it from `at` as JSON string content:
+/// any character raw or escaped (`\\"`, `\\/`, `\\n` …, `\\uXXXX` in either case,
+/// surrogate pairs).
+fn json_escaped_at(text: &[u8], at: usize, value: &[u8]) -> Option<usize> {
+    let value = std::str::from_utf8(value).ok()?;
+    let hex4 = |p: usize| -> Option<u32> {
+        let digits = text.get(p..p + 4)?;
+        if !digits.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    };
+    let mut p = at;
+    let mut buf = [0u8; 4];
+    for want in value.chars() {
+        let raw = want.encode_utf8(&mut buf).as_bytes();
+        if text.get(p) == Some(&b'\\') {
+            let simple = match text.get(p + 1) {
+                Some(b'"') => Some('"'),
+                Some(b'\\') => Some('\\'),
+                Some(b'/') => Some('/'),
+                Some(b'b') => Some('\u{8}'),
+                Some(b'f') => Some('\u{c}'),
+                Some(b'n') => Some('\n'),
+                Some(b'r') => Some('\r'),
+                Some(b't') => Some('\t'),
+                _ => None,
+            };
+            if simple == Some(want) {
+                p += 2;
+                continue;
+            }
+            if text.get(p + 1) == Some(&b'u')
+                && let Some(unit) = hex4(p + 2)
+            {
+                let (code, len) = if (0xD800..0xDC00).contains(&unit)
+                    && text.get(p + 6) == Some(&b'\\')
+                    && text.get(p + 7) == Some(&b'u')
+                    && let Some(low) = hex4(p + 8)
+                    && (0xDC00..0xE000).contains(&low)
+                {
+                    (0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00), 12)
+                } else {
+                    (unit, 6)
+                };
+                if char::from_u32(code) == Some(want) {
+                    p += len;
+                    continue;
+                }
+            }
+        }
+        if text.get(p..p + raw.len()) == Some(raw) {
+            p += raw.len();
+        } else {
+            return None;
+        }
+    }
+    Some(p)
+}
+
 /// `text` with the (possibly overlapping) byte ranges replaced by [`REDACTED`].
 fn replace(text: &str, mut ranges: Vec<(usize, usize)>) -> String {
     ranges.sort_unstable();
@@ -469,15 +599,35 @@ impl View {
         self.bytes.extend_from_slice(decoded);
     }
 
+    /// `bytes` decoded as `kind`; `None` when that changes nothing.
+    fn decode(kind: ViewKind, bytes: &[u8]) -> Option<Self> {
+        let view = match kind {
+            ViewKind::Json if bytes.contains(&b'\\') => Self::json_unescaped(bytes, false),
+            ViewKind::JsonSkewed if bytes.windows(2).any(|w| w == b"\\\\") => {
+                Self::json_unescaped(bytes, true)
+            }
+            ViewKind::Url if bytes.iter().any(|&b| b == b'%' || b == b'+') => {
+                Self::url_decoded(bytes, false)
+            }
+            ViewKind::UrlSkewed if bytes.contains(&b'%') => Self::url_decoded(bytes, true),
+            ViewKind::Html if bytes.contains(&b'&') => Self::html_decoded(bytes),
+            _ => return None,
+        };
+        view.changed().then_some(view)
+    }
+
+    fn empty(capacity: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(capacity),
+            escapes: Vec::new(),
+        }
+    }
+
     /// JSON string escapes decoded (`\uXXXX` in either case, surrogate pairs).
     /// `skewed`: a `\\` pair is read as a lone backslash followed by whatever
     /// escape its second backslash starts.
-    fn json_unescaped(text: &str, skewed: bool) -> Self {
-        let src = text.as_bytes();
-        let mut view = Self {
-            bytes: Vec::with_capacity(src.len()),
-            escapes: Vec::new(),
-        };
+    fn json_unescaped(src: &[u8], skewed: bool) -> Self {
+        let mut view = Self::empty(src.len());
         let hex4 = |at: usize| -> Option<u32> {
             let digits = src.get(at..at + 4)?;
             if !digits.iter().all(u8::is_ascii_hexdigit) {
@@ -501,6 +651,7 @@ impl View {
                 b'"' => Some(b'"'),
                 b'\\' => Some(b'\\'),
                 b'/' => Some(b'/'),
+                b'\'' => Some(b'\''),
                 b'b' => Some(0x08),
                 b'f' => Some(0x0c),
                 b'n' => Some(b'\n'),
@@ -540,31 +691,34 @@ impl View {
     }
 
     /// URL percent-escapes decoded (either case), and `+` read as a space.
-    fn url_decoded(text: &str) -> Self {
-        let src = text.as_bytes();
-        let mut view = Self {
-            bytes: Vec::with_capacity(src.len()),
-            escapes: Vec::new(),
-        };
+    /// `skewed`: the first `%XX` of each run of escapes is left as it is (a
+    /// literal `%` just before an encoded value would otherwise swallow it).
+    fn url_decoded(src: &[u8], skewed: bool) -> Self {
+        let mut view = Self::empty(src.len());
         let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
         let mut i = 0;
+        let mut run_end = usize::MAX;
         while i < src.len() {
             match src[i] {
-                b'%' => {
-                    match (
-                        src.get(i + 1).copied().and_then(hex),
-                        src.get(i + 2).copied().and_then(hex),
-                    ) {
-                        (Some(h), Some(l)) => {
-                            view.push_escape(i, 3, &[h << 4 | l]);
-                            i += 3;
-                        }
-                        _ => {
-                            view.bytes.push(b'%');
-                            i += 1;
-                        }
+                b'%' => match (
+                    src.get(i + 1).copied().and_then(hex),
+                    src.get(i + 2).copied().and_then(hex),
+                ) {
+                    (Some(_), Some(_)) if skewed && run_end != i => {
+                        view.bytes.extend_from_slice(&src[i..i + 3]);
+                        i += 3;
+                        run_end = i;
                     }
-                }
+                    (Some(h), Some(l)) => {
+                        view.push_escape(i, 3, &[h << 4 | l]);
+                        i += 3;
+                        run_end = i;
+                    }
+                    _ => {
+                        view.bytes.push(b'%');
+                        i += 1;
+                    }
+                },
                 b'+' => {
                     view.push_escape(i, 1, b" ");
                     i += 1;
@@ -577,6 +731,85 @@ impl View {
         }
         view
     }
+
+    /// HTML character references decoded: `&#NNN;`, `&#xHH;` (either case) and
+    /// the five XML entities.
+    fn html_decoded(src: &[u8]) -> Self {
+        const NAMED: &[(&[u8], u8)] = &[
+            (b"&amp;", b'&'),
+            (b"&lt;", b'<'),
+            (b"&gt;", b'>'),
+            (b"&quot;", b'"'),
+            (b"&apos;", b'\''),
+        ];
+        let mut view = Self::empty(src.len());
+        let mut i = 0;
+        'outer: while i < src.len() {
+            if src[i] != b'&' {
+                view.bytes.push(src[i]);
+                i += 1;
+                continue;
+            }
+            for (name, byte) in NAMED {
+                if src[i..].len() >= name.len() && src[i..i + name.len()].eq_ignore_ascii_case(name)
+                {
+                    view.push_escape(i, name.len(), &[*byte]);
+                    i += name.len();
+                    continue 'outer;
+                }
+            }
+            if src.get(i + 1) == Some(&b'#') {
+                let (radix, digits_at) = match src.get(i + 2) {
+                    Some(b'x' | b'X') => (16, i + 3),
+                    _ => (10, i + 2),
+                };
+                let digits = src[digits_at..]
+                    .iter()
+                    .take(8)
+                    .take_while(|b| (**b as char).is_digit(radix))
+                    .count();
+                if digits > 0 && src.get(digits_at + digits) == Some(&b';') {
+                    let text =
+                        std::str::from_utf8(&src[digits_at..digits_at + digits]).unwrap_or("");
+                    if let Some(c) = u32::from_str_radix(text, radix)
+                        .ok()
+                        .and_then(char::from_u32)
+                    {
+                        let mut buf = [0u8; 4];
+                        let len = digits_at + digits + 1 - i;
+                        view.push_escape(i, len, c.encode_utf8(&mut buf).as_bytes());
+                        i += len;
+                        continue;
+                    }
+                }
+            }
+            view.bytes.push(b'&');
+            i += 1;
+        }
+        view
+    }
+}
+
+/// The decodings a text is also searched in.
+#[derive(Debug, Clone, Copy)]
+enum ViewKind {
+    Json,
+    /// JSON escapes read from a backslash that follows a literal backslash.
+    JsonSkewed,
+    Url,
+    /// URL escapes read from after a literal `%`.
+    UrlSkewed,
+    Html,
+}
+
+impl ViewKind {
+    const ALL: [Self; 5] = [
+        Self::Json,
+        Self::JsonSkewed,
+        Self::Url,
+        Self::UrlSkewed,
+        Self::Html,
+    ];
 }
 
 #[cfg(test)]
@@ -585,10 +818,10 @@ mod tests {
 
     #[test]
     fn views_map_matches_back_to_whole_escapes() {
-        let view = View::json_unescaped(r#"a\u0041\/b"#, false);
+        let view = View::json_unescaped(br#"a\u0041\/b"#, false);
         assert_eq!(view.bytes, b"aA/b");
         assert_eq!((view.start(1), view.end(3)), (1, 9));
-        let view = View::url_decoded("x%2fy+z");
+        let view = View::url_decoded(b"x%2fy+z", false);
         assert_eq!(view.bytes, b"x/y z");
         assert_eq!((view.start(1), view.end(4)), (1, 6));
     }
