@@ -1292,3 +1292,80 @@ fn clambot_secrets_set_refuses_a_short_value_with_exit_1() {
     assert!(stderr.contains("at least 4 bytes"), "{stderr}");
     assert!(!dir.path().join("home/data/secrets.json").exists());
 }
+
+#[test]
+fn clambot_cron_adopt_vouches_only_for_jobs_whose_maker_is_unknown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home_dir = dir.path().join("home");
+    let cron = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_clambot"))
+            .arg("cron")
+            .args(args)
+            .env("CLAMBOT_HOME", &home_dir)
+            .output()
+            .expect("clambot runs")
+    };
+    let state = HostState::open(Home::at(home_dir.clone())).expect("state");
+    let book = JobBook::new(Arc::clone(&state.store));
+    let spec = |name: &str| json!({"name": name, "schedule": {"every": 3600}, "action": {"prompt": "hello"}});
+    book.add(&spec("old"), None, Origin::Unrecorded, Utc::now())
+        .expect("old");
+    let policy =
+        Policy::parse("p.toml", "version = 1\n[[allow]]\ncall = \"cron.add\"\n").expect("p");
+    let origin = book
+        .origin_of_run(&policy, &Caller::Script, "run-1")
+        .expect("origin");
+    book.add(&spec("scripted"), None, origin, Utc::now())
+        .expect("scripted");
+
+    let list = String::from_utf8_lossy(&cron(&["list"]).stdout).into_owned();
+    assert!(list.contains("maker unknown"), "{list}");
+    assert!(list.contains("made by run run-1"), "{list}");
+    let out = cron(&["adopt", "scripted"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a script's job keeps its maker's rights"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keeps that run's rights"));
+    let out = cron(&["adopt", "old"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        home_jobs(&state)
+            .get("old")
+            .expect("get")
+            .expect("job")
+            .origin,
+        Origin::Owner
+    );
+    assert_eq!(
+        cron(&["adopt", "old"]).status.code(),
+        Some(1),
+        "adopted already"
+    );
+    // A job the owner adds is owner-made.
+    let out = cron(&["add", "mine", "--every", "1h", "--prompt", "hi"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        home_jobs(&state)
+            .get("mine")
+            .expect("get")
+            .expect("job")
+            .origin,
+        Origin::Owner
+    );
+}
+
+fn home_jobs(state: &HostState) -> CronJobs {
+    CronJobs::new(Arc::clone(&state.store))
+}

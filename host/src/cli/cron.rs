@@ -163,17 +163,23 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
         CronCommand::Disable { job } => toggle(&cron, &find(&job)?, false, now),
         CronCommand::Adopt { job } => {
             let job = find(&job)?;
-            match &job.origin {
-                Origin::Unrecorded => {}
-                Origin::Owner => bail!("job {} ({}) is owner-made already", job.id, job.name),
+            let refusal = match &job.origin {
+                Origin::Unrecorded => None,
+                Origin::Owner => Some(format!(
+                    "job {} ({}) is owner-made already",
+                    job.id, job.name
+                )),
                 // A script's job keeps its maker's rights: adopting it would
                 // hand it the owner's. Re-add it with `cron add` instead.
-                Origin::Run { .. } => bail!(
+                Origin::Run { .. } => Some(format!(
                     "job {} ({}) was made by a run and keeps that run's rights; to give it yours, \
                      remove it and add it again with `clambot cron add`",
-                    job.id,
-                    job.name
-                ),
+                    job.id, job.name
+                )),
+            };
+            if let Some(refusal) = refusal {
+                eprintln!("clambot: {refusal}");
+                return Ok(ExitCode::from(1));
             }
             jobs.adopt(&job.id)?;
             println!(
