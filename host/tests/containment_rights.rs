@@ -236,6 +236,11 @@ fn a_job_made_under_a_narrow_policy_gets_none_of_the_wider_current_policy() {
     assert!(delivered.contains("Job exfil"), "{delivered}");
     assert!(delivered.contains("denied"), "{delivered}");
     assert!(delivered.contains("never has more rights"), "{delivered}");
+    assert!(
+        delivered.contains("job-rights: default-deny (maker-policy.toml@"),
+        "{delivered}"
+    );
+    assert!(delivered.contains("clambot cron add"), "{delivered}");
     assert_eq!(
         server.connections(),
         0,
@@ -1173,6 +1178,61 @@ fn a_server_echoing_a_secret_in_any_form_shows_the_script_audit_and_errors_nothi
         assert!(!result.contains(&form), "{name} in the result: {result}");
         assert!(!console.contains(&form), "{name} on the console: {console}");
         assert!(!audit.contains(&form), "{name} in the audit log");
+    }
+}
+
+fn header_safe_secret() -> impl Strategy<Value = String> {
+    // What an Authorization header can carry: visible ASCII and spaces inside.
+    "[!-~][ -~]{2,30}[!-~]"
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn through_the_real_gate_no_echoed_form_reaches_result_console_audit_or_error(
+        secret in header_safe_secret(),
+        before in "[ -~]{0,20}",
+        after in "[ -~]{0,20}",
+    ) {
+        let world = common::world::World::new();
+        world.secrets.set("api_token", &secret).expect("set");
+        let (b, a) = (before.clone(), after.clone());
+        let server = Server::start("127.0.0.1", 0, move |seen| {
+            let token = seen
+                .header("authorization")
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("none")
+                .to_owned();
+            let body: Vec<String> = encoded_forms(&token)
+                .into_iter()
+                .map(|(_, form)| format!("{b}{form}{a}"))
+                .collect();
+            Reply::text(200, "text/plain", body.join("\n"))
+        });
+        let policy = format!(
+            "version = 1\n[[allow]]\ncall = \"http.fetch\"\nurl = [\"http://127.0.0.1:{port}/**\"]\nsecrets = [\"api_token\"]\n[[allow]]\ncall = \"fs.read-text\"\n[net]\nallow-private = [\"127.0.0.1:{port}\"]\n",
+            port = server.port()
+        );
+        let source = format!(
+            "const r = await http.fetch({{ method: 'GET', url: 'http://127.0.0.1:{}/x', headers: [], body: null, bearerSecret: 'api_token' }}); console.log(r.body); for (const line of r.body.split('\\n')) {{ try {{ await fs.readText(line) }} catch (e) {{ console.log(e.message) }} }} return r.body",
+            server.port()
+        );
+        let mut request = RunRequest::new(source);
+        request.gate = world.gate(&policy);
+        request.gate.redactor = Arc::new(Redactor::live(Arc::clone(&world.secrets)).expect("redactor"));
+        let outcome = common::runtime().block_on(world.sandbox.run(&request));
+        let result = outcome.result.clone().expect("runs");
+        let console = outcome.console.text();
+        let audit: String = std::fs::read_dir(world.audit_dir())
+            .expect("audit dir")
+            .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("read"))
+            .collect();
+        for (name, form) in encoded_forms(&secret) {
+            prop_assert!(!result.contains(&form), "{name} in the result: {result}");
+            prop_assert!(!console.contains(&form), "{name} on the console or in an error: {console}");
+            prop_assert!(!audit.contains(&form), "{name} in the audit log");
+        }
     }
 }
 

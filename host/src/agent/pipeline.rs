@@ -642,6 +642,23 @@ impl Agent {
             text.push_str("a call; ");
         }
         text.truncate(text.trim_end_matches("; ").len());
+        if attempt
+            .denials
+            .iter()
+            .any(|c| c.rule.starts_with(crate::policy::bounds::BOUND_RULE_PREFIX))
+        {
+            // The current policy is not what refused: the job's maker had no such right.
+            text.push_str(
+                ".\n\nThis job was made by a script, and a job never has more rights than the run \
+                 that made it. To give it the current policy's rights, remove it and add it yourself \
+                 with `clambot cron add`.",
+            );
+            return TurnReply {
+                text,
+                outcome: TurnOutcome::Failed,
+                denied: attempt.denied.clone(),
+            };
+        }
         text.push_str(".\n\nTo allow it, add a rule to the policy");
         if let Some(call) = attempt.denials.first() {
             let args = call.denial.as_ref().map(|d| &d.args);

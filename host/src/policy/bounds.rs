@@ -26,6 +26,11 @@ use std::sync::Arc;
 
 use super::{Call, Caller, Decision, NetSettings, Policy, RunSettings, Usage};
 
+/// How the rule of a refusal by a bound starts (in audit records, denials and
+/// replies): the refusal came from the policy the job was made under, so adding
+/// a rule to the current policy would not change it.
+pub const BOUND_RULE_PREFIX: &str = "job-rights: ";
+
 /// One policy a run is narrowed by, and who made the job under it.
 #[derive(Debug, Clone)]
 pub struct Bound {
@@ -144,13 +149,20 @@ pub(super) fn combine(
                 ),
             },
         };
+        let rule_of = |rule: String| {
+            if rule == super::DEFAULT_DENY_RULE {
+                format!("{BOUND_RULE_PREFIX}{rule} ({})", bound.policy.name())
+            } else {
+                format!("{BOUND_RULE_PREFIX}{rule}")
+            }
+        };
         decisions.push(match decision {
             Decision::Deny { rule, reason } => Decision::Deny {
-                rule,
+                rule: rule_of(rule),
                 reason: reason + &why,
             },
             Decision::Limit { rule, reason } => Decision::Limit {
-                rule,
+                rule: rule_of(rule),
                 reason: reason + &why,
             },
             other => other,
