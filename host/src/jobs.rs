@@ -105,10 +105,14 @@ impl JobBook {
                     )
                 })?;
             let short = snapshot.sha256.get(..12).unwrap_or(&snapshot.sha256);
-            let policy = Policy::parse(&format!("{}@{short}", snapshot.name), &snapshot.text)
-                .map_err(|e| {
-                    anyhow::anyhow!("the policy it was made under ({short}) no longer loads: {e}")
-                })?;
+            // A policy recorded from a recorded one is named `NAME@SHORT` already.
+            let name = match snapshot.name.ends_with(&format!("@{short}")) {
+                true => snapshot.name.clone(),
+                false => format!("{}@{short}", snapshot.name),
+            };
+            let policy = Policy::parse(&name, &snapshot.text).map_err(|e| {
+                anyhow::anyhow!("the policy it was made under ({short}) no longer loads: {e}")
+            })?;
             let maker = match recorded.maker.as_str() {
                 "script" => Caller::Script,
                 other => match other.strip_prefix("tools.") {
