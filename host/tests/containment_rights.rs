@@ -1023,6 +1023,8 @@ fn encoded_forms(secret: &str) -> Vec<(String, String)> {
         .collect();
     vec![
         ("raw".into(), secret.to_owned()),
+        ("upper case".into(), secret.to_ascii_uppercase()),
+        ("lower case".into(), secret.to_ascii_lowercase()),
         ("html decimal".into(), html_decimal),
         ("html hex".into(), html_hex),
         ("percent-encoded json \\u".into(), nested),
@@ -1428,4 +1430,50 @@ fn clambot_cron_adopt_vouches_only_for_jobs_whose_maker_is_unknown() {
 
 fn home_jobs(state: &HostState) -> CronJobs {
     CronJobs::new(Arc::clone(&state.store))
+}
+
+#[test]
+fn jobs_stored_before_makers_were_recorded_are_owner_made_only_if_only_the_owner_could_have_made_them()
+ {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clambot.db");
+    let store = clambot::store::Store::open(&path).expect("open");
+    // Back to schema 2, as an older clambot left it, with one job from
+    // `clambot cron add --channel` and one that a script may have made.
+    store
+        .with(|c| {
+            c.execute_batch(
+                r#"DROP TABLE policy_snapshots;
+                   ALTER TABLE cron_jobs DROP COLUMN origin;
+                   INSERT INTO cron_jobs (id, name, schedule, action, once, enabled, created_ms, next_run_ms, last_run_ms, channel)
+                   VALUES ('job-a', 'from-cli', '{"every":60}', '{"prompt":"hi"}', 0, 1, 0, 60000, NULL, 'telegram:42'),
+                          ('job-b', 'unknown', '{"every":60}', '{"prompt":"hi"}', 0, 1, 0, 60000, NULL, NULL);
+                   PRAGMA user_version = 2;"#,
+            )
+        })
+        .expect("downgrade");
+    drop(store);
+    let store = Arc::new(clambot::store::Store::open(&path).expect("migrates"));
+    let jobs = CronJobs::new(Arc::clone(&store));
+    assert_eq!(
+        jobs.get("from-cli").expect("get").expect("job").origin,
+        Origin::Owner
+    );
+    assert_eq!(
+        jobs.get("unknown").expect("get").expect("job").origin,
+        Origin::Unrecorded
+    );
+    // A value this clambot cannot read is no record either.
+    store
+        .with(|c| {
+            c.execute(
+                "UPDATE cron_jobs SET origin = '{\"by\":\"god\"}' WHERE id = 'job-a'",
+                [],
+            )
+        })
+        .expect("damage");
+    assert_eq!(
+        jobs.get("from-cli").expect("get").expect("job").origin,
+        Origin::Unrecorded
+    );
 }

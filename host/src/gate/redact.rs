@@ -14,6 +14,7 @@
 //! - as HTML character references (`&#65;`, `&#x41;`, `&amp;` …);
 //! - one encoding inside another (URL-encoded JSON escapes, say), for texts up
 //!   to 1 MiB;
+//! - in any ASCII letter case (an echo may be upper-cased);
 //! - hex, in upper, lower or mixed case;
 //! - base64, standard and URL-safe, padded or not, at any of the three byte
 //!   alignments it can have inside a longer base64 stream (the characters
@@ -200,8 +201,9 @@ struct Patterns {
     exact: Option<AhoCorasick>,
     /// Which patterns of `exact` are base64 (their neighbours are replaced too).
     exact_is_base64: Vec<bool>,
-    /// Matched ignoring ASCII case: the values' hex forms.
-    hex: Option<AhoCorasick>,
+    /// Matched ignoring ASCII case: the values' hex forms, and the values
+    /// themselves (a server may upper-case what it echoes).
+    any_case: Option<AhoCorasick>,
 }
 
 impl Patterns {
@@ -226,6 +228,9 @@ impl Patterns {
                 }
             }
             hex.push(hex::encode(value.as_bytes()));
+            if value.bytes().any(|b| b.is_ascii_alphabetic()) {
+                hex.push(value.clone());
+            }
         }
         let build = |patterns: &[Vec<u8>], case_insensitive: bool| {
             AhoCorasickBuilder::new()
@@ -238,7 +243,7 @@ impl Patterns {
         Self {
             exact: build(&exact, false),
             exact_is_base64,
-            hex: build(&hex, true),
+            any_case: build(&hex, true),
             values,
         }
     }
@@ -337,8 +342,8 @@ impl Patterns {
                 ranges.push((start(s), end(e)));
             }
         }
-        if let Some(hex) = &self.hex {
-            for m in hex.find_overlapping_iter(bytes) {
+        if let Some(any_case) = &self.any_case {
+            for m in any_case.find_overlapping_iter(bytes) {
                 ranges.push((start(m.start()), end(m.end())));
             }
         }
