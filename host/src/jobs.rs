@@ -63,10 +63,14 @@ impl JobBook {
                 .snapshots
                 .save(bound.policy.name(), bound.policy.source())
                 .map_err(failed)?;
-            bounds.push(RecordedBound {
+            let recorded = RecordedBound {
                 policy_sha256: sha256,
                 maker: bound.maker.to_string(),
-            });
+            };
+            // A chain of jobs making jobs under one policy records it once.
+            if !bounds.contains(&recorded) {
+                bounds.push(recorded);
+            }
         }
         Ok(Origin::Run {
             run: run.to_owned(),

@@ -1477,3 +1477,35 @@ fn jobs_stored_before_makers_were_recorded_are_owner_made_only_if_only_the_owner
         Origin::Unrecorded
     );
 }
+
+#[test]
+fn a_chain_of_jobs_under_one_policy_records_it_once_and_a_tool_maker_as_the_tool() {
+    let store = Arc::new(clambot::store::Store::in_memory().expect("store"));
+    let book = JobBook::new(Arc::clone(&store));
+    let text = "version = 1\n[[allow]]\ncall = \"cron.add\"\n";
+    let policy = Policy::parse("p.toml", text).expect("parses");
+    let again = policy.clone().within([Bound {
+        policy: Arc::new(policy.clone()),
+        maker: Caller::Script,
+    }]);
+    let Origin::Run { bounds, .. } = book
+        .origin_of_run(&again, &Caller::Script, "r")
+        .expect("origin")
+    else {
+        panic!("run-made");
+    };
+    assert_eq!(bounds.len(), 1, "{bounds:?}");
+    let Origin::Run { bounds, .. } = book
+        .origin_of_run(&again, &Caller::Tool("units".into()), "r")
+        .expect("origin")
+    else {
+        panic!("run-made");
+    };
+    assert_eq!(bounds.len(), 1);
+    assert_eq!(bounds[0].maker, "tools.units");
+    // No policy at all: no job.
+    assert!(
+        book.origin_of_run(&Policy::deny_all(), &Caller::Script, "r")
+            .is_err()
+    );
+}
