@@ -13,7 +13,7 @@
 //!   its bytes;
 //! - as HTML character references (`&#65;`, `&#x41;`, `&amp;` …);
 //! - one encoding inside another (URL-encoded JSON escapes, say), for texts up
-//!   to 1 MiB;
+//!   to 256 KiB;
 //! - in any ASCII letter case (an echo may be upper-cased);
 //! - hex, in upper, lower or mixed case;
 //! - base64, standard and URL-safe, padded or not, at any of the three byte
@@ -64,7 +64,7 @@ pub const MIN_SECRET_LEN: usize = 4;
 /// Texts up to this size are also searched in views of views (URL-encoded
 /// JSON escapes, say); larger ones in one layer of decoding only, so that the
 /// work stays a small multiple of the text.
-const MAX_NESTED_VIEW_BYTES: usize = 1024 * 1024;
+const MAX_NESTED_VIEW_BYTES: usize = 256 * 1024;
 
 /// Finds and replaces known secret values (see the module docs).
 #[derive(Debug, Default)]
@@ -258,7 +258,9 @@ impl Patterns {
         // Anchored at every position, so no neighbouring `%` or `\\` can shift
         // how the value's own escapes are read.
         let bytes = text.as_bytes();
-        for value in &self.values {
+        // Without an escape character, a spelling would be the value as it is.
+        let escapes = text.contains(['%', '+', '\\']);
+        for value in self.values.iter().filter(|_| escapes) {
             let value = value.as_bytes();
             for start in 0..bytes.len() {
                 let b = bytes[start];
