@@ -16,6 +16,10 @@
 //! 4. `[[allow]]`: the first matching allow rule with calls left allows it; if
 //!    all matching allow rules are out of calls, it is a `limit` error;
 //! 5. nothing matched: denied by default.
+//!
+//! A policy narrowed by bounds (what a scheduled job runs under: the policies it
+//! was made under, see [`bounds`]) decides each call this way in itself and in
+//! every bound, and allows only what all of them allow.
 
 pub mod bounds;
 pub(crate) mod catalog;
