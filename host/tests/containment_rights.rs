@@ -32,7 +32,6 @@ use clambot::sandbox::{RunOutcome, RunRequest, Sandbox, SandboxConfig};
 use clambot::secrets::SecretStore;
 use clambot::state::HostState;
 use clambot::store::cron::{CronJobs, Origin};
-use clambot::store::snapshots::PolicySnapshots;
 use common::http_server::{Reply, Server};
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
@@ -155,7 +154,6 @@ impl Clambot {
         let delivered = Arc::new(Recorded::default());
         let scheduler = Scheduler {
             jobs: self.jobs(),
-            snapshots: PolicySnapshots::new(Arc::clone(&self.state.store)),
             turns: Arc::clone(&self.agent) as Arc<dyn Turns>,
             deliver: delivered.clone(),
             clock: Arc::new(ManualClock(Mutex::new(Utc::now() + ahead))),
@@ -473,7 +471,6 @@ fn prompt_jobs_are_bounded_like_clam_jobs_and_the_heartbeat_has_only_the_home_po
     let turns = Arc::new(RecordingTurns::default());
     let scheduler = Scheduler {
         jobs: home.jobs(),
-        snapshots: PolicySnapshots::new(Arc::clone(&home.state.store)),
         turns: turns.clone(),
         deliver: Arc::new(Recorded::default()),
         clock: Arc::new(ManualClock(Mutex::new(Utc::now() + TimeDelta::minutes(5)))),

@@ -544,7 +544,6 @@ fn cron_jobs_fire_on_the_clock_through_the_gate_and_report_denials() {
     let clock = Arc::new(ManualClock(Mutex::new(start)));
     let scheduler = Scheduler {
         jobs: CronJobs::new(Arc::clone(&state.store)),
-        snapshots: clambot::store::snapshots::PolicySnapshots::new(Arc::clone(&state.store)),
         turns: Arc::new(agent),
         deliver: Arc::new(TelegramDelivery {
             api: BotApi::new(&telegram.url(), TOKEN).expect("api"),

@@ -113,7 +113,6 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode> {
 
         let scheduler = Scheduler {
             jobs: CronJobs::new(Arc::clone(&state.store)),
-            snapshots: clambot::store::snapshots::PolicySnapshots::new(Arc::clone(&state.store)),
             turns: Arc::clone(&turns),
             deliver: Arc::clone(&deliver),
             clock: Arc::new(SystemClock),

@@ -32,7 +32,6 @@ use crate::agent::turn::{ClamRequest, Quiet, TurnRequest, Turns};
 use crate::gate::approver::NonInteractive;
 use crate::jobs::{millis, next_run};
 use crate::store::cron::{CronJobs, Job};
-use crate::store::snapshots::PolicySnapshots;
 
 /// What time it is; tests move it by hand.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -56,8 +55,6 @@ const LATE: chrono::TimeDelta = chrono::TimeDelta::minutes(2);
 #[derive(Debug, Clone)]
 pub struct Scheduler {
     pub jobs: CronJobs,
-    /// Where the policies jobs were made under are kept.
-    pub snapshots: PolicySnapshots,
     pub turns: Arc<dyn Turns>,
     pub deliver: Arc<dyn Deliver>,
     pub clock: Arc<dyn Clock>,
@@ -115,7 +112,7 @@ impl Scheduler {
             .unwrap_or_default();
         let book = crate::jobs::JobBook {
             jobs: self.jobs.clone(),
-            snapshots: self.snapshots.clone(),
+            snapshots: self.jobs.snapshots(),
         };
         let bounds = match book.bounds_of(job) {
             Ok(bounds) => bounds,

@@ -175,6 +175,11 @@ impl CronJobs {
             > 0)
     }
 
+    /// The policy snapshots in the same database (what run-made jobs record).
+    pub fn snapshots(&self) -> super::snapshots::PolicySnapshots {
+        super::snapshots::PolicySnapshots::new(Arc::clone(&self.store))
+    }
+
     /// Records that the owner vouches for a job: it becomes owner-made and runs
     /// under the current policy alone. False if there was none.
     pub fn adopt(&self, id: &str) -> Result<bool> {
