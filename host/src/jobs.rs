@@ -3,6 +3,11 @@
 //! and its arguments are a JSON object — so a bad job is an error to whoever
 //! wrote it (a script through the gated `cron` interface, or the owner at
 //! `clambot cron add`), not a silent failure at 3 a.m.
+//!
+//! Every job records who made it ([`Origin`]): the owner, or a run — with the
+//! policies that run was under, kept as snapshots — so that when it fires it
+//! has no more rights than its maker had ([`crate::policy::bounds`]). A job
+//! whose maker is not recorded does not run until the owner adopts it.
 
 use std::sync::Arc;
 
@@ -10,9 +15,12 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 
 use crate::gate::ToolError;
+use crate::policy::bounds::Bound;
+use crate::policy::{Caller, Policy};
 use crate::schedule::{Schedule, ScheduleSpec};
 use crate::store::Store;
-use crate::store::cron::{CronJobs, Job};
+use crate::store::cron::{CronJobs, Job, Origin, RecordedBound};
+use crate::store::snapshots::PolicySnapshots;
 
 /// Longest job name and prompt.
 const MAX_NAME_CHARS: usize = 64;
@@ -24,21 +32,116 @@ const MAX_ARGS_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct JobBook {
     pub jobs: CronJobs,
+    pub snapshots: PolicySnapshots,
 }
 
 impl JobBook {
     pub fn new(store: Arc<Store>) -> Self {
         Self {
-            jobs: CronJobs::new(store),
+            jobs: CronJobs::new(Arc::clone(&store)),
+            snapshots: PolicySnapshots::new(store),
         }
+    }
+
+    /// The origin of a job `caller` makes in run `run` under `policy`: the
+    /// policy (and every policy it is narrowed by) is kept as a snapshot.
+    pub fn origin_of_run(
+        &self,
+        policy: &Policy,
+        caller: &Caller,
+        run: &str,
+    ) -> Result<Origin, ToolError> {
+        let mut bounds = Vec::new();
+        for bound in policy.lineage(caller) {
+            if bound.policy.is_implicit() {
+                return Err(ToolError::Denied {
+                    rule: crate::policy::DEFAULT_DENY_RULE.into(),
+                    reason: "no policy is in force, so no job can be made".into(),
+                });
+            }
+            let sha256 = self
+                .snapshots
+                .save(bound.policy.name(), bound.policy.source())
+                .map_err(failed)?;
+            let recorded = RecordedBound {
+                policy_sha256: sha256,
+                maker: bound.maker.to_string(),
+            };
+            // A chain of jobs making jobs under one policy records it once.
+            if !bounds.contains(&recorded) {
+                bounds.push(recorded);
+            }
+        }
+        Ok(Origin::Run {
+            run: run.to_owned(),
+            bounds,
+        })
+    }
+
+    /// The policies a stored job must be judged under besides the current one:
+    /// none for an owner-made job; the recorded ones for a run-made job; an
+    /// error (the job must not run) when its maker is unknown or a recorded
+    /// policy cannot be read back.
+    pub fn bounds_of(&self, job: &Job) -> anyhow::Result<Vec<Bound>> {
+        let bounds = match &job.origin {
+            Origin::Owner => return Ok(Vec::new()),
+            Origin::Unrecorded => anyhow::bail!(
+                "it was stored without a record of who made it (by an older clambot, or the record is damaged), \
+                 so the rights it may run with are unknown. If you made it, `clambot cron adopt {}` runs it \
+                 under the current policy; otherwise `clambot cron remove {}`",
+                job.id,
+                job.id
+            ),
+            Origin::Run { bounds, .. } => bounds,
+        };
+        if bounds.is_empty() {
+            anyhow::bail!("it records no policy it was made under");
+        }
+        let mut out = Vec::new();
+        for recorded in bounds {
+            let snapshot = self
+                .snapshots
+                .get(&recorded.policy_sha256)?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "the policy it was made under ({}) is not in the database",
+                        recorded.policy_sha256
+                    )
+                })?;
+            let short = snapshot.sha256.get(..12).unwrap_or(&snapshot.sha256);
+            // A policy recorded from a recorded one is named `NAME@SHORT` already.
+            let name = match snapshot.name.ends_with(&format!("@{short}")) {
+                true => snapshot.name.clone(),
+                false => format!("{}@{short}", snapshot.name),
+            };
+            let policy = Policy::parse(&name, &snapshot.text).map_err(|e| {
+                anyhow::anyhow!("the policy it was made under ({short}) no longer loads: {e}")
+            })?;
+            let maker = match recorded.maker.as_str() {
+                "script" => Caller::Script,
+                other => match other.strip_prefix("tools.") {
+                    Some(tool) if crate::policy::is_tool_name(tool) => {
+                        Caller::Tool(tool.to_owned())
+                    }
+                    _ => anyhow::bail!("it records an unknown maker `{other}`"),
+                },
+            };
+            out.push(Bound {
+                policy: Arc::new(policy),
+                maker,
+            });
+        }
+        Ok(out)
     }
 
     /// Validates and stores a job (`spec` is the WIT `job-spec` as JSON); its
     /// results go to `channel` (`telegram:<chat id>`), or to the owner.
+    /// `origin` says who made it, which decides its rights when it fires.
     pub fn add(
         &self,
         spec: &Json,
         channel: Option<String>,
+        origin: Origin,
         now: DateTime<Utc>,
     ) -> Result<Json, ToolError> {
         let name = crate::tools::string_arg(spec, "name")?.trim();
@@ -63,6 +166,7 @@ impl JobBook {
             next_run_ms: schedule.next_after(now).map(millis),
             last_run_ms: None,
             channel,
+            origin,
         };
         self.jobs.insert(&job).map_err(|e| {
             if e.to_string().contains("exists already") || e.to_string().contains("at most") {

@@ -8,6 +8,8 @@
 //! a response, an error, a log or an audit line is replaced. The file is read on
 //! each use rather than cached, so `clambot secrets set` takes effect at once in
 //! a running agent; it is refused if anyone but the owner can read it.
+//! [`SecretStore::stamp`] tells a live redactor when to read it again, so a
+//! value set while a run is in progress is redacted from then on.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -53,6 +55,27 @@ impl fmt::Debug for SecretValue {
 #[derive(Debug)]
 pub struct SecretStore {
     backing: Backing,
+    /// Bumped on every change made through this value (the in-memory store's
+    /// stamp; a file's is its metadata).
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// What a store looked like when it was read: if it still looks the same, its
+/// values have not changed. For a file, its identity, size and times (a write
+/// replaces it by rename, so the inode changes too); for memory, a counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreStamp {
+    Missing,
+    File {
+        dev: u64,
+        ino: u64,
+        len: u64,
+        mtime_ns: i128,
+        ctime_ns: i128,
+    },
+    /// The file could not be examined: never equal to a later look.
+    Unreadable(u64),
+    Memory(u64),
 }
 
 #[derive(Debug)]
@@ -66,6 +89,7 @@ impl SecretStore {
     pub fn open(path: &Path) -> Self {
         Self {
             backing: Backing::File(path.to_owned()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -73,6 +97,28 @@ impl SecretStore {
     pub fn in_memory() -> Self {
         Self {
             backing: Backing::Memory(Mutex::new(BTreeMap::new())),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How the store looks now (cheap: one `stat`), so a reader can tell
+    /// whether to read it again.
+    pub fn stamp(&self) -> StoreStamp {
+        use std::os::unix::fs::MetadataExt;
+        use std::sync::atomic::Ordering;
+        match &self.backing {
+            Backing::Memory(_) => StoreStamp::Memory(self.generation.load(Ordering::SeqCst)),
+            Backing::File(path) => match std::fs::metadata(path) {
+                Ok(m) => StoreStamp::File {
+                    dev: m.dev(),
+                    ino: m.ino(),
+                    len: m.len(),
+                    mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+                    ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => StoreStamp::Missing,
+                Err(_) => StoreStamp::Unreadable(self.generation.fetch_add(1, Ordering::SeqCst)),
+            },
         }
     }
 
@@ -157,6 +203,8 @@ impl SecretStore {
     }
 
     fn save(&self, secrets: BTreeMap<String, String>) -> Result<()> {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         match &self.backing {
             Backing::Memory(map) => {
                 *map.lock().unwrap_or_else(|p| p.into_inner()) = secrets;
@@ -193,9 +241,20 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_value(value: &str) -> Result<()> {
+/// Checks a secret value: 4 bytes to 16 KiB, one line.
+pub fn check_value(value: &str) -> Result<()> {
     if value.is_empty() {
         bail!("the secret value is empty");
+    }
+    // A shorter value could not be kept out of logs and results (see
+    // `gate::redact`), so it is refused rather than silently unredactable.
+    if value.len() < crate::gate::redact::MIN_SECRET_LEN {
+        bail!(
+            "the secret value is {} byte(s); a secret must be at least {} bytes, or clambot could not \
+             keep it out of logs and results",
+            value.len(),
+            crate::gate::redact::MIN_SECRET_LEN
+        );
     }
     if value.len() > MAX_VALUE_BYTES {
         bail!("the secret value is larger than {MAX_VALUE_BYTES} bytes");

@@ -89,9 +89,10 @@ impl HostState {
         crate::components::load::search_dirs(policy.base_dir(), &self.home.tools_dir())
     }
 
-    /// A redactor that knows every secret value set right now.
+    /// A redactor that knows every secret value set now, and every value set
+    /// later while it is in use (it re-reads the store when the file changes).
     pub fn redactor(&self) -> Result<Redactor> {
-        Ok(Redactor::new(self.secrets.values()?))
+        Redactor::live(Arc::clone(&self.secrets))
     }
 
     /// The gate for runs under `policy`: stored grants, the audit log (indexed in

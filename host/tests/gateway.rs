@@ -535,6 +535,7 @@ fn cron_jobs_fire_on_the_clock_through_the_gate_and_report_denials() {
             &json!({"name": name, "schedule": {"cron": {"expr": "0 9 * * *", "timezone": "UTC"}},
                     "action": {"clam": {"clam": clam, "args-json": args}}, "once": false}),
             None,
+            clambot::store::cron::Origin::Owner,
             start,
         )
         .expect("job");

@@ -36,6 +36,7 @@ use crate::gate::audit::AuditLog;
 use crate::gate::grants::Grants;
 use crate::gate::{BoxFuture, GateSetup};
 use crate::policy::Policy;
+use crate::policy::bounds::Bound;
 use crate::sandbox::bytecode::BytecodeCache;
 use crate::sandbox::{RunLimits, Sandbox};
 use crate::state::HostState;
@@ -175,9 +176,13 @@ impl Agent {
     /// The gate for one turn: the shared policy and audit log, this turn's
     /// approver, and turn grants of its own (a "this turn" answer in one chat
     /// never covers a call in another).
-    fn gate(&self, approver: Arc<dyn Approver>) -> Result<GateSetup> {
+    fn gate(&self, approver: Arc<dyn Approver>, bounds: &[Bound]) -> Result<GateSetup> {
+        let policy = match bounds {
+            [] => Arc::clone(&self.policy),
+            bounds => Arc::new((*self.policy).clone().within(bounds.iter().cloned())),
+        };
         Ok(GateSetup {
-            policy: Arc::clone(&self.policy),
+            policy,
             grants: Arc::new(Grants::open(Arc::clone(&self.state.store))),
             approver,
             audit: Some(Arc::clone(&self.audit)),
@@ -199,7 +204,31 @@ impl Turns for Agent {
         Box::pin(async move {
             let lock = self.session_lock(&request.session);
             let _guard = lock.lock().await;
-            self.answer(&request).await
+            self.answer(&request, &[]).await
+        })
+    }
+
+    fn turn_within(
+        &self,
+        request: TurnRequest,
+        bounds: Vec<Bound>,
+    ) -> BoxFuture<'_, Result<TurnReply>> {
+        Box::pin(async move {
+            let lock = self.session_lock(&request.session);
+            let _guard = lock.lock().await;
+            self.answer(&request, &bounds).await
+        })
+    }
+
+    fn run_clam_within(
+        &self,
+        request: ClamRequest,
+        bounds: Vec<Bound>,
+    ) -> BoxFuture<'_, Result<TurnReply>> {
+        Box::pin(async move {
+            let lock = self.session_lock(&request.session);
+            let _guard = lock.lock().await;
+            self.run_saved(&request, &bounds).await
         })
     }
 
@@ -207,7 +236,7 @@ impl Turns for Agent {
         Box::pin(async move {
             let lock = self.session_lock(&request.session);
             let _guard = lock.lock().await;
-            self.run_saved(&request).await
+            self.run_saved(&request, &[]).await
         })
     }
 

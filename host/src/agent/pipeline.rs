@@ -22,6 +22,7 @@ use super::provider::{Completion, CompletionRequest, Message, ProviderError};
 use super::turn::{ClamRequest, Phase, TurnOutcome, TurnReply, TurnRequest};
 use crate::gate::{CallRecord, GateSetup};
 use crate::policy::Caller;
+use crate::policy::bounds::Bound;
 use crate::sandbox::{RunOutcome, RunRequest};
 
 /// Why a step stopped the turn early.
@@ -77,11 +78,15 @@ struct Attempt<'a> {
 }
 
 impl Agent {
-    /// Answers one message.
-    pub(super) async fn answer(&self, request: &TurnRequest) -> Result<TurnReply> {
+    /// Answers one message; every call is also judged by `bounds` (a job's).
+    pub(super) async fn answer(
+        &self,
+        request: &TurnRequest,
+        bounds: &[Bound],
+    ) -> Result<TurnReply> {
         let mut attempt = Attempt {
             request,
-            gate: self.gate(Arc::clone(&request.approver))?,
+            gate: self.gate(Arc::clone(&request.approver), bounds)?,
             denied: Vec::new(),
             denials: Vec::new(),
             last_calls: Vec::new(),
@@ -571,7 +576,7 @@ impl Agent {
         cancel: &CancellationToken,
         saved: bool,
     ) -> Result<Option<RunOutcome>> {
-        let limits = self.run_limits();
+        let limits = self.run_limits(&gate.policy);
         let run = RunRequest {
             source: script.to_owned(),
             args_json: args.to_string(),
@@ -598,9 +603,11 @@ impl Agent {
         self.clams.get(name).is_ok_and(|clam| clam.script == script)
     }
 
-    fn run_limits(&self) -> crate::sandbox::RunLimits {
+    /// The agent's limits, lowered by `policy`'s `[run]` (the run's own policy:
+    /// a job's is narrowed by the policies it was made under).
+    fn run_limits(&self, policy: &crate::policy::Policy) -> crate::sandbox::RunLimits {
         let mut limits = self.settings.run_limits;
-        let ceiling = self.policy.run();
+        let ceiling = policy.run();
         if let Some(timeout) = ceiling.timeout {
             limits.timeout = limits.timeout.min(timeout);
         }
@@ -636,6 +643,23 @@ impl Agent {
             text.push_str("a call; ");
         }
         text.truncate(text.trim_end_matches("; ").len());
+        if attempt
+            .denials
+            .iter()
+            .any(|c| c.rule.starts_with(crate::policy::bounds::BOUND_RULE_PREFIX))
+        {
+            // The current policy is not what refused: the job's maker had no such right.
+            text.push_str(
+                ".\n\nThis job was made by a script, and a job never has more rights than the run \
+                 that made it. To give it the current policy's rights, remove it and add it yourself \
+                 with `clambot cron add`.",
+            );
+            return TurnReply {
+                text,
+                outcome: TurnOutcome::Failed,
+                denied: attempt.denied.clone(),
+            };
+        }
         text.push_str(".\n\nTo allow it, add a rule to the policy");
         if let Some(call) = attempt.denials.first() {
             let args = call.denial.as_ref().map(|d| &d.args);
@@ -656,13 +680,17 @@ impl Agent {
 
     /// Runs a saved clam with the given arguments (cron jobs, `clams run`): no
     /// model, no fixing; the result as it is.
-    pub(super) async fn run_saved(&self, request: &ClamRequest) -> Result<TurnReply> {
+    pub(super) async fn run_saved(
+        &self,
+        request: &ClamRequest,
+        bounds: &[Bound],
+    ) -> Result<TurnReply> {
         let clam = self.clams.get(&request.clam)?;
         request.progress.script(&clam.script);
         request.progress.phase(Phase::Running {
             clam: Some(clam.meta.name.clone()),
         });
-        let gate = self.gate(Arc::clone(&request.approver))?;
+        let gate = self.gate(Arc::clone(&request.approver), bounds)?;
         let Some(outcome) = self
             .run_script(
                 &clam.script,

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::gate::BoxFuture;
 use crate::gate::approver::Approver;
+use crate::policy::bounds::Bound;
 
 /// What the agent is doing, for a status line or an edited status message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +138,34 @@ pub trait Turns: Send + Sync + fmt::Debug {
     fn turn(&self, request: TurnRequest) -> BoxFuture<'_, anyhow::Result<TurnReply>>;
     /// Runs a saved clam with arguments (no model call).
     fn run_clam(&self, request: ClamRequest) -> BoxFuture<'_, anyhow::Result<TurnReply>>;
+    /// [`Turns::turn`] with every call also judged by `bounds` (a job made by a
+    /// run: see [`crate::policy::bounds`]). An agent that cannot narrow its
+    /// policy refuses rather than run with more rights.
+    fn turn_within(
+        &self,
+        request: TurnRequest,
+        bounds: Vec<Bound>,
+    ) -> BoxFuture<'_, anyhow::Result<TurnReply>> {
+        if bounds.is_empty() {
+            return self.turn(request);
+        }
+        Box::pin(async {
+            anyhow::bail!("this agent cannot run a job within the rights it was made with")
+        })
+    }
+    /// [`Turns::run_clam`] with every call also judged by `bounds`.
+    fn run_clam_within(
+        &self,
+        request: ClamRequest,
+        bounds: Vec<Bound>,
+    ) -> BoxFuture<'_, anyhow::Result<TurnReply>> {
+        if bounds.is_empty() {
+            return self.run_clam(request);
+        }
+        Box::pin(async {
+            anyhow::bail!("this agent cannot run a job within the rights it was made with")
+        })
+    }
     /// Forgets the conversation under `session` (`/new`).
     fn new_session(&self, session: &str) -> anyhow::Result<()>;
 }

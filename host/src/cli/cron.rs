@@ -1,5 +1,8 @@
-//! `clambot cron list|add|remove|enable|disable`: the owner's view of the
-//! scheduled jobs (the same checks as the `cron` host interface).
+//! `clambot cron list|add|remove|enable|disable|adopt`: the owner's view of the
+//! scheduled jobs (the same checks as the `cron` host interface). Jobs added
+//! here are owner-made: they run under the policy in force when they fire. Jobs
+//! a script added run with no more rights than that script had; `list` says
+//! which is which.
 
 use std::process::ExitCode;
 
@@ -9,6 +12,7 @@ use serde_json::{Value as Json, json};
 
 use clambot::home::Home;
 use clambot::jobs::{JobBook, parse_schedule};
+use clambot::store::cron::Origin;
 
 #[derive(Debug, Subcommand)]
 pub enum CronCommand {
@@ -51,6 +55,9 @@ pub enum CronCommand {
     Enable { job: String },
     /// Disables a job (by id or name).
     Disable { job: String },
+    /// Vouches for a job whose maker was not recorded (stored by an older
+    /// clambot): it becomes owner-made and runs under the current policy.
+    Adopt { job: String },
 }
 
 pub fn run(command: CronCommand) -> Result<ExitCode> {
@@ -81,14 +88,15 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
                     .and_then(|ms| chrono::DateTime::from_timestamp_millis(ms as i64))
                     .map_or("—".to_owned(), |t| t.to_rfc3339());
                 println!(
-                    "{}  {:<20} {:<8} {}  next {}  → {}  {}",
+                    "{}  {:<20} {:<8} {}  next {}  → {}  {}  ({})",
                     job.id,
                     job.name,
                     if job.enabled { "enabled" } else { "disabled" },
                     schedule,
                     next,
                     describe_action(&job.action),
-                    job.channel.as_deref().unwrap_or("owner")
+                    job.channel.as_deref().unwrap_or("owner"),
+                    job.origin.describe()
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -132,7 +140,7 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
             }
             let spec = json!({"name": name, "schedule": schedule, "action": action, "once": once});
             let job = cron
-                .add(&spec, channel, now)
+                .add(&spec, channel, Origin::Owner, now)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "added {} ({}), next run {}",
@@ -153,6 +161,33 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
         }
         CronCommand::Enable { job } => toggle(&cron, &find(&job)?, true, now),
         CronCommand::Disable { job } => toggle(&cron, &find(&job)?, false, now),
+        CronCommand::Adopt { job } => {
+            let job = find(&job)?;
+            let refusal = match &job.origin {
+                Origin::Unrecorded => None,
+                Origin::Owner => Some(format!(
+                    "job {} ({}) is owner-made already",
+                    job.id, job.name
+                )),
+                // A script's job keeps its maker's rights: adopting it would
+                // hand it the owner's. Re-add it with `cron add` instead.
+                Origin::Run { .. } => Some(format!(
+                    "job {} ({}) was made by a run and keeps that run's rights; to give it yours, \
+                     remove it and add it again with `clambot cron add`",
+                    job.id, job.name
+                )),
+            };
+            if let Some(refusal) = refusal {
+                eprintln!("clambot: {refusal}");
+                return Ok(ExitCode::from(1));
+            }
+            jobs.adopt(&job.id)?;
+            println!(
+                "adopted {} ({}): it runs under the current policy",
+                job.id, job.name
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
 use clambot::home::Home;
-use clambot::secrets::{SecretStore, check_name};
+use clambot::secrets::{SecretStore, check_name, check_value};
 
 #[derive(Debug, Subcommand)]
 pub enum SecretsCommand {
@@ -30,8 +30,17 @@ pub fn run(command: SecretsCommand) -> Result<ExitCode> {
     let store = SecretStore::open(&home.secrets_file());
     match command {
         SecretsCommand::Set { name } => {
-            check_name(&name)?;
+            // A bad name or value is the user's to fix (exit 1), not a failure
+            // of clambot (10); the message says what would be accepted.
+            if let Err(error) = check_name(&name) {
+                eprintln!("clambot: {error:#}");
+                return Ok(ExitCode::from(1));
+            }
             let value = read_value(&name)?;
+            if let Err(error) = check_value(&value) {
+                eprintln!("clambot: {error:#}");
+                return Ok(ExitCode::from(1));
+            }
             store.set(&name, &value)?;
             println!(
                 "secret `{name}` stored in {}; a policy rule must list it under `secrets` before a script can use it",

@@ -224,6 +224,7 @@ mod tests {
             function: "fs.write-text".into(),
             value: serde_json::json!({ "paths": [path] }),
             summary: format!("fs.write-text {path}"),
+            rule: Some("3:abc".into()),
         }
     }
 

@@ -121,6 +121,9 @@ pub struct RunContext {
     /// policy); a tool component's own calls go through it too.
     pub gate: GateSetup,
     pub run_id: String,
+    /// Whose calls this context serves: the script's, or a tool component's
+    /// (a job made through it records its maker).
+    pub caller: Caller,
     /// Calls a tool component made while serving one of this run's calls; the
     /// gate moves them into the run's record.
     pub nested_calls: std::sync::Mutex<Vec<CallRecord>>,
@@ -284,6 +287,7 @@ impl RunGate {
                 deadline,
                 gate: setup,
                 run_id,
+                caller: Caller::Script,
                 nested_calls: std::sync::Mutex::default(),
                 usage: Arc::default(),
             },
@@ -310,6 +314,7 @@ impl RunGate {
                 deadline: Arc::clone(&run.deadline),
                 gate: run.gate.clone(),
                 run_id: run.run_id.clone(),
+                caller: tool.clone(),
                 nested_calls: std::sync::Mutex::default(),
                 usage: Arc::clone(&run.usage),
             },

@@ -11,6 +11,13 @@
 //! after now. There is never a burst of catch-up runs. The next run is recorded
 //! *before* the job starts, so a crash during a run cannot make it run again in
 //! a loop (at most once per scheduled time).
+//!
+//! Rights: an owner-made job runs under the current policy. A job a run made
+//! runs under the current policy narrowed by every policy it was made under
+//! ([`crate::policy::bounds`]), so it never has more rights than its maker,
+//! nor more than the owner allows now. A job whose maker is unknown, or whose
+//! recorded policy cannot be read back, is not run: the reason is logged and
+//! delivered.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,6 +110,19 @@ impl Scheduler {
                 )
             })
             .unwrap_or_default();
+        let book = crate::jobs::JobBook {
+            jobs: self.jobs.clone(),
+            snapshots: self.jobs.snapshots(),
+        };
+        let bounds = match book.bounds_of(job) {
+            Ok(bounds) => bounds,
+            Err(error) => {
+                let text = format!("Job {} was not run: {error:#}", job.name);
+                eprintln!("clambot gateway: the scheduler: {text}");
+                self.deliver.deliver(job.channel.as_deref(), &text).await;
+                return;
+            }
+        };
         let session = format!("cron:{}", job.id);
         let result = if let Some(clam) = job.action.get("clam") {
             let args = clam
@@ -111,18 +131,21 @@ impl Scheduler {
                 .and_then(|text| serde_json::from_str(text).ok())
                 .unwrap_or_else(|| Json::Object(Default::default()));
             self.turns
-                .run_clam(ClamRequest {
-                    session,
-                    clam: clam
-                        .get("clam")
-                        .and_then(Json::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    args,
-                    approver: Arc::new(NonInteractive),
-                    progress: Arc::new(Quiet),
-                    cancel: self.cancel.child_token(),
-                })
+                .run_clam_within(
+                    ClamRequest {
+                        session,
+                        clam: clam
+                            .get("clam")
+                            .and_then(Json::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        args,
+                        approver: Arc::new(NonInteractive),
+                        progress: Arc::new(Quiet),
+                        cancel: self.cancel.child_token(),
+                    },
+                    bounds,
+                )
                 .await
         } else {
             let prompt = job
@@ -131,13 +154,16 @@ impl Scheduler {
                 .and_then(Json::as_str)
                 .unwrap_or_default();
             self.turns
-                .turn(TurnRequest {
-                    session,
-                    message: prompt.to_owned(),
-                    approver: Arc::new(NonInteractive),
-                    progress: Arc::new(Quiet),
-                    cancel: self.cancel.child_token(),
-                })
+                .turn_within(
+                    TurnRequest {
+                        session,
+                        message: prompt.to_owned(),
+                        approver: Arc::new(NonInteractive),
+                        progress: Arc::new(Quiet),
+                        cancel: self.cancel.child_token(),
+                    },
+                    bounds,
+                )
                 .await
         };
         let text = match result {

@@ -16,7 +16,12 @@
 //! 4. `[[allow]]`: the first matching allow rule with calls left allows it; if
 //!    all matching allow rules are out of calls, it is a `limit` error;
 //! 5. nothing matched: denied by default.
+//!
+//! A policy narrowed by bounds (what a scheduled job runs under: the policies it
+//! was made under, see [`bounds`]) decides each call this way in itself and in
+//! every bound, and allows only what all of them allow.
 
+pub mod bounds;
 pub(crate) mod catalog;
 mod condition;
 pub mod diagnostic;
@@ -136,6 +141,17 @@ pub struct Rule {
     /// Whose calls the rule judges (`caller = …`; the script by default).
     pub caller: Caller,
     pub note: Option<String>,
+    /// SHA-256 of the rule's meaning (everything but its note and position):
+    /// with [`Rule::index`] it is the rule's identity, which grants are bound to.
+    pub content_sha256: String,
+}
+
+impl Rule {
+    /// `INDEX:SHA256`: which rule this is and what it says. Editing, moving or
+    /// removing the rule changes it, so grants given for it stop answering.
+    pub fn identity(&self) -> String {
+        format!("{}:{}", self.index, self.content_sha256)
+    }
 }
 
 /// `[run]`: limits for one script run. Absent values leave the defaults.
@@ -169,6 +185,13 @@ pub struct Policy {
     tools: BTreeMap<String, ToolSettings>,
     /// Whether this is the implicit empty policy (no file at all).
     implicit: bool,
+    /// The text the policy was parsed from (empty for the implicit policy), and
+    /// its SHA-256: what a job made by a run under this policy records.
+    source: std::sync::Arc<str>,
+    sha256: String,
+    /// Policies this one is narrowed by (see [`bounds`]): a call is allowed only
+    /// if this policy and every bound allow it.
+    bounds: Vec<bounds::Bound>,
 }
 
 /// What the policy says about a call.
@@ -208,6 +231,9 @@ pub struct Scope {
     pub value: Json,
     /// The same in words, for approval prompts and `grants list`.
     pub summary: String,
+    /// The identity ([`Rule::identity`]) of the `ask` rule(s) that asked, when
+    /// the scope is for a grant: a grant answers only the rule it was given for.
+    pub rule: Option<String>,
 }
 
 impl Scope {
@@ -219,14 +245,25 @@ impl Scope {
                 summary: format!("{} (by {caller})", self.summary),
                 value: json!({ "caller": caller.to_string(), "scope": self.value }),
                 function: self.function,
+                rule: self.rule,
             },
         }
     }
 
-    /// SHA-256 of the canonical encoding of (function, scope). Stable across key
-    /// order, because `serde_json`'s maps are sorted.
+    /// The same scope, bound to the rule that asked.
+    fn for_rule(mut self, rule: &Rule) -> Self {
+        self.rule = Some(rule.identity());
+        self
+    }
+
+    /// SHA-256 of the canonical encoding of (function, scope, asking rule).
+    /// Stable across key order, because `serde_json`'s maps are sorted.
     pub fn fingerprint(&self) -> String {
-        let canonical = json!({ "function": self.function, "scope": self.value }).to_string();
+        let canonical = match &self.rule {
+            None => json!({ "function": self.function, "scope": self.value }),
+            Some(rule) => json!({ "function": self.function, "scope": self.value, "rule": rule }),
+        }
+        .to_string();
         hex::encode(Sha256::digest(canonical.as_bytes()))
     }
 }
@@ -237,6 +274,8 @@ pub struct Usage {
     total_calls: u64,
     egress: u64,
     per_rule: Vec<u64>,
+    /// What the run has used of each bound's budgets, in [`Policy`] bound order.
+    bounds: Vec<Usage>,
 }
 
 impl Usage {
@@ -268,6 +307,9 @@ impl Policy {
             index: RuleIndex::default(),
             tools: BTreeMap::new(),
             implicit: true,
+            source: "".into(),
+            sha256: hex::encode(Sha256::digest(b"")),
+            bounds: Vec::new(),
         }
     }
 
@@ -313,7 +355,25 @@ impl Policy {
             let offset = e.span().map_or(0, |s| s.start);
             fail(locator.at(offset, e.message().trim_end().to_owned()))
         })?;
-        Compiler::new(&locator).compile(raw)
+        let mut policy = Compiler::new(&locator).compile(raw)?;
+        policy.source = text.into();
+        policy.sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        Ok(policy)
+    }
+
+    /// The text this policy was parsed from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// SHA-256 of [`Policy::source`], lowercase hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Whether this is the implicit policy of no file (everything denied).
+    pub fn is_implicit(&self) -> bool {
+        self.implicit
     }
 
     pub fn name(&self) -> &str {
@@ -362,8 +422,17 @@ impl Policy {
     }
 
     /// Decides one call made by `caller`, counting it against `usage`. Only rules
-    /// for that caller are consulted.
+    /// for that caller are consulted. A policy with bounds allows only what it
+    /// and every bound allow ([`bounds`]).
     pub fn decide_for(&self, caller: &Caller, call: &Call<'_>, usage: &mut Usage) -> Decision {
+        let own = self.decide_unbounded(caller, call, usage);
+        if self.bounds.is_empty() {
+            return own;
+        }
+        bounds::combine(own, self, caller, call, usage)
+    }
+
+    fn decide_unbounded(&self, caller: &Caller, call: &Call<'_>, usage: &mut Usage) -> Decision {
         usage.total_calls += 1;
         if let Some(max) = self.run.max_calls
             && usage.total_calls > max
@@ -434,7 +503,7 @@ impl Policy {
             return match kind {
                 RuleKind::Ask => Decision::Ask {
                     rule: rule.label.clone(),
-                    scope: subject.scope(call).for_caller(caller),
+                    scope: subject.scope(call).for_caller(caller).for_rule(rule),
                 },
                 _ => Decision::Allow {
                     rule: rule.label.clone(),
@@ -684,10 +753,18 @@ impl Subject {
             Self::Http(target) => {
                 let origin = target.url.origin().ascii_serialization();
                 let method = target.method.map_or("?", Method::as_str);
-                (
-                    json!({ "method": method, "origin": origin }),
-                    format!("{method} {origin}"),
-                )
+                // The secret a call injects is part of what a grant covers: a
+                // grant for plain calls to an origin never lets a secret go there.
+                match &target.secret {
+                    None => (
+                        json!({ "method": method, "origin": origin }),
+                        format!("{method} {origin}"),
+                    ),
+                    Some(secret) => (
+                        json!({ "method": method, "origin": origin, "secret": secret }),
+                        format!("{method} {origin} with the secret `{secret}`"),
+                    ),
+                }
             }
             Self::Fs(paths, _) => {
                 let shown: Vec<&str> = paths.iter().map(WorkspacePath::as_str).collect();
@@ -699,6 +776,7 @@ impl Subject {
             summary: format!("{function} {summary}"),
             function,
             value,
+            rule: None,
         }
     }
 }
@@ -792,6 +870,9 @@ impl<'a> Compiler<'a> {
             paths,
             tools,
             implicit: false,
+            source: "".into(),
+            sha256: String::new(),
+            bounds: Vec::new(),
         })
     }
 
@@ -1022,7 +1103,20 @@ impl<'a> Compiler<'a> {
             Caller::Script => String::new(),
             Caller::Tool(_) => format!(" (caller {caller})"),
         };
+        let content = json!({
+            "kind": kind.table(),
+            "call": call.to_string(),
+            "url": urls.as_ref().map(|us| us.iter().map(|u| u.source.clone()).collect::<Vec<_>>()),
+            "method": methods.as_ref().map(|ms| ms.iter().map(|m| m.as_str()).collect::<Vec<_>>()),
+            "path": paths.as_ref().map(|ps| ps.iter().map(|p| p.source.clone()).collect::<Vec<_>>()),
+            "where": conditions.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "max-calls": max_calls,
+            "secrets": secrets,
+            "caller": caller.to_string(),
+        });
+        let content_sha256 = hex::encode(Sha256::digest(content.to_string().as_bytes()));
         Some(Rule {
+            content_sha256,
             kind,
             index,
             line,

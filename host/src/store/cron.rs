@@ -29,6 +29,67 @@ pub struct Job {
     pub last_run_ms: Option<u64>,
     /// Where results go (a chat), when the job was made from one.
     pub channel: Option<String>,
+    /// Who made the job, and so what rights it runs with.
+    pub origin: Origin,
+}
+
+/// Who made a job. A job never has more rights than whoever made it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "by", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Origin {
+    /// The owner, at `clambot cron add` (or `clambot cron adopt`): the job runs
+    /// under the policy in force when it fires.
+    Owner,
+    /// A run, through the gated `cron` interface: the job runs under the
+    /// current policy narrowed by every policy recorded here.
+    Run {
+        /// The run that made it.
+        run: String,
+        /// The policies it was made under (SHA-256 of their text, kept in
+        /// `policy_snapshots`) and whose rights it had in each.
+        bounds: Vec<RecordedBound>,
+    },
+    /// Stored by a clambot that did not record who made jobs: not run until
+    /// the owner adopts it (`clambot cron adopt`).
+    Unrecorded,
+}
+
+/// One policy a job was made under.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedBound {
+    pub policy_sha256: String,
+    /// `script` or `tools.NAME`.
+    pub maker: String,
+}
+
+impl Origin {
+    /// How `clambot cron list` shows it.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Owner => "made by the owner".into(),
+            Self::Run { run, bounds } => format!(
+                "made by run {run} (rights of policy {})",
+                bounds
+                    .iter()
+                    .map(|b| format!(
+                        "{} as {}",
+                        b.policy_sha256.get(..12).unwrap_or(&b.policy_sha256),
+                        b.maker
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Self::Unrecorded => "maker unknown: not run until adopted".into(),
+        }
+    }
+
+    fn to_column(&self) -> Option<String> {
+        match self {
+            Self::Unrecorded => None,
+            other => Some(serde_json::to_string(other).expect("an origin encodes")),
+        }
+    }
 }
 
 /// The jobs table.
@@ -37,8 +98,7 @@ pub struct CronJobs {
     store: Arc<Store>,
 }
 
-const COLUMNS: &str =
-    "id, name, schedule, action, once, enabled, created_ms, next_run_ms, last_run_ms, channel";
+const COLUMNS: &str = "id, name, schedule, action, once, enabled, created_ms, next_run_ms, last_run_ms, channel, origin";
 
 impl CronJobs {
     pub fn new(store: Arc<Store>) -> Self {
@@ -60,7 +120,7 @@ impl CronJobs {
                 return Ok(Some((count, taken)));
             }
             tx.execute(
-                &format!("INSERT INTO cron_jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                &format!("INSERT INTO cron_jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
                 params![
                     job.id,
                     job.name,
@@ -71,7 +131,8 @@ impl CronJobs {
                     job.created_ms,
                     job.next_run_ms,
                     job.last_run_ms,
-                    job.channel
+                    job.channel,
+                    job.origin.to_column()
                 ],
             )?;
             tx.commit()?;
@@ -112,6 +173,23 @@ impl CronJobs {
             .store
             .with(|c| c.execute("DELETE FROM cron_jobs WHERE id = ?1", [id]))?
             > 0)
+    }
+
+    /// The policy snapshots in the same database (what run-made jobs record).
+    pub fn snapshots(&self) -> super::snapshots::PolicySnapshots {
+        super::snapshots::PolicySnapshots::new(Arc::clone(&self.store))
+    }
+
+    /// Records that the owner vouches for a job: it becomes owner-made and runs
+    /// under the current policy alone. False if there was none.
+    pub fn adopt(&self, id: &str) -> Result<bool> {
+        let origin = Origin::Owner.to_column();
+        Ok(self.store.with(|c| {
+            c.execute(
+                "UPDATE cron_jobs SET origin = ?2 WHERE id = ?1",
+                params![id, origin],
+            )
+        })? > 0)
     }
 
     /// Enables or disables a job and sets its next run; false if there was none.
@@ -182,5 +260,11 @@ fn job_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         next_run_ms: row.get(7)?,
         last_run_ms: row.get(8)?,
         channel: row.get(9)?,
+        // A value this clambot cannot read is treated like no record: the job
+        // does not run until the owner adopts it.
+        origin: row
+            .get::<_, Option<String>>(10)?
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or(Origin::Unrecorded),
     })
 }

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod cron;
 pub mod memory;
 pub mod sessions;
+pub mod snapshots;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -109,6 +110,22 @@ const MIGRATIONS: &[&str] = &[
         summary      TEXT,
         start_after  INTEGER NOT NULL DEFAULT 0,
         updated_ms   INTEGER NOT NULL
+    );
+    "#,
+    // 3: rights do not travel. Who made each job (`origin`: JSON, see
+    // `cron::Origin`; NULL for jobs stored before this step, which are not run
+    // until the owner adopts them — except those with a channel, which only
+    // `clambot cron add --channel` ever set, so the owner made them), and the
+    // policy texts runs made jobs under, by SHA-256, so a job's calls can be
+    // judged by them when it fires.
+    r#"
+    ALTER TABLE cron_jobs ADD COLUMN origin TEXT;
+    UPDATE cron_jobs SET origin = '{"by":"owner"}' WHERE channel IS NOT NULL;
+    CREATE TABLE policy_snapshots (
+        sha256      TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        text        TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL
     );
     "#,
 ];

@@ -1,7 +1,8 @@
 //! `clambot:host/cron`: add, list, remove, enable and disable scheduled jobs,
 //! reached only through the gate. The rules for a job live in [`crate::jobs`];
 //! firing jobs is the scheduler's work (the gateway), and a fired job runs
-//! through the same sandbox and gate as any other run, non-interactively.
+//! through the same sandbox and gate as any other run, non-interactively, and
+//! with no more rights than the run that added it (see [`crate::jobs`]).
 
 use std::sync::Arc;
 
@@ -30,12 +31,19 @@ impl HostInterface for Cron {
         &'a self,
         function: &'a str,
         args: Json,
-        _run: &'a RunContext,
+        run: &'a RunContext,
     ) -> BoxFuture<'a, Result<Json, ToolError>> {
         Box::pin(async move {
             let now = Utc::now();
             match function {
-                "add" => self.book.add(&args["spec"], None, now),
+                // The job records the policies this run is under and who made
+                // it: it will never run with more rights than this call had.
+                "add" => {
+                    let origin =
+                        self.book
+                            .origin_of_run(&run.gate.policy, &run.caller, &run.run_id)?;
+                    self.book.add(&args["spec"], None, origin, now)
+                }
                 "list" => Ok(Json::Array(
                     self.book
                         .jobs

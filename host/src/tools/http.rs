@@ -227,6 +227,17 @@ impl Http {
                         "no secret is named `{name}`; set it with `clambot secrets set {name}`"
                     ))
                 })?;
+            // A value too short to redact is never sent (older stores may hold
+            // one); one that is sent is known to the run's redactor before any
+            // byte of the answer can echo it.
+            if secret.expose().len() < crate::gate::redact::MIN_SECRET_LEN {
+                return Err(ToolError::Failed(format!(
+                    "the secret `{name}` is shorter than {} bytes, so clambot could not keep it out of \
+                     results and logs; set a longer value with `clambot secrets set {name}`",
+                    crate::gate::redact::MIN_SECRET_LEN
+                )));
+            }
+            run.gate.redactor.register(secret.expose());
             let mut value =
                 HeaderValue::from_str(&format!("Bearer {}", secret.expose())).map_err(|_| {
                     ToolError::Failed(format!("the secret `{name}` cannot be sent in a header"))
