@@ -9,6 +9,8 @@ pub struct Diagnostic {
     pub file: String,
     pub line: usize,
     pub column: usize,
+    /// How many characters of the line the problem covers (0: not known).
+    pub width: usize,
     pub message: String,
 }
 
@@ -62,12 +64,23 @@ impl<'a> Locator<'a> {
             file: self.file.to_owned(),
             line,
             column,
+            width: 0,
             message: message.into(),
         }
     }
 
     pub fn span(&self, span: &Range<usize>, message: impl Into<String>) -> Diagnostic {
-        self.at(span.start, message)
+        let mut d = self.at(span.start, message);
+        let start = floor_char_boundary(self.text, span.start.min(self.text.len()));
+        let end = floor_char_boundary(self.text, span.end.min(self.text.len())).max(start);
+        let covered = &self.text[start..end];
+        d.width = covered
+            .split('\n')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .count();
+        d
     }
 
     pub fn line_of(&self, span: &Range<usize>) -> usize {
@@ -77,6 +90,10 @@ impl<'a> Locator<'a> {
     pub fn file(&self) -> &str {
         self.file
     }
+
+    pub fn text(&self) -> &str {
+        self.text
+    }
 }
 
 fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
@@ -84,4 +101,54 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
         offset -= 1;
     }
     offset
+}
+
+/// The candidate closest to `word` by edit distance, when it is close enough to
+/// be a likely typo (at most a third of the word, and at least one edit).
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&word.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + cost);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// A diagnostic with the line it points at and the offending text underlined,
+/// as `policy check` prints it; `text` is the policy's source.
+pub fn render(d: &Diagnostic, text: Option<&str>) -> String {
+    let mut out = d.to_string();
+    let Some(line) = text.and_then(|t| t.split('\n').nth(d.line.checked_sub(1)?)) else {
+        return out;
+    };
+    let line = line.trim_end_matches('\r');
+    let shown: String = line
+        .chars()
+        .map(|c| if c != '\t' && super::is_invisible(c) { '�' } else { c })
+        .collect();
+    let pad: String = line
+        .chars()
+        .take(d.column.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    let width = d.width.max(1);
+    out.push_str(&format!("\n    | {shown}\n    | {pad}{}", "^".repeat(width)));
+    out
 }

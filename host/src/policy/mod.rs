@@ -18,12 +18,15 @@
 //! 5. nothing matched: denied by default.
 
 pub(crate) mod catalog;
+pub mod check;
 mod condition;
+pub mod cover;
 pub mod diagnostic;
 pub mod diff;
 mod explain;
 pub mod fs;
 pub mod http;
+pub mod limits;
 mod schema;
 mod tools;
 
@@ -169,6 +172,11 @@ pub struct Policy {
     tools: BTreeMap<String, ToolSettings>,
     /// Whether this is the implicit empty policy (no file at all).
     implicit: bool,
+    /// Lines of the `[run]` and `[net]` tables, when present.
+    run_line: Option<usize>,
+    net_line: Option<usize>,
+    /// The text the policy was parsed from.
+    source: String,
 }
 
 /// What the policy says about a call.
@@ -268,6 +276,9 @@ impl Policy {
             index: RuleIndex::default(),
             tools: BTreeMap::new(),
             implicit: true,
+            run_line: None,
+            net_line: None,
+            source: String::new(),
         }
     }
 
@@ -279,6 +290,7 @@ impl Policy {
                 file: name.clone(),
                 line: 0,
                 column: 0,
+                width: 0,
                 message: format!("cannot read the policy: {e}"),
             }],
         })?;
@@ -330,6 +342,21 @@ impl Policy {
 
     pub fn net(&self) -> &NetSettings {
         &self.net
+    }
+
+    /// The line of the `[run]` table, if the file has one.
+    pub fn run_line(&self) -> Option<usize> {
+        self.run_line
+    }
+
+    /// The line of the `[net]` table, if the file has one.
+    pub fn net_line(&self) -> Option<usize> {
+        self.net_line
+    }
+
+    /// The text the policy was parsed from (empty for the implicit policy).
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// `[tools.NAME]` tables, by name.
@@ -737,8 +764,16 @@ impl<'a> Compiler<'a> {
             }
             Some(_) => {}
         }
-        let run = raw.run.map(|r| self.run_settings(r)).unwrap_or_default();
-        let net = raw.net.map(|n| self.net_settings(n)).unwrap_or_default();
+        let run_line = raw.run.as_ref().map(|r| self.locator.line_of(&r.span()));
+        let net_line = raw.net.as_ref().map(|n| self.locator.line_of(&n.span()));
+        let run = raw
+            .run
+            .map(|r| self.run_settings(r.into_inner()))
+            .unwrap_or_default();
+        let net = raw
+            .net
+            .map(|n| self.net_settings(n.into_inner()))
+            .unwrap_or_default();
         let mut tools = BTreeMap::new();
         for (name, raw_tool) in raw.tools {
             if let Some(tool) = self.tool(&name, raw_tool) {
@@ -786,6 +821,9 @@ impl<'a> Compiler<'a> {
             paths,
             tools,
             implicit: false,
+            run_line,
+            net_line,
+            source: self.locator.text().to_owned(),
         })
     }
 
@@ -793,6 +831,15 @@ impl<'a> Compiler<'a> {
         let value = value?;
         match crate::size::parse_size(value.get_ref()) {
             Ok(n) => Some(n),
+            Err(e) => self.error(&value.span(), e),
+        }
+    }
+
+    /// A `timeout` of `[run]` or `[tools.NAME]`: a duration the sandbox can keep.
+    fn timeout(&mut self, value: Option<Spanned<String>>) -> Option<Duration> {
+        let value = value?;
+        match crate::size::parse_duration(value.get_ref()).and_then(limits::check_timeout) {
+            Ok(d) => Some(d),
             Err(e) => self.error(&value.span(), e),
         }
     }
@@ -806,16 +853,18 @@ impl<'a> Compiler<'a> {
     }
 
     fn run_settings(&mut self, raw: schema::RawRun) -> RunSettings {
-        let timeout = raw
-            .timeout
-            .and_then(|t| match crate::size::parse_duration(t.get_ref()) {
-                Ok(d) if !d.is_zero() => Some(d),
-                Ok(_) => self.error(&t.span(), "timeout must be longer than zero"),
-                Err(e) => self.error(&t.span(), e),
-            });
+        let timeout = self.timeout(raw.timeout);
+        let memory = raw.memory.and_then(|m| {
+            let span = m.span();
+            let size = self.size(Some(m))?;
+            match limits::check_run_memory(size) {
+                Ok(n) => Some(n),
+                Err(e) => self.error(&span, e),
+            }
+        });
         RunSettings {
             timeout,
-            memory: self.size(raw.memory),
+            memory,
             max_output: self.size(raw.max_output),
             max_calls: self.count(raw.max_calls, "max-calls"),
             max_egress: self.size(raw.max_egress),
@@ -861,10 +910,13 @@ impl<'a> Compiler<'a> {
                 );
             }
         } else if !self.catalog.has_interface(interface) {
+            let hint = diagnostic::did_you_mean(interface, interfaces.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
             return self.error(
                 &span,
                 format!(
-                    "unknown interface `{interface}`; expected one of: {}",
+                    "unknown interface `{interface}`; expected one of: {}{hint}",
                     interfaces.join(", ")
                 ),
             );
@@ -875,11 +927,15 @@ impl<'a> Compiler<'a> {
                 .iter()
                 .any(|f| f == function)
         {
+            let functions = self.catalog.functions(interface);
+            let hint = diagnostic::did_you_mean(function, functions.iter().map(String::as_str))
+                .map(|s| format!("; did you mean `{interface}.{s}`?"))
+                .unwrap_or_default();
             return self.error(
                 &span,
                 format!(
-                    "`{interface}` has no function `{function}`; expected one of: {}, or `*`",
-                    self.catalog.functions(interface).join(", ")
+                    "`{interface}` has no function `{function}`; expected one of: {}, or `*`{hint}",
+                    functions.join(", ")
                 ),
             );
         }
@@ -980,7 +1036,7 @@ impl<'a> Compiler<'a> {
                 );
             }
         }
-        let urls = self.list("url", raw.url, UrlPattern::parse);
+        let urls = self.list("url", raw.url, |u| visible("URL pattern", u).and_then(UrlPattern::parse));
         let methods = self.list("method", raw.method, |m| {
             Method::parse(m).filter(|_| !m.is_empty()).ok_or_else(|| {
                 format!(
@@ -989,7 +1045,7 @@ impl<'a> Compiler<'a> {
                 )
             })
         });
-        let paths = self.list("path", raw.path, PathGlob::parse);
+        let paths = self.list("path", raw.path, |p| visible("path glob", p).and_then(PathGlob::parse));
 
         let secrets = self
             .list("secrets", raw.secrets, |s| {
@@ -1135,6 +1191,61 @@ impl<'a> Compiler<'a> {
         }
         out
     }
+}
+
+/// Refuses a pattern with invisible or control characters: it would read as
+/// another pattern in review (`secrets\u{200B}/**` looks like `secrets/**`) and
+/// match what no reviewer expects.
+fn visible<'t>(what: &str, text: &'t str) -> Result<&'t str, String> {
+    match text.chars().find(|c| is_invisible(*c)) {
+        Some(c) => Err(format!(
+            "the {what} `{}` contains the invisible character U+{:04X}; it would not match what it appears to — remove it",
+            escape(text),
+            u32::from(c)
+        )),
+        None => Ok(text),
+    }
+}
+
+/// Whether `c` is invisible or changes how text around it is shown: controls,
+/// zero-width and joiner characters, bidirectional overrides and isolates, the
+/// byte-order mark, soft hyphen and other format characters.
+pub fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
+}
+
+/// `text` with every invisible or control character shown as `\u{…}`, so that
+/// a note or glob cannot repaint a terminal line or hide what it says.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_invisible(c) {
+            out.push_str(&format!("\\u{{{:04X}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn toml_to_json(value: toml::Value) -> Json {
