@@ -318,12 +318,12 @@ pub fn describe(piece: &Piece<'_>) -> String {
         parts.push(format!("where {c}"));
     }
     if let SecretDim::Named(s) = piece.secret {
-        parts.push(format!("injecting secret {s}"));
+        parts.push(format!("with secret {s}"));
     }
     if parts.is_empty() {
         parts.push("every call".into());
     }
-    super::escape(&parts.join("; "))
+    super::escape(&parts.join(" "))
 }
 
 #[cfg(test)]
