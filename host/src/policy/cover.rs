@@ -146,6 +146,27 @@ pub fn disjoint(piece: &Piece<'_>, other: &Rule) -> bool {
     false
 }
 
+/// Whether no call can be in both pieces.
+pub fn pieces_disjoint(a: &Piece<'_>, b: &Piece<'_>) -> bool {
+    if a.rule.caller != b.rule.caller || !calls_overlap(&a.rule.call, &b.rule.call) {
+        return true;
+    }
+    if let (Some(x), Some(y)) = (a.method, b.method)
+        && x != y
+    {
+        return true;
+    }
+    if let (Some(x), Some(y)) = (a.url, b.url)
+        && urls_disjoint(x, y)
+    {
+        return true;
+    }
+    match (a.secret, b.secret) {
+        (SecretDim::Any, _) | (_, SecretDim::Any) => false,
+        (x, y) => x != y,
+    }
+}
+
 fn call_within(inner: &CallPattern, outer: &CallPattern) -> bool {
     match outer {
         CallPattern::Interface(i) => inner.interface() == i,

@@ -386,12 +386,77 @@ fn floor_of<'a>(rules: impl Iterator<Item = &'a Rule>, kind: RuleKind, piece: &P
     Some(sum)
 }
 
-fn less_or_equal(a: Option<u128>, b: Option<u128>) -> bool {
-    match (a, b) {
-        (_, None) => true,
-        (None, Some(_)) => false,
-        (Some(a), Some(b)) => a <= b,
+/// Whether, for every call of `piece` (judged at `level` in `to`), `from`
+/// allows at least as many calls per run as `to`. A call's budget in a policy
+/// is the sum of the budgets of the rules of the deciding kind that match it
+/// (unlimited if one has none). Proof: each `to` rule that may match such a
+/// call is given its own `from` rule of the deciding kind that contains its
+/// part of the piece and has at least its budget (an unlimited one may serve
+/// many); then every call's `from` budget is at least its `to` budget.
+fn budget_covered(from: &Policy, to: &Policy, level: RuleKind, piece: &Piece<'_>) -> bool {
+    let pool_kind = match level {
+        RuleKind::Allow => RuleKind::Allow,
+        _ if from
+            .rules()
+            .iter()
+            .any(|q| q.kind == RuleKind::Ask && contains(q, piece)) =>
+        {
+            RuleKind::Ask
+        }
+        _ => {
+            // Some of these calls may meet a budgeted ask in `from` first, and
+            // be limited by it.
+            if from
+                .rules()
+                .iter()
+                .any(|q| q.kind == RuleKind::Ask && q.max_calls.is_some() && !disjoint(piece, q))
+            {
+                return false;
+            }
+            RuleKind::Allow
+        }
+    };
+    let pool: Vec<&Rule> = from.rules().iter().filter(|r| r.kind == pool_kind).collect();
+    let mut takers: Vec<(&Rule, Vec<&Rule>)> = Vec::new();
+    for taker in to
+        .rules()
+        .iter()
+        .filter(|h| h.kind == level && !disjoint(piece, h))
+    {
+        let part: Vec<Piece<'_>> = pieces(taker)
+            .into_iter()
+            .filter(|p| !super::cover::pieces_disjoint(p, piece))
+            .collect();
+        let candidates: Vec<&Rule> = pool
+            .iter()
+            .copied()
+            .filter(|o| {
+                o.max_calls
+                    .is_none_or(|m| taker.max_calls.is_some_and(|t| t <= m))
+                    && part.iter().all(|p| contains(o, p))
+            })
+            .collect();
+        if candidates.is_empty() {
+            return false;
+        }
+        takers.push((taker, candidates));
     }
+    // The most constrained first; a budgeted `from` rule serves one taker.
+    takers.sort_by_key(|(_, c)| c.len());
+    let mut used: Vec<usize> = Vec::new();
+    for (_, candidates) in takers {
+        let Some(chosen) = candidates
+            .iter()
+            .filter(|o| o.max_calls.is_none() || !used.contains(&o.index))
+            .min_by_key(|o| o.max_calls.map_or(u64::MAX, |m| m))
+        else {
+            return false;
+        };
+        if chosen.max_calls.is_some() {
+            used.push(chosen.index);
+        }
+    }
+    true
 }
 
 fn show_cap(cap: Option<u128>) -> String {
@@ -476,35 +541,10 @@ fn rule_findings(from: &Policy, to: &Policy, direction: Direction, changes: &mut
             // Budgets: what `to` allows per run for these calls, against what
             // `from` surely allows.
             let cap = cap_of(to.rules().iter(), level, &piece);
-            let floor = match level {
-                RuleKind::Allow => floor_of(from.rules().iter(), RuleKind::Allow, &piece),
-                _ => {
-                    if from
-                        .rules()
-                        .iter()
-                        .any(|q| q.kind == RuleKind::Ask && contains(q, &piece))
-                    {
-                        floor_of(from.rules().iter(), RuleKind::Ask, &piece)
-                    } else {
-                        // The calls may meet a budgeted ask first: the least of those.
-                        let ask_floor = from
-                            .rules()
-                            .iter()
-                            .filter(|q| q.kind == RuleKind::Ask && !disjoint(&piece, q))
-                            .filter_map(|q| q.max_calls.map(u128::from))
-                            .min();
-                        let allow_floor = floor_of(from.rules().iter(), RuleKind::Allow, &piece);
-                        match (ask_floor, allow_floor) {
-                            (Some(a), Some(b)) => Some(a.min(b)),
-                            (Some(a), None) => Some(a),
-                            (None, b) => b,
-                        }
-                    }
-                }
-            };
-            if !less_or_equal(cap, floor) {
+            let floor = floor_of(from.rules().iter(), level, &piece);
+            if !budget_covered(from, to, level, &piece) {
                 let head = format!(
-                    "{} ({to_file}:{}): up to {} call(s) per run where {from_file} allowed {}:",
+                    "{} ({to_file}:{}): more calls per run than {from_file} allowed (up to {}; at least {} there):",
                     label(rule),
                     rule.line,
                     show_cap(cap),
@@ -512,11 +552,11 @@ fn rule_findings(from: &Policy, to: &Policy, direction: Direction, changes: &mut
                 );
                 let head = if narrowing {
                     format!(
-                        "{} ({to_file}:{}): budget lowered to {} call(s) per run from {}:",
+                        "{} ({to_file}:{}): fewer calls per run in {from_file} (at least {} here, up to {} there):",
                         label(rule),
                         rule.line,
-                        show_cap(floor),
-                        show_cap(cap)
+                        show_cap(cap),
+                        show_cap(floor)
                     )
                 } else {
                     head
@@ -612,4 +652,54 @@ fn by(rule: &Rule) -> String {
         super::Caller::Script => String::new(),
         caller => format!(" (caller {caller})"),
     }
+}
+
+/// How permissive a decision is: allow > ask > anything else.
+fn level(decision: &super::Decision) -> u8 {
+    match decision {
+        super::Decision::Allow { .. } => 2,
+        super::Decision::Ask { .. } => 1,
+        _ => 0,
+    }
+}
+
+/// The oracle `diff` is tested against: the gate's own decisions. Makes `call`
+/// by `caller` `times` times in one run under each policy and returns the first
+/// repetition where `new` is more permissive than `old` (allowed or asked where
+/// `old` refused, allowed where it asked, or still allowed once `old`'s budget
+/// is spent), if there is one.
+pub fn widening_witness(
+    old: &Policy,
+    new: &Policy,
+    caller: &super::Caller,
+    call: &super::Call<'_>,
+    times: usize,
+) -> Option<String> {
+    let (mut old_usage, mut new_usage) = (super::Usage::default(), super::Usage::default());
+    for i in 0..times {
+        let a = old.decide_for(caller, call, &mut old_usage);
+        let b = new.decide_for(caller, call, &mut new_usage);
+        if level(&b) > level(&a) {
+            return Some(format!(
+                "{} by {caller} with {}, repetition {}: old {a:?}, new {b:?}",
+                call.name(),
+                call.args,
+                i + 1
+            ));
+        }
+        // Budgets only run down: once `new` refuses, it refuses the rest.
+        if level(&b) == 0 {
+            break;
+        }
+    }
+    None
+}
+
+/// Whether an effective limit of `new` is larger than `old`'s (the `[run]`
+/// limits with defaults filled in, and each tool's).
+pub fn limits_grew(old: &Policy, new: &Policy) -> bool {
+    let mut changes = Vec::new();
+    run_changes(old, new, &mut changes);
+    tool_changes(old, new, &mut changes);
+    widens(&changes)
 }

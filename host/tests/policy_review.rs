@@ -1,0 +1,605 @@
+//! Policy review you can trust: `policy diff` proved against the gate's own
+//! decision function, `policy check` refusing what runs refuse, `explain`
+//! showing what matters, and suggested rules that are exactly as wide as the
+//! denied call. Process-level where the CLI behaviour matters.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use clambot::policy::diff::{self, Verdict};
+use clambot::policy::{Call, Caller, Policy};
+use proptest::prelude::*;
+use serde_json::{Value as Json, json};
+
+// ---- generated policy pairs --------------------------------------------------
+
+const CALLS: &[&str] = &[
+    "http.fetch",
+    "http.*",
+    "http.fetch-text",
+    "fs.read-text",
+    "fs.write-text",
+    "fs.move",
+    "fs.*",
+    "memory.recall",
+    "log.write",
+];
+const URLS: &[&str] = &[
+    "https://a.org/**",
+    "https://a.org/api/**",
+    "https://a.org/api/*",
+    "https://*.a.org/**",
+    "https://x.a.org/api/v1",
+    "http://a.org/**",
+    "https://a.org:8443/**",
+    "https://a.org:*/**",
+    "https://*/**",
+    "https://b.org/**",
+    "https://a.org/**/x",
+    "https://a.org/q",
+];
+const METHODS: &[&str] = &["GET", "POST", "DELETE"];
+const GLOBS: &[&str] = &[
+    "**",
+    "notes/**",
+    "notes/*.md",
+    "notes/*",
+    "secrets/**",
+    "secrets/*",
+    "*",
+    "notes/a/**",
+    "**/x",
+];
+const CONDITIONS: &[&str] = &[
+    "\"limit\" = { le = 10 }",
+    "\"limit\" = { le = 5 }",
+    "\"limit\" = { lt = 5 }",
+    "\"query\" = { prefix = \"a\" }",
+    "\"query\" = { prefix = \"ab\" }",
+    "\"query\" = { in = [\"ab\", \"x\"] }",
+];
+const KINDS: &[&str] = &["allow", "ask", "deny"];
+const SECRETS: &[&str] = &["gh", "aws"];
+
+/// One generated rule, as choices from the pools above.
+#[derive(Debug, Clone)]
+struct RuleSpec {
+    kind: usize,
+    call: usize,
+    urls: Option<Vec<usize>>,
+    methods: Option<Vec<usize>>,
+    paths: Option<Vec<usize>>,
+    conditions: Vec<usize>,
+    max_calls: Option<u64>,
+    secrets: Vec<usize>,
+    tool_caller: bool,
+}
+
+fn subset(pool: usize, max: usize) -> impl Strategy<Value = Option<Vec<usize>>> {
+    prop::option::weighted(0.7, prop::collection::vec(0..pool, 1..=max))
+}
+
+fn rule_spec() -> impl Strategy<Value = RuleSpec> {
+    (
+        0..KINDS.len(),
+        0..CALLS.len(),
+        subset(URLS.len(), 3),
+        subset(METHODS.len(), 2),
+        subset(GLOBS.len(), 2),
+        prop::collection::vec(0..CONDITIONS.len(), 0..=1),
+        prop::option::weighted(0.3, 1u64..=3),
+        prop::collection::vec(0..SECRETS.len(), 0..=2),
+        prop::bool::weighted(0.15),
+    )
+        .prop_map(
+            |(kind, call, urls, methods, paths, conditions, max_calls, secrets, tool_caller)| {
+                RuleSpec {
+                    kind,
+                    call,
+                    urls,
+                    methods,
+                    paths,
+                    conditions,
+                    max_calls,
+                    secrets,
+                    tool_caller,
+                }
+            },
+        )
+}
+
+impl RuleSpec {
+    /// The rule as policy text, keeping only the keys its call may have.
+    fn toml(&self) -> String {
+        let call = CALLS[self.call];
+        let interface = call.split('.').next().unwrap_or_default();
+        let list = |pool: &[&str], items: &[usize]| {
+            let mut seen: Vec<&str> = Vec::new();
+            for &i in items {
+                if !seen.contains(&pool[i]) {
+                    seen.push(pool[i]);
+                }
+            }
+            let quoted: Vec<String> = seen.iter().map(|s| format!("{s:?}")).collect();
+            format!("[{}]", quoted.join(", "))
+        };
+        let mut out = format!("[[{}]]\ncall = \"{call}\"\n", KINDS[self.kind]);
+        if interface == "http" {
+            if let Some(urls) = &self.urls {
+                out.push_str(&format!("url = {}\n", list(URLS, urls)));
+            }
+            if let Some(methods) = &self.methods {
+                out.push_str(&format!("method = {}\n", list(METHODS, methods)));
+            }
+            if KINDS[self.kind] != "deny" && !self.secrets.is_empty() {
+                out.push_str(&format!("secrets = {}\n", list(SECRETS, &self.secrets)));
+            }
+        }
+        if interface == "fs"
+            && let Some(paths) = &self.paths
+        {
+            out.push_str(&format!("path = {}\n", list(GLOBS, paths)));
+        }
+        if call == "memory.recall" && !self.conditions.is_empty() {
+            let conds: Vec<&str> = self.conditions.iter().map(|&i| CONDITIONS[i]).collect();
+            out.push_str(&format!("where = {{ {} }}\n", conds.join(", ")));
+        }
+        if let Some(n) = self.max_calls {
+            out.push_str(&format!("max-calls = {n}\n"));
+        }
+        if self.tool_caller && (interface == "http" || interface == "fs") {
+            out.push_str("caller = \"tools.kit\"\n");
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PolicySpec {
+    rules: Vec<RuleSpec>,
+    run: Vec<(usize, usize)>,
+    private: Vec<usize>,
+}
+
+const RUN_KEYS: &[(&str, &[&str])] = &[
+    ("timeout", &["\"10s\"", "\"30s\"", "\"10m\""]),
+    ("memory", &["\"32MiB\"", "\"64MiB\"", "\"128MiB\""]),
+    ("max-calls", &["2", "5"]),
+];
+const PRIVATE: &[&str] = &["127.0.0.1:8080", "[::1]:9000"];
+
+fn policy_spec() -> impl Strategy<Value = PolicySpec> {
+    (
+        prop::collection::vec(rule_spec(), 0..6),
+        prop::collection::vec((0..RUN_KEYS.len(), 0..3usize), 0..2),
+        prop::collection::vec(0..PRIVATE.len(), 0..2),
+    )
+        .prop_map(|(rules, run, private)| PolicySpec { rules, run, private })
+}
+
+impl PolicySpec {
+    fn toml(&self) -> String {
+        let mut out = String::from(
+            "version = 1\n[tools.kit]\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\nimports = [\"http\", \"fs\"]\n",
+        );
+        let mut keys: Vec<usize> = Vec::new();
+        let mut run = String::new();
+        for &(key, value) in &self.run {
+            if keys.contains(&key) {
+                continue;
+            }
+            keys.push(key);
+            let (name, values) = RUN_KEYS[key];
+            run.push_str(&format!("{name} = {}\n", values[value % values.len()]));
+        }
+        if !run.is_empty() {
+            out.push_str(&format!("[run]\n{run}"));
+        }
+        if !self.private.is_empty() {
+            let mut addrs: Vec<String> = self.private.iter().map(|&i| format!("{:?}", PRIVATE[i])).collect();
+            addrs.dedup();
+            out.push_str(&format!("[net]\nallow-private = [{}]\n", addrs.join(", ")));
+        }
+        for rule in &self.rules {
+            out.push_str(&rule.toml());
+        }
+        out
+    }
+}
+
+/// Small edits a reviewer might see in a pull request.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Remove(usize),
+    Duplicate(usize),
+    Add(RuleSpec),
+    Kind(usize, usize),
+    Urls(usize, Option<Vec<usize>>),
+    Methods(usize, Option<Vec<usize>>),
+    Paths(usize, Option<Vec<usize>>),
+    Conditions(usize, Vec<usize>),
+    MaxCalls(usize, Option<u64>),
+    Secrets(usize, Vec<usize>),
+    Caller(usize),
+    Call(usize, usize),
+    Run(Vec<(usize, usize)>),
+    Private(Vec<usize>),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let at = 0..8usize;
+    prop_oneof![
+        at.clone().prop_map(Mutation::Remove),
+        at.clone().prop_map(Mutation::Duplicate),
+        rule_spec().prop_map(Mutation::Add),
+        (at.clone(), 0..KINDS.len()).prop_map(|(i, k)| Mutation::Kind(i, k)),
+        (at.clone(), subset(URLS.len(), 3)).prop_map(|(i, u)| Mutation::Urls(i, u)),
+        (at.clone(), subset(METHODS.len(), 2)).prop_map(|(i, m)| Mutation::Methods(i, m)),
+        (at.clone(), subset(GLOBS.len(), 2)).prop_map(|(i, p)| Mutation::Paths(i, p)),
+        (at.clone(), prop::collection::vec(0..CONDITIONS.len(), 0..=1))
+            .prop_map(|(i, c)| Mutation::Conditions(i, c)),
+        (at.clone(), prop::option::of(1u64..=3)).prop_map(|(i, m)| Mutation::MaxCalls(i, m)),
+        (at.clone(), prop::collection::vec(0..SECRETS.len(), 0..=2))
+            .prop_map(|(i, s)| Mutation::Secrets(i, s)),
+        at.clone().prop_map(Mutation::Caller),
+        (at.clone(), 0..CALLS.len()).prop_map(|(i, c)| Mutation::Call(i, c)),
+        prop::collection::vec((0..RUN_KEYS.len(), 0..3usize), 0..2).prop_map(Mutation::Run),
+        prop::collection::vec(0..PRIVATE.len(), 0..2).prop_map(Mutation::Private),
+    ]
+}
+
+impl PolicySpec {
+    fn mutate(&self, mutations: &[Mutation]) -> Self {
+        let mut out = self.clone();
+        for m in mutations {
+            let n = out.rules.len();
+            let pick = |i: usize| if n == 0 { None } else { Some(i % n) };
+            match m.clone() {
+                Mutation::Remove(i) => {
+                    if let Some(i) = pick(i) {
+                        out.rules.remove(i);
+                    }
+                }
+                Mutation::Duplicate(i) => {
+                    if let Some(i) = pick(i) {
+                        let copy = out.rules[i].clone();
+                        out.rules.push(copy);
+                    }
+                }
+                Mutation::Add(rule) => out.rules.push(rule),
+                Mutation::Run(run) => out.run = run,
+                Mutation::Private(p) => out.private = p,
+                other => {
+                    let Some(i) = pick(match &other {
+                        Mutation::Kind(i, _)
+                        | Mutation::Urls(i, _)
+                        | Mutation::Methods(i, _)
+                        | Mutation::Paths(i, _)
+                        | Mutation::Conditions(i, _)
+                        | Mutation::MaxCalls(i, _)
+                        | Mutation::Secrets(i, _)
+                        | Mutation::Caller(i)
+                        | Mutation::Call(i, _) => *i,
+                        _ => 0,
+                    }) else {
+                        continue;
+                    };
+                    let rule = &mut out.rules[i];
+                    match other {
+                        Mutation::Kind(_, k) => rule.kind = k,
+                        Mutation::Urls(_, u) => rule.urls = u,
+                        Mutation::Methods(_, m) => rule.methods = m,
+                        Mutation::Paths(_, p) => rule.paths = p,
+                        Mutation::Conditions(_, c) => rule.conditions = c,
+                        Mutation::MaxCalls(_, m) => rule.max_calls = m,
+                        Mutation::Secrets(_, s) => rule.secrets = s,
+                        Mutation::Caller(_) => rule.tool_caller = !rule.tool_caller,
+                        Mutation::Call(_, c) => rule.call = c,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The calls every pair is judged on: each interface, many URLs, methods,
+/// secrets and paths, both sides of every generated glob and pattern.
+fn calls() -> Vec<(String, String, Json)> {
+    let mut out = Vec::new();
+    let urls = [
+        "https://a.org/",
+        "https://a.org/api",
+        "https://a.org/api/x",
+        "https://a.org/api/x/y",
+        "https://x.a.org/api/v1",
+        "https://y.x.a.org/z",
+        "https://a.org/q",
+        "https://a.org/q/x",
+        "https://a.org/x",
+        "http://a.org/q",
+        "https://a.org:8443/p",
+        "https://a.org:9000/p",
+        "https://b.org/x",
+        "https://c.net/x",
+    ];
+    for url in urls {
+        for method in ["GET", "POST", "DELETE", "PUT"] {
+            for secret in [None, Some("gh"), Some("aws")] {
+                let mut req = json!({ "method": method, "url": url, "headers": [] });
+                if let Some(s) = secret {
+                    req["bearer-secret"] = json!(s);
+                }
+                out.push(("http".into(), "fetch".into(), json!({ "req": req })));
+            }
+        }
+        out.push(("http".into(), "fetch-text".into(), json!({ "url": url })));
+    }
+    let paths = [
+        "notes/a.md",
+        "notes/a",
+        "notes/a/b",
+        "notes",
+        "secrets/k",
+        "secrets/a/b",
+        "secrets",
+        "x",
+        "a/x",
+        "top.md",
+    ];
+    for path in paths {
+        for function in ["read-text", "write-text"] {
+            out.push(("fs".into(), function.into(), json!({ "path": path })));
+        }
+    }
+    for (from, to) in [
+        ("notes/a.md", "secrets/k"),
+        ("notes/a.md", "notes/b.md"),
+        ("x", "notes/a/b"),
+        ("secrets/k", "x"),
+    ] {
+        out.push(("fs".into(), "move".into(), json!({ "from": from, "to": to })));
+    }
+    for (query, limit) in [("ab", 3), ("a", 7), ("x", 12), ("abc", 5), ("zz", 1)] {
+        out.push((
+            "memory".into(),
+            "recall".into(),
+            json!({ "query": query, "limit": limit }),
+        ));
+    }
+    out.push((
+        "log".into(),
+        "write".into(),
+        json!({ "level": "info", "message": "hi" }),
+    ));
+    out
+}
+
+fn parse(name: &str, text: &str) -> Policy {
+    Policy::parse(name, text).unwrap_or_else(|e| panic!("generated policy does not load: {e}\n{text}"))
+}
+
+/// Whether the gate itself finds a call that `new` lets through more than `old`.
+fn gate_witness(old: &Policy, new: &Policy, calls: &[(String, String, Json)]) -> Option<String> {
+    let callers = [Caller::Script, Caller::Tool("kit".into())];
+    for (interface, function, args) in calls {
+        let call = Call {
+            interface,
+            function,
+            args,
+        };
+        for caller in &callers {
+            // Enough repetitions to spend every generated budget.
+            if let Some(w) = diff::widening_witness(old, new, caller, &call, 12) {
+                return Some(w);
+            }
+        }
+    }
+    diff::limits_grew(old, new).then(|| "an effective limit grew".to_owned())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 3000,
+        failure_persistence: None,
+        .. ProptestConfig::default()
+    })]
+
+    /// The differential proof: whenever `diff` says nothing widened, the real
+    /// decision function agrees for every generated call, every repetition
+    /// (budgets) and both callers; and when it says unchanged, nothing narrowed
+    /// either.
+    #[test]
+    fn diff_never_says_nothing_widened_when_the_gate_lets_more_through(
+        old in policy_spec(),
+        mutations in prop::collection::vec(mutation(), 1..4),
+    ) {
+        let new = old.mutate(&mutations);
+        let (old_text, new_text) = (old.toml(), new.toml());
+        let (a, b) = (parse("old.toml", &old_text), parse("new.toml", &new_text));
+        let changes = diff::diff(&a, &b);
+        let calls = calls();
+        // `CLAMBOT_DIFF_STATS=1`: print each verdict, and whether the gate
+        // confirms a widening (a widening it cannot confirm is a false alarm:
+        // allowed by the proof's caution, but counted).
+        if std::env::var_os("CLAMBOT_DIFF_STATS").is_some() {
+            let confirmed = diff::widens(&changes) && gate_witness(&a, &b, &calls).is_some();
+            eprintln!("verdict {:?} confirmed={confirmed}", Verdict::of(&changes));
+        }
+        if !diff::widens(&changes) {
+            let witness = gate_witness(&a, &b, &calls);
+            prop_assert!(
+                witness.is_none(),
+                "diff says {:?} but the gate disagrees: {}\n--- old\n{}--- new\n{}--- changes\n{:#?}",
+                Verdict::of(&changes), witness.unwrap_or_default(), old_text, new_text, changes
+            );
+        }
+        if Verdict::of(&changes) == Verdict::Unchanged {
+            let witness = gate_witness(&b, &a, &calls);
+            prop_assert!(
+                witness.is_none(),
+                "diff says unchanged but the new policy narrows: {}\n--- old\n{}--- new\n{}",
+                witness.unwrap_or_default(), old_text, new_text
+            );
+        }
+        // A policy compared with itself is unchanged.
+        prop_assert!(diff::diff(&a, &a).is_empty(), "{:#?}", diff::diff(&a, &a));
+    }
+}
+
+// ---- diff: the misses the issue names ---------------------------------------
+
+fn verdict(old: &str, new: &str) -> (Verdict, Vec<diff::Change>) {
+    let changes = diff::diff(
+        &parse("old.toml", &format!("version = 1\n{old}")),
+        &parse("new.toml", &format!("version = 1\n{new}")),
+    );
+    (Verdict::of(&changes), changes)
+}
+
+#[test]
+fn named_misses_are_widenings() {
+    let tool = "[tools.kit]\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\nimports = [\"http\"]\n";
+    let fetch = "[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/p\"]\n";
+    for (old, new, why) in [
+        ("", "[run]\ntimeout = \"10m\"\n", "a timeout above the 30 s default"),
+        ("", "[run]\nmemory = \"128MiB\"\n", "memory above the default"),
+        ("[run]\nmax-calls = 5\n", "", "a removed run budget"),
+        ("", "[net]\nallow-private = [\"127.0.0.1:1\"]\n", "a private address"),
+        (
+            tool,
+            &tool.replace("0000000000000000000000000000000000000000000000000000000000000000", "1111111111111111111111111111111111111111111111111111111111111111"),
+            "a re-pinned component",
+        ),
+        (tool, &format!("{tool}component = \"elsewhere.wasm\"\n"), "a moved component"),
+        (tool, &tool.replace("[\"http\"]", "[\"http\", \"fs\"]"), "a new import"),
+        (tool, &format!("{tool}timeout = \"1h\"\n"), "a longer tool timeout"),
+        (
+            &format!("{tool}{fetch}caller = \"tools.kit\"\n"),
+            &format!("{tool}{fetch}"),
+            "a removed caller hands the tool's rights to scripts",
+        ),
+        (
+            &format!("{fetch}[[ask]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/p\"]\n"),
+            fetch,
+            "a removed ask that shadowed an identical allow",
+        ),
+        (
+            &format!("{fetch}max-calls = 2\n"),
+            &format!("{fetch}max-calls = 2\n{fetch}max-calls = 2\n"),
+            "a duplicated rule doubles a budget",
+        ),
+        (
+            fetch,
+            &fetch.replace("https://a.org/p", "https://a.org/p,https://evil.example/**"),
+            "one pattern split by a comma is still a different pattern",
+        ),
+        (
+            "[[allow]]\ncall = \"memory.recall\"\nwhere = { \"limit\" = { le = 5 } }\n",
+            "[[allow]]\ncall = \"memory.recall\"\nwhere = { \"limit\" = { le = 50 } }\n",
+            "a looser where",
+        ),
+        (
+            &format!("{fetch}secrets = [\"gh\"]\n"),
+            &format!("{fetch}secrets = [\"gh\", \"aws\"]\n"),
+            "another secret",
+        ),
+        (
+            "[[allow]]\ncall = \"fs.*\"\n[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**\"]\n",
+            "[[allow]]\ncall = \"fs.*\"\n[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/*\"]\n",
+            "a narrower deny",
+        ),
+    ] {
+        let (v, changes) = verdict(old, new);
+        assert_eq!(v, Verdict::Widened, "{why}: {changes:#?}");
+    }
+}
+
+#[test]
+fn a_huge_timeout_is_refused_not_shown_as_lowered() {
+    let error = Policy::parse("p.toml", "version = 1\n[run]\ntimeout = \"300000000000years\"\n")
+        .expect_err("refused");
+    assert_eq!(error.diagnostics[0].line, 3, "{error}");
+    assert!(error.to_string().contains("longest run"), "{error}");
+}
+
+#[test]
+fn absent_run_table_means_the_defaults() {
+    let (v, c) = verdict("", "[run]\ntimeout = \"30s\"\nmemory = \"64MiB\"\nmax-output = \"1MiB\"\n");
+    assert_eq!(v, Verdict::Unchanged, "{c:#?}");
+    let (v, c) = verdict("", "[run]\ntimeout = \"10s\"\n");
+    assert_eq!(v, Verdict::OnlyNarrowed, "{c:#?}");
+}
+
+// ---- the CLI ---------------------------------------------------------------
+
+fn clambot(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().expect("home");
+    Command::new(env!("CARGO_BIN_EXE_clambot"))
+        .args(args)
+        .env("CLAMBOT_HOME", home.path())
+        .output()
+        .expect("clambot runs")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path.display().to_string()
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn diff_exit_codes_say_unchanged_narrowed_widened_or_unreadable() {
+    let dir = tempfile::tempdir().expect("dir");
+    let base = write(dir.path(), "base.toml", "version = 1\n[[allow]]\ncall = \"log.write\"\n[[allow]]\ncall = \"fs.read-text\"\n");
+    let same = write(dir.path(), "same.toml", "version = 1\n# moved\n[[allow]]\ncall = \"fs.read-text\"\nnote = \"x\"\n[[allow]]\ncall = \"log.write\"\n");
+    let narrower = write(dir.path(), "narrower.toml", "version = 1\n[[allow]]\ncall = \"fs.read-text\"\n");
+    let wider = write(dir.path(), "wider.toml", "version = 1\n[[allow]]\ncall = \"fs.*\"\n[[allow]]\ncall = \"log.write\"\n");
+    let broken = write(dir.path(), "broken.toml", "version = 1\n[[allow]]\n");
+    let o = clambot(&["policy", "diff", &base, &same]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert_eq!(out(&o), "no capability changes\n");
+    let o = clambot(&["policy", "diff", &base, &narrower]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(out(&o).ends_with("only narrowed: nothing widened\n"), "{}", out(&o));
+    let o = clambot(&["policy", "diff", &base, &wider]);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    let o = clambot(&["policy", "diff", &base, &broken]);
+    assert_eq!(o.status.code(), Some(7), "{}", err(&o));
+    let missing = dir.path().join("missing.toml").display().to_string();
+    let o = clambot(&["policy", "diff", &missing, &base]);
+    assert_eq!(o.status.code(), Some(7), "{}", err(&o));
+
+    // JSON: the verdict and each change with its file and line.
+    let o = clambot(&["policy", "diff", "--format", "json", &base, &wider]);
+    assert_eq!(o.status.code(), Some(3));
+    let report: Json = serde_json::from_str(&out(&o)).expect("json");
+    assert_eq!(report["verdict"], "widened");
+    let change = &report["changes"][0];
+    assert_eq!(change["direction"], "widened");
+    assert_eq!(change["file"], wider.as_str());
+    assert_eq!(change["line"], 3, "the line of the rule's `call`");
+    let o = clambot(&["policy", "diff", "--format", "json", &base, &same]);
+    let report: Json = serde_json::from_str(&out(&o)).expect("json");
+    assert_eq!(report["verdict"], "unchanged");
+
+    // GitHub: one annotation per change, on the new file's line.
+    let o = clambot(&["policy", "diff", "--format", "github", &base, &wider]);
+    assert_eq!(o.status.code(), Some(3));
+    let first = out(&o).lines().next().unwrap_or_default().to_owned();
+    assert!(
+        first.starts_with(&format!("::error file={wider},line=3,title=policy widened::")),
+        "{first}"
+    );
+}
