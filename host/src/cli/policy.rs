@@ -57,11 +57,79 @@ pub enum Format {
     Github,
 }
 
+/// Checks each `[tools.NAME]` pin against the component a run would load (the
+/// `component` path, or the one found by name): a mismatch is an error, since a
+/// run refuses to load that tool; a component that cannot be found is a warning
+/// (it may be installed later).
+fn pins(policy: &Policy) -> (Vec<String>, Vec<String>) {
+    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+    if policy.tools().is_empty() {
+        return (errors, warnings);
+    }
+    let user = clambot::home::Home::from_env()
+        .map(|h| h.tools_dir())
+        .unwrap_or_default();
+    let dirs = clambot::components::load::search_dirs(policy.base_dir(), &user);
+    let found = clambot::components::load::discover(&dirs);
+    for tool in policy.tools().values() {
+        let at = format!("{}:{}:1", policy.name(), tool.line);
+        let path = match &tool.component {
+            Some(path) if path.is_relative() => policy
+                .base_dir()
+                .map_or_else(|| path.clone(), |base| base.join(path)),
+            Some(path) => path.clone(),
+            None => match found.iter().find(|f| f.name == tool.name) {
+                Some(f) => f.path.clone(),
+                None => {
+                    let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+                    warnings.push(format!(
+                        "{at}: warning: [tools.{}] has no component to check its pin against (looked for {name}/{name}.wasm in {}); a run will not load it",
+                        tool.name,
+                        looked.join(", "),
+                        name = tool.name
+                    ));
+                    continue;
+                }
+            },
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let actual = clambot::sha256_hex(&bytes);
+                if actual != tool.sha256 {
+                    errors.push(format!(
+                        "{at}: [tools.{}] pins sha256 {} but {} hashes to {actual}; a run refuses to load it (re-pin only after reviewing the new component)",
+                        tool.name,
+                        tool.sha256,
+                        path.display()
+                    ));
+                }
+            }
+            Err(e) => errors.push(format!(
+                "{at}: [tools.{}] component {} cannot be read: {e}",
+                tool.name,
+                path.display()
+            )),
+        }
+    }
+    (errors, warnings)
+}
+
 pub fn run(command: PolicyCommand) -> Result<ExitCode> {
     match command {
         PolicyCommand::Check { file, strict } => Ok(match Policy::load(&file) {
             Ok(policy) => {
-                let warnings = check::warnings(&policy);
+                let (pin_errors, pin_warnings) = pins(&policy);
+                if !pin_errors.is_empty() {
+                    for error in &pin_errors {
+                        eprintln!("{error}");
+                    }
+                    return Ok(ExitCode::from(exit::INVALID));
+                }
+                let mut warnings: Vec<String> = check::warnings(&policy)
+                    .iter()
+                    .map(|w| w.render(policy.source()))
+                    .collect();
+                warnings.extend(pin_warnings);
                 for warning in &warnings {
                     eprintln!("{warning}");
                 }

@@ -139,6 +139,26 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
         Err(error) => {
             writeln!(stderr, "clambot: {}: {error}", args.file.display())?;
+            if error.is_denial()
+                && let Some(call) = outcome.calls.iter().find(|c| c.denial.is_some())
+                && let Some(denial) = &call.denial
+            {
+                let (interface, function) = call
+                    .function
+                    .rsplit_once('.')
+                    .unwrap_or((call.function.as_str(), ""));
+                let policy = &request.gate.policy;
+                let advice = clambot::policy::suggest::advise(
+                    policy,
+                    &call.caller,
+                    &clambot::policy::Call {
+                        interface,
+                        function,
+                        args: &denial.args,
+                    },
+                );
+                writeln!(stderr, "clambot: {}", advice.render(policy))?;
+            }
             Ok(ExitCode::from(exit_code(&error)))
         }
     }

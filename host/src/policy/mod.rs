@@ -28,6 +28,7 @@ pub mod fs;
 pub mod http;
 pub mod limits;
 mod schema;
+pub mod suggest;
 mod tools;
 
 use std::collections::{BTreeMap, HashMap};
