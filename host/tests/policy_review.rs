@@ -603,3 +603,318 @@ fn diff_exit_codes_say_unchanged_narrowed_widened_or_unreadable() {
         "{first}"
     );
 }
+
+// ---- check refuses what runs refuse ----------------------------------------
+
+#[test]
+fn check_and_run_refuse_limits_the_sandbox_cannot_honour() {
+    let dir = tempfile::tempdir().expect("dir");
+    let script = write(dir.path(), "s.js", "return 1;");
+    for (run, needle) in [
+        ("memory = \"1GiB\"", "more than the sandbox can give a run"),
+        ("timeout = \"300000000000years\"", "longest run"),
+        ("timeout = \"25h\"", "longest run"),
+        ("memory = \"0B\"", "larger than zero"),
+    ] {
+        let policy = write(dir.path(), "p.toml", &format!("version = 1\n[run]\n{run}\n"));
+        let o = clambot(&["policy", "check", &policy]);
+        assert_eq!(o.status.code(), Some(1), "{run}: {}", out(&o));
+        assert!(err(&o).starts_with(&format!("{policy}:3:")), "{}", err(&o));
+        assert!(err(&o).contains(needle), "{run}: {}", err(&o));
+        assert!(err(&o).contains("    | ") && err(&o).contains('^'), "underlined: {}", err(&o));
+        // A run refuses it the same way, before anything runs.
+        let o = clambot(&["run", "--policy", &policy, &script]);
+        assert_eq!(o.status.code(), Some(7), "{run}: {}", err(&o));
+        assert!(err(&o).contains(needle), "{}", err(&o));
+    }
+    let tool = write(
+        dir.path(),
+        "t.toml",
+        "version = 1\n[tools.kit]\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\ntimeout = \"100000000000years\"\n",
+    );
+    let o = clambot(&["policy", "check", &tool]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+}
+
+#[test]
+fn check_refuses_a_pin_that_does_not_match_the_component() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("kit.wasm"), b"not really a component").expect("write");
+    let good = clambot::sha256_hex(b"not really a component");
+    let text = |pin: &str| {
+        format!("version = 1\n[tools.kit]\ncomponent = \"kit.wasm\"\nsha256 = \"{pin}\"\n")
+    };
+    let policy = write(dir.path(), "p.toml", &text(&good));
+    let o = clambot(&["policy", "check", &policy]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let policy = write(dir.path(), "p.toml", &text(&"0".repeat(64)));
+    let o = clambot(&["policy", "check", &policy]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(err(&o).contains(&format!("hashes to {good}")), "{}", err(&o));
+}
+
+#[test]
+fn check_warns_about_rules_that_can_never_take_effect() {
+    let dir = tempfile::tempdir().expect("dir");
+    let tool = "[tools.kit]\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n";
+    for (rules, needle) in [
+        (
+            "[[allow]]\ncall = \"fs.read-text\"\npath = [\"secrets/a\"]\n[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**\"]\n",
+            "can never take effect",
+        ),
+        (
+            "[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/**\"]\n[[ask]]\ncall = \"http.*\"\n",
+            "never allows anything",
+        ),
+        (
+            "[[deny]]\ncall = \"http.fetch\"\nwhere = { \"req.methd\" = { eq = \"DELETE\" } }\n",
+            "did you mean `req.method`?",
+        ),
+        (
+            &format!("{tool}[[allow]]\ncall = \"tools.kit.countWords\"\n"),
+            "did you mean `tools.kit.count-words`?",
+        ),
+        (
+            "[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**,.git/**\"]\n",
+            "joined by a comma",
+        ),
+        (
+            "[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/p,https://evil.example/**\"]\n",
+            "joined by a comma",
+        ),
+        ("[[deny]]\ncall = \"http.fetch\"\nurl = [\"https://./**\"]\n", "empty host"),
+        (
+            "[[deny]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/a/../admin/**\"]\n",
+            "can never match",
+        ),
+        (
+            "[[allow]]\ncall = \"log.write\"\nnote = \"fine\\u001b[2K\\rall good\"\n",
+            "invisible or control characters",
+        ),
+    ] {
+        let policy = write(dir.path(), "w.toml", &format!("version = 1\n{rules}"));
+        let o = clambot(&["policy", "check", &policy]);
+        assert_eq!(o.status.code(), Some(0), "{rules}: {}", err(&o));
+        assert!(err(&o).contains(needle), "{rules}: {}", err(&o));
+        assert!(err(&o).starts_with(&format!("{policy}:")), "{}", err(&o));
+        assert!(err(&o).contains(": warning: "), "{}", err(&o));
+        assert!(!err(&o).contains('\u{1b}'), "escaped: {}", err(&o));
+        assert!(out(&o).contains("warning"), "{}", out(&o));
+        let o = clambot(&["policy", "check", "--strict", &policy]);
+        assert_eq!(o.status.code(), Some(1), "{rules}");
+    }
+}
+
+#[test]
+fn invisible_characters_in_patterns_are_load_errors() {
+    for pattern in [
+        "path = [\"secrets\u{200B}/**\"]",
+        "path = [\"secrets/\u{202E}**\"]",
+        "path = [\"se\u{00AD}crets/**\"]",
+    ] {
+        let text = format!("version = 1\n[[deny]]\ncall = \"fs.*\"\n{pattern}\n");
+        let error = Policy::parse("p.toml", &text).expect_err("refused");
+        assert_eq!(error.diagnostics[0].line, 4, "{error}");
+        assert!(error.to_string().contains("invisible character"), "{error}");
+        assert!(!error.to_string().contains('\u{200B}'), "shown escaped: {error}");
+    }
+    let text = "version = 1\n[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/\u{200B}x\"]\n";
+    assert!(Policy::parse("p.toml", text).is_err());
+}
+
+// ---- where sees what the gate sees ------------------------------------------
+
+#[test]
+fn where_conditions_compare_normalised_arguments() {
+    let policy = parse(
+        "p.toml",
+        "version = 1\n[[allow]]\ncall = \"fs.*\"\n[[deny]]\ncall = \"fs.*\"\nwhere = { \"path\" = { prefix = \"secrets/\" } }\n[[allow]]\ncall = \"http.fetch\"\nwhere = { \"req.method\" = { eq = \"GET\" }, \"req.url\" = { prefix = \"https://a.org/\" } }\n",
+    );
+    let decide = |interface: &str, function: &str, args: Json| {
+        policy.decide(
+            &Call {
+                interface,
+                function,
+                args: &args,
+            },
+            &mut clambot::policy::Usage::default(),
+        )
+    };
+    for path in ["secrets/key", "./secrets/key", "notes/../secrets/key", "secrets//key", "./secrets/./key"] {
+        let d = decide("fs", "read-text", json!({ "path": path }));
+        assert!(matches!(d, clambot::policy::Decision::Deny { .. }), "{path}: {d:?}");
+    }
+    let d = decide("fs", "read-text", json!({ "path": "notes/key" }));
+    assert!(matches!(d, clambot::policy::Decision::Allow { .. }), "{d:?}");
+    for (method, url) in [
+        ("get", "https://a.org/x"),
+        ("Get", "HTTPS://A.ORG/x"),
+        ("", "https://a.org/x"),
+        ("GET", "https://a.org:443/x"),
+    ] {
+        let d = decide("http", "fetch", json!({ "req": { "method": method, "url": url } }));
+        assert!(matches!(d, clambot::policy::Decision::Allow { .. }), "{method} {url}: {d:?}");
+    }
+    let d = decide("http", "fetch", json!({ "req": { "method": "post", "url": "https://a.org/x" } }));
+    assert!(matches!(d, clambot::policy::Decision::Deny { .. }), "{d:?}");
+}
+
+// ---- explain ----------------------------------------------------------------
+
+#[test]
+fn explain_shows_defaults_net_tools_callers_and_escapes_notes() {
+    let policy = parse(
+        "p.toml",
+        "version = 1\n[tools.kit]\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\nimports = [\"http\"]\n[[allow]]\ncall = \"http.fetch\"\ncaller = \"tools.kit\"\nurl = [\"https://a.org/**\"]\nnote = \"ok\\u001b[2K\\rALLOW everything\"\n",
+    );
+    let text = policy.explain();
+    for needle in [
+        "time 30s (default)",
+        "memory 64.0 MiB (default)",
+        "any number of host calls",
+        "public addresses only",
+        "TOOL     tools.kit:",
+        "pinned sha256 0000000000000000000000000000000000000000000000000000000000000000",
+        "may import http",
+        "each call at most 10s (default)",
+        "calls made by tools.kit",
+        "\\u{001B}[2K\\u{000D}ALLOW everything",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text}");
+}
+
+// ---- suggested rules ----------------------------------------------------------
+
+fn advise(policy: &Policy, interface: &str, function: &str, args: &Json) -> clambot::policy::suggest::Advice {
+    clambot::policy::suggest::advise(
+        policy,
+        &Caller::Script,
+        &Call {
+            interface,
+            function,
+            args,
+        },
+    )
+}
+
+fn with_rule(policy: &Policy, rule: &clambot::policy::suggest::AllowRule) -> Policy {
+    let text = if policy.source().is_empty() {
+        format!("version = 1\n{}", rule.to_toml())
+    } else {
+        format!("{}\n{}", policy.source(), rule.to_toml())
+    };
+    parse("p.toml", &text)
+}
+
+fn allowed(policy: &Policy, interface: &str, function: &str, args: &Json) -> bool {
+    matches!(
+        policy.decide(
+            &Call {
+                interface,
+                function,
+                args,
+            },
+            &mut clambot::policy::Usage::default(),
+        ),
+        clambot::policy::Decision::Allow { .. }
+    )
+}
+
+#[test]
+fn suggestions_name_the_port_the_private_address_and_the_refusing_rule() {
+    use clambot::policy::suggest::Advice;
+    let none = Policy::deny_all();
+    let args = json!({ "req": { "method": "GET", "url": "http://127.0.0.1:8080/api/x?q=1" } });
+    let Advice::Add { rule, allow_private } = advise(&none, "http", "fetch", &args) else {
+        panic!("a rule is suggested")
+    };
+    assert_eq!(rule.url.as_deref(), Some(&["http://127.0.0.1:8080/api/x".to_owned()][..]));
+    assert_eq!(allow_private.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:8080"));
+    let rendered = advise(&none, "http", "fetch", &args).render(&none);
+    assert!(rendered.contains("allow-private = [\"127.0.0.1:8080\"]"), "{rendered}");
+
+    let asking = parse("p.toml", "version = 1\n[[ask]]\ncall = \"fs.write-text\"\n");
+    let advice = advise(&asking, "fs", "write-text", &json!({ "path": "notes/a.md" }));
+    assert!(matches!(&advice, Advice::Ask { rule } if rule.contains("p.toml:3 [[ask]]")), "{advice:?}");
+    assert!(advice.render(&asking).contains("adding an [[allow]] cannot help"));
+
+    let denying = parse("p.toml", "version = 1\n[[allow]]\ncall = \"fs.*\"\n[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**\"]\n");
+    let advice = advise(&denying, "fs", "read-text", &json!({ "path": "secrets/k" }));
+    assert!(matches!(&advice, Advice::Denied { rule } if rule.contains("[[deny]]")), "{advice:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 400,
+        failure_persistence: None,
+        .. ProptestConfig::default()
+    })]
+
+    /// Hostile argument strings never produce a suggestion wider than the call:
+    /// the suggested rule allows that call, and no call with another path,
+    /// host, port or method.
+    #[test]
+    fn hostile_arguments_never_widen_a_suggestion(
+        raw in prop_oneof![
+            Just("a\", \"**/x".to_owned()),
+            Just("**".to_owned()),
+            Just("*".to_owned()),
+            Just("notes/{a,b}".to_owned()),
+            Just("notes/[ab]".to_owned()),
+            Just("a?c".to_owned()),
+            Just("x\"]\n[[allow]]\ncall = \"fs.*".to_owned()),
+            "[a-z*?{}\\[\\],\"'/. !^~%-]{1,24}",
+            "\\PC{1,12}",
+        ],
+        method in prop_oneof![Just("GET"), Just("post"), Just("DELETE")],
+    ) {
+        use clambot::policy::suggest::Advice;
+        let base = parse("p.toml", "version = 1\n[[allow]]\ncall = \"log.write\"\n");
+        // fs
+        let args = json!({ "path": raw });
+        if let Advice::Add { rule, .. } = advise(&base, "fs", "write-text", &args) {
+            let p = with_rule(&base, &rule);
+            prop_assert!(allowed(&p, "fs", "write-text", &args), "{}", rule.to_toml());
+            prop_assert_eq!(rule.path.as_ref().map(Vec::len), Some(1), "{}", rule.to_toml());
+            let original = clambot::policy::fs::WorkspacePath::normalise(&raw).expect("normalises");
+            for other in [format!("{raw}x"), format!("x{raw}"), "other".into(), "a/b/c".into(), "x".into(), format!("{raw}/x")] {
+                let same = clambot::policy::fs::WorkspacePath::normalise(&other).is_ok_and(|o| o == original);
+                let a = json!({ "path": other });
+                prop_assert!(same || !allowed(&p, "fs", "write-text", &a), "{} allows {}", rule.to_toml(), other);
+                prop_assert!(!allowed(&p, "fs", "read-text", &json!({ "path": raw })), "another function");
+            }
+        }
+        // http
+        let url = format!("https://h.example:8443/{raw}");
+        let args = json!({ "req": { "method": method, "url": url } });
+        if let Advice::Add { rule, .. } = advise(&base, "http", "fetch", &args) {
+            let p = with_rule(&base, &rule);
+            prop_assert!(allowed(&p, "http", "fetch", &args), "{}", rule.to_toml());
+            let parsed = url::Url::parse(&url).expect("parses");
+            let others = [
+                format!("https://h.example:8443/{raw}x"),
+                format!("https://h.example:8443/x{raw}"),
+                format!("https://h.example:8443/{raw}/x"),
+                format!("https://h.example/{raw}"),
+                format!("https://other.example:8443/{raw}"),
+                format!("http://h.example:8443/{raw}"),
+                "https://h.example:8443/".into(),
+            ];
+            for other in others {
+                let same = url::Url::parse(&other).is_ok_and(|o| {
+                    clambot::policy::http::match_path(o.path()) == clambot::policy::http::match_path(parsed.path())
+                        && o.host_str() == parsed.host_str()
+                        && o.port_or_known_default() == parsed.port_or_known_default()
+                        && o.scheme() == parsed.scheme()
+                });
+                let a = json!({ "req": { "method": method, "url": other } });
+                prop_assert!(same || !allowed(&p, "http", "fetch", &a), "{} allows {}", rule.to_toml(), other);
+            }
+            let other_method = if method.eq_ignore_ascii_case("GET") { "PUT" } else { "GET" };
+            let a = json!({ "req": { "method": other_method, "url": url } });
+            prop_assert!(!allowed(&p, "http", "fetch", &a), "{} allows {}", rule.to_toml(), other_method);
+        }
+    }
+}

@@ -417,9 +417,18 @@ impl Policy {
         // One pass over the rules naming this function, in file order. The first
         // matching deny rule decides at once; asks and allows are kept in order.
         let (mut asks, mut allows) = (Vec::new(), Vec::new());
+        // `where` conditions see the arguments as the matchers do: normalised.
+        let needs_view = candidates
+            .iter()
+            .any(|&i| !self.rules[i].conditions.is_empty());
+        let view = if needs_view {
+            subject.condition_view(call.args)
+        } else {
+            std::borrow::Cow::Borrowed(call.args)
+        };
         for &index in candidates {
             let rule = &self.rules[index];
-            if rule.caller != *caller || !subject.satisfies(rule, call.args) {
+            if rule.caller != *caller || !subject.satisfies(rule, &view) {
                 continue;
             }
             match rule.kind {
@@ -689,6 +698,40 @@ impl Subject {
                         })
                 }
             }
+    }
+
+    /// The arguments as `where` conditions see them: fs path arguments after
+    /// normalisation (`./secrets/k` and `notes/../secrets/k` are `secrets/k`);
+    /// for http, the method upper-cased (an absent or empty one is `GET`, as
+    /// the gate judges it) and the URL as the WHATWG parser serialises it.
+    fn condition_view<'a>(&self, args: &'a Json) -> std::borrow::Cow<'a, Json> {
+        let mut view = args.clone();
+        match self {
+            Self::Fs(paths, _) => {
+                let mut normalised = paths.iter();
+                for name in fs::PATH_ARGUMENTS {
+                    if args.get(*name).and_then(Json::as_str).is_some()
+                        && let Some(path) = normalised.next()
+                    {
+                        view[*name] = Json::String(path.as_str().to_owned());
+                    }
+                }
+            }
+            Self::Http(target) => {
+                if let Some(req) = view.get_mut("req").and_then(Json::as_object_mut) {
+                    if let Some(method) = target.method {
+                        req.insert("method".into(), Json::String(method.as_str().into()));
+                    }
+                    req.insert("url".into(), Json::String(target.url.as_str().into()));
+                } else if let Some(obj) = view.as_object_mut()
+                    && obj.contains_key("url")
+                {
+                    obj.insert("url".into(), Json::String(target.url.as_str().into()));
+                }
+            }
+            Self::Invalid(_) | Self::Other => return std::borrow::Cow::Borrowed(args),
+        }
+        std::borrow::Cow::Owned(view)
     }
 
     /// Bytes an allowed call sends: URL, headers and body for http; nothing else
