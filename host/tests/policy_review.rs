@@ -918,3 +918,29 @@ proptest! {
         }
     }
 }
+
+/// The fuzz target's check over its seed corpus and over every pair of the
+/// accepted-policy corpus (625 pairs of real-world-shaped files).
+#[test]
+fn diff_agrees_with_the_gate_on_the_corpora() {
+    let root = common::repo_root();
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(root.join("fuzz/corpus/policy_diff")).expect("seeds") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
+        let (old, new) = text.split_once("\n~~~\n").expect("two policies");
+        diff::check_pair(old, new).unwrap_or_else(|e| panic!("{e}"));
+        diff::check_pair(new, old).unwrap_or_else(|e| panic!("{e}"));
+        seeds += 1;
+    }
+    assert!(seeds >= 8, "{seeds} seeds");
+    let mut files: Vec<String> = std::fs::read_dir(root.join("tests/policy/accept"))
+        .expect("corpus")
+        .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("read"))
+        .collect();
+    files.sort();
+    for old in &files {
+        for new in &files {
+            diff::check_pair(old, new).unwrap_or_else(|e| panic!("{e}\n--- old\n{old}\n--- new\n{new}"));
+        }
+    }
+}

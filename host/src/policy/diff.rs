@@ -703,3 +703,210 @@ pub fn limits_grew(old: &Policy, new: &Policy) -> bool {
     tool_changes(old, new, &mut changes);
     widens(&changes)
 }
+
+/// The differential check behind the `policy_diff` fuzz target: when both texts
+/// load and `diff` says nothing widened, the gate must agree on every call
+/// derived from either policy's patterns (each URL pattern, glob and `where`
+/// value made concrete, every method, secret and caller), repeated to spend
+/// every budget, and no effective limit may have grown. `Err` names the call
+/// that disproves `diff`.
+pub fn check_pair(old_text: &str, new_text: &str) -> Result<(), String> {
+    let (Ok(old), Ok(new)) = (
+        Policy::parse("old.toml", old_text),
+        Policy::parse("new.toml", new_text),
+    ) else {
+        return Ok(());
+    };
+    let changes = diff(&old, &new);
+    if !diff(&old, &old).is_empty() {
+        return Err("a policy differs from itself".into());
+    }
+    if widens(&changes) {
+        return Ok(());
+    }
+    if limits_grew(&old, &new) {
+        return Err("diff says nothing widened, but a limit grew".into());
+    }
+    let calls = sample_calls(&[&old, &new]);
+    let mut callers = vec![super::Caller::Script];
+    callers.extend(
+        old.tools()
+            .keys()
+            .chain(new.tools().keys())
+            .map(|t| super::Caller::Tool(t.clone())),
+    );
+    let repetitions = old
+        .rules()
+        .iter()
+        .chain(new.rules())
+        .filter_map(|r| r.max_calls)
+        .fold(2u64, |a, b| a.saturating_add(b))
+        .min(64) as usize;
+    for (interface, function, args) in &calls {
+        let call = super::Call {
+            interface,
+            function,
+            args,
+        };
+        for caller in &callers {
+            if let Some(w) = widening_witness(&old, &new, caller, &call, repetitions) {
+                return Err(format!("diff says {:?}, but {w}", Verdict::of(&changes)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A concrete text a glob matches: `**` → `x/y`, `*` and `?` → `x`; `None`
+/// for globs with classes or alternatives.
+fn sample_glob(glob: &str) -> Option<String> {
+    if glob.contains(['{', '}', '[', ']', '\\']) {
+        return None;
+    }
+    Some(glob.replace("**", "x/y").replace(['*', '?'], "x"))
+}
+
+/// Calls that probe every pattern of `policies`: each URL, path and condition
+/// value made concrete, with every method and secret.
+fn sample_calls(policies: &[&Policy]) -> Vec<(String, String, Json)> {
+    use super::http::{HostPattern, PortPattern};
+    let mut urls = vec!["https://example.org/".to_owned()];
+    let mut paths = vec!["x".to_owned(), "notes/a.md".to_owned()];
+    let mut secrets: Vec<Option<String>> = vec![None];
+    let mut functions: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut values: BTreeMap<String, Vec<Json>> = BTreeMap::new();
+    let catalog = super::Catalog::host();
+    for policy in policies {
+        for rule in policy.rules() {
+            match &rule.call {
+                super::CallPattern::Function {
+                    interface,
+                    function,
+                } => {
+                    functions.insert((interface.clone(), function.clone()));
+                }
+                super::CallPattern::Interface(i) => {
+                    for f in catalog.functions(i) {
+                        functions.insert((i.clone(), f.clone()));
+                    }
+                }
+            }
+            for url in rule.urls.iter().flatten() {
+                let host = match &url.host {
+                    HostPattern::Any => "any.example".to_owned(),
+                    HostPattern::Subdomains(p) => format!("x.{p}"),
+                    HostPattern::Exact(h) => h.clone(),
+                };
+                let scheme = format!("{:?}", url.scheme).to_lowercase();
+                let ports: Vec<String> = match url.port {
+                    PortPattern::Any => vec![String::new(), ":8443".into()],
+                    PortPattern::Exact(p) => vec![format!(":{p}"), ":9".into()],
+                };
+                let mut tails = Vec::new();
+                if let Some(p) = sample_glob(&url.path) {
+                    tails.push(p);
+                }
+                if let Some(dir) = url.path.strip_suffix("/**").and_then(sample_glob) {
+                    tails.push(dir);
+                }
+                for port in &ports {
+                    for tail in &tails {
+                        urls.push(format!("{scheme}://{host}{port}{tail}"));
+                    }
+                }
+            }
+            for glob in rule.paths.iter().flatten() {
+                paths.extend(sample_glob(&glob.source));
+                if let Some(dir) = glob.source.strip_suffix("/**").and_then(sample_glob) {
+                    paths.push(dir);
+                }
+            }
+            secrets.extend(rule.secrets.iter().cloned().map(Some));
+            for condition in &rule.conditions {
+                let key = condition.path.source.clone();
+                let entry = values.entry(key).or_default();
+                for c in &condition.comparisons {
+                    use super::Comparison::{Eq, Ge, Gt, In, Le, Lt, Prefix};
+                    match c {
+                        Eq(v) => entry.push(v.clone()),
+                        In(vs) => entry.extend(vs.iter().cloned()),
+                        Prefix(p) => {
+                            entry.push(Json::String(p.clone()));
+                            entry.push(Json::String(format!("{p}x")));
+                        }
+                        Lt(n) | Le(n) | Gt(n) | Ge(n) => {
+                            for d in [-1.0, 0.0, 1.0] {
+                                entry.extend(serde_json::Number::from_f64(n + d).map(Json::Number));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    urls.sort();
+    urls.dedup();
+    paths.sort();
+    paths.dedup();
+    paths.truncate(24);
+    secrets.sort();
+    secrets.dedup();
+    let mut out = Vec::new();
+    for (interface, function) in &functions {
+        match interface.as_str() {
+            "http" => {
+                for url in &urls {
+                    if function == "fetch-text" {
+                        out.push((interface.clone(), function.clone(), json!({ "url": url })));
+                        continue;
+                    }
+                    for method in super::cover::ALL_METHODS {
+                        for secret in &secrets {
+                            let mut req = json!({ "method": method.as_str(), "url": url, "headers": [] });
+                            if let Some(s) = secret {
+                                req["bearer-secret"] = json!(s);
+                            }
+                            out.push((interface.clone(), function.clone(), json!({ "req": req })));
+                        }
+                    }
+                }
+            }
+            "fs" if function == "move" => {
+                for from in &paths {
+                    for to in &paths {
+                        out.push((
+                            interface.clone(),
+                            function.clone(),
+                            json!({ "from": from, "to": to }),
+                        ));
+                    }
+                }
+            }
+            "fs" => {
+                for path in &paths {
+                    out.push((interface.clone(), function.clone(), json!({ "path": path })));
+                }
+            }
+            _ => {
+                // One key varied at a time over every value some condition names.
+                let base: serde_json::Map<String, Json> = values
+                    .iter()
+                    .filter(|(k, _)| !k.contains(['.', '[']))
+                    .filter_map(|(k, vs)| Some((k.clone(), vs.first()?.clone())))
+                    .collect();
+                out.push((interface.clone(), function.clone(), Json::Object(base.clone())));
+                for (key, vs) in &values {
+                    if key.contains(['.', '[']) {
+                        continue;
+                    }
+                    for v in vs {
+                        let mut args = base.clone();
+                        args.insert(key.clone(), v.clone());
+                        out.push((interface.clone(), function.clone(), Json::Object(args)));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
