@@ -255,8 +255,14 @@ fn diff_exits_0_when_narrowing_only() {
             .unwrap_or_else(|| panic!("no line with {needle}: {text}"))
             .to_owned()
     };
-    assert!(line("[[allow]] http.fetch").starts_with("narrowed  "), "{text}");
-    assert!(line("[[allow]] http.fetch").contains("POST https://a.org/**"), "{text}");
+    assert!(
+        line("[[allow]] http.fetch").starts_with("narrowed  "),
+        "{text}"
+    );
+    assert!(
+        line("[[allow]] http.fetch").contains("POST https://a.org/**"),
+        "{text}"
+    );
     assert!(line("[[deny]] fs.*").starts_with("narrowed  "), "{text}");
     assert!(line("[[deny]] fs.*").contains(".git/**"), "{text}");
     assert!(!text.contains("WIDENED"), "{text}");
@@ -291,11 +297,16 @@ fn diff_exits_3_when_widening() {
         assert_eq!(out.status.code(), Some(3), "{wider}\n{}", stdout(&out));
         assert!(stdout(&out).contains(expected), "{}", stdout(&out));
         assert!(
-            stdout(&out).lines().any(|l| l.starts_with("WIDENED") && l.contains(expected.trim_start_matches("WIDENED   "))),
+            stdout(&out).lines().any(|l| l.starts_with("WIDENED")
+                && l.contains(expected.trim_start_matches("WIDENED   "))),
             "{}",
             stdout(&out)
         );
-        assert!(stdout(&out).ends_with("widened: needs a reviewer\n"), "{}", stdout(&out));
+        assert!(
+            stdout(&out).ends_with("widened: needs a reviewer\n"),
+            "{}",
+            stdout(&out)
+        );
         assert!(
             stderr(&out).contains("needs a reviewer"),
             "{}",

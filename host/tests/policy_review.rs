@@ -176,7 +176,11 @@ fn policy_spec() -> impl Strategy<Value = PolicySpec> {
         prop::collection::vec((0..RUN_KEYS.len(), 0..3usize), 0..2),
         prop::collection::vec(0..PRIVATE.len(), 0..2),
     )
-        .prop_map(|(rules, run, private)| PolicySpec { rules, run, private })
+        .prop_map(|(rules, run, private)| PolicySpec {
+            rules,
+            run,
+            private,
+        })
 }
 
 impl PolicySpec {
@@ -198,7 +202,11 @@ impl PolicySpec {
             out.push_str(&format!("[run]\n{run}"));
         }
         if !self.private.is_empty() {
-            let mut addrs: Vec<String> = self.private.iter().map(|&i| format!("{:?}", PRIVATE[i])).collect();
+            let mut addrs: Vec<String> = self
+                .private
+                .iter()
+                .map(|&i| format!("{:?}", PRIVATE[i]))
+                .collect();
             addrs.dedup();
             out.push_str(&format!("[net]\nallow-private = [{}]\n", addrs.join(", ")));
         }
@@ -238,7 +246,10 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (at.clone(), subset(URLS.len(), 3)).prop_map(|(i, u)| Mutation::Urls(i, u)),
         (at.clone(), subset(METHODS.len(), 2)).prop_map(|(i, m)| Mutation::Methods(i, m)),
         (at.clone(), subset(GLOBS.len(), 2)).prop_map(|(i, p)| Mutation::Paths(i, p)),
-        (at.clone(), prop::collection::vec(0..CONDITIONS.len(), 0..=1))
+        (
+            at.clone(),
+            prop::collection::vec(0..CONDITIONS.len(), 0..=1)
+        )
             .prop_map(|(i, c)| Mutation::Conditions(i, c)),
         (at.clone(), prop::option::of(1u64..=3)).prop_map(|(i, m)| Mutation::MaxCalls(i, m)),
         (at.clone(), prop::collection::vec(0..SECRETS.len(), 0..=2))
@@ -361,7 +372,11 @@ fn calls() -> Vec<(String, String, Json)> {
         ("x", "notes/a/b"),
         ("secrets/k", "x"),
     ] {
-        out.push(("fs".into(), "move".into(), json!({ "from": from, "to": to })));
+        out.push((
+            "fs".into(),
+            "move".into(),
+            json!({ "from": from, "to": to }),
+        ));
     }
     for (query, limit) in [("ab", 3), ("a", 7), ("x", 12), ("abc", 5), ("zz", 1)] {
         out.push((
@@ -379,7 +394,8 @@ fn calls() -> Vec<(String, String, Json)> {
 }
 
 fn parse(name: &str, text: &str) -> Policy {
-    Policy::parse(name, text).unwrap_or_else(|e| panic!("generated policy does not load: {e}\n{text}"))
+    Policy::parse(name, text)
+        .unwrap_or_else(|e| panic!("generated policy does not load: {e}\n{text}"))
 }
 
 /// Whether the gate itself finds a call that `new` lets through more than `old`.
@@ -465,18 +481,45 @@ fn named_misses_are_widenings() {
     let tool = "[tools.kit]\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\nimports = [\"http\"]\n";
     let fetch = "[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/p\"]\n";
     for (old, new, why) in [
-        ("", "[run]\ntimeout = \"10m\"\n", "a timeout above the 30 s default"),
-        ("", "[run]\nmemory = \"128MiB\"\n", "memory above the default"),
+        (
+            "",
+            "[run]\ntimeout = \"10m\"\n",
+            "a timeout above the 30 s default",
+        ),
+        (
+            "",
+            "[run]\nmemory = \"128MiB\"\n",
+            "memory above the default",
+        ),
         ("[run]\nmax-calls = 5\n", "", "a removed run budget"),
-        ("", "[net]\nallow-private = [\"127.0.0.1:1\"]\n", "a private address"),
+        (
+            "",
+            "[net]\nallow-private = [\"127.0.0.1:1\"]\n",
+            "a private address",
+        ),
         (
             tool,
-            &tool.replace("0000000000000000000000000000000000000000000000000000000000000000", "1111111111111111111111111111111111111111111111111111111111111111"),
+            &tool.replace(
+                "0000000000000000000000000000000000000000000000000000000000000000",
+                "1111111111111111111111111111111111111111111111111111111111111111",
+            ),
             "a re-pinned component",
         ),
-        (tool, &format!("{tool}component = \"elsewhere.wasm\"\n"), "a moved component"),
-        (tool, &tool.replace("[\"http\"]", "[\"http\", \"fs\"]"), "a new import"),
-        (tool, &format!("{tool}timeout = \"1h\"\n"), "a longer tool timeout"),
+        (
+            tool,
+            &format!("{tool}component = \"elsewhere.wasm\"\n"),
+            "a moved component",
+        ),
+        (
+            tool,
+            &tool.replace("[\"http\"]", "[\"http\", \"fs\"]"),
+            "a new import",
+        ),
+        (
+            tool,
+            &format!("{tool}timeout = \"1h\"\n"),
+            "a longer tool timeout",
+        ),
         (
             &format!("{tool}{fetch}caller = \"tools.kit\"\n"),
             &format!("{tool}{fetch}"),
@@ -520,15 +563,21 @@ fn named_misses_are_widenings() {
 
 #[test]
 fn a_huge_timeout_is_refused_not_shown_as_lowered() {
-    let error = Policy::parse("p.toml", "version = 1\n[run]\ntimeout = \"300000000000years\"\n")
-        .expect_err("refused");
+    let error = Policy::parse(
+        "p.toml",
+        "version = 1\n[run]\ntimeout = \"300000000000years\"\n",
+    )
+    .expect_err("refused");
     assert_eq!(error.diagnostics[0].line, 3, "{error}");
     assert!(error.to_string().contains("longest run"), "{error}");
 }
 
 #[test]
 fn absent_run_table_means_the_defaults() {
-    let (v, c) = verdict("", "[run]\ntimeout = \"30s\"\nmemory = \"64MiB\"\nmax-output = \"1MiB\"\n");
+    let (v, c) = verdict(
+        "",
+        "[run]\ntimeout = \"30s\"\nmemory = \"64MiB\"\nmax-output = \"1MiB\"\n",
+    );
     assert_eq!(v, Verdict::Unchanged, "{c:#?}");
     let (v, c) = verdict("", "[run]\ntimeout = \"10s\"\n");
     assert_eq!(v, Verdict::OnlyNarrowed, "{c:#?}");
@@ -562,17 +611,37 @@ fn err(o: &Output) -> String {
 #[test]
 fn diff_exit_codes_say_unchanged_narrowed_widened_or_unreadable() {
     let dir = tempfile::tempdir().expect("dir");
-    let base = write(dir.path(), "base.toml", "version = 1\n[[allow]]\ncall = \"log.write\"\n[[allow]]\ncall = \"fs.read-text\"\n");
-    let same = write(dir.path(), "same.toml", "version = 1\n# moved\n[[allow]]\ncall = \"fs.read-text\"\nnote = \"x\"\n[[allow]]\ncall = \"log.write\"\n");
-    let narrower = write(dir.path(), "narrower.toml", "version = 1\n[[allow]]\ncall = \"fs.read-text\"\n");
-    let wider = write(dir.path(), "wider.toml", "version = 1\n[[allow]]\ncall = \"fs.*\"\n[[allow]]\ncall = \"log.write\"\n");
+    let base = write(
+        dir.path(),
+        "base.toml",
+        "version = 1\n[[allow]]\ncall = \"log.write\"\n[[allow]]\ncall = \"fs.read-text\"\n",
+    );
+    let same = write(
+        dir.path(),
+        "same.toml",
+        "version = 1\n# moved\n[[allow]]\ncall = \"fs.read-text\"\nnote = \"x\"\n[[allow]]\ncall = \"log.write\"\n",
+    );
+    let narrower = write(
+        dir.path(),
+        "narrower.toml",
+        "version = 1\n[[allow]]\ncall = \"fs.read-text\"\n",
+    );
+    let wider = write(
+        dir.path(),
+        "wider.toml",
+        "version = 1\n[[allow]]\ncall = \"fs.*\"\n[[allow]]\ncall = \"log.write\"\n",
+    );
     let broken = write(dir.path(), "broken.toml", "version = 1\n[[allow]]\n");
     let o = clambot(&["policy", "diff", &base, &same]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     assert_eq!(out(&o), "no capability changes\n");
     let o = clambot(&["policy", "diff", &base, &narrower]);
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
-    assert!(out(&o).ends_with("only narrowed: nothing widened\n"), "{}", out(&o));
+    assert!(
+        out(&o).ends_with("only narrowed: nothing widened\n"),
+        "{}",
+        out(&o)
+    );
     let o = clambot(&["policy", "diff", &base, &wider]);
     assert_eq!(o.status.code(), Some(3), "{}", out(&o));
     let o = clambot(&["policy", "diff", &base, &broken]);
@@ -599,7 +668,9 @@ fn diff_exit_codes_say_unchanged_narrowed_widened_or_unreadable() {
     assert_eq!(o.status.code(), Some(3));
     let first = out(&o).lines().next().unwrap_or_default().to_owned();
     assert!(
-        first.starts_with(&format!("::error file={wider},line=3,title=policy widened::")),
+        first.starts_with(&format!(
+            "::error file={wider},line=3,title=policy widened::"
+        )),
         "{first}"
     );
 }
@@ -616,12 +687,20 @@ fn check_and_run_refuse_limits_the_sandbox_cannot_honour() {
         ("timeout = \"25h\"", "longest run"),
         ("memory = \"0B\"", "larger than zero"),
     ] {
-        let policy = write(dir.path(), "p.toml", &format!("version = 1\n[run]\n{run}\n"));
+        let policy = write(
+            dir.path(),
+            "p.toml",
+            &format!("version = 1\n[run]\n{run}\n"),
+        );
         let o = clambot(&["policy", "check", &policy]);
         assert_eq!(o.status.code(), Some(1), "{run}: {}", out(&o));
         assert!(err(&o).starts_with(&format!("{policy}:3:")), "{}", err(&o));
         assert!(err(&o).contains(needle), "{run}: {}", err(&o));
-        assert!(err(&o).contains("    | ") && err(&o).contains('^'), "underlined: {}", err(&o));
+        assert!(
+            err(&o).contains("    | ") && err(&o).contains('^'),
+            "underlined: {}",
+            err(&o)
+        );
         // A run refuses it the same way, before anything runs.
         let o = clambot(&["run", "--policy", &policy, &script]);
         assert_eq!(o.status.code(), Some(7), "{run}: {}", err(&o));
@@ -650,7 +729,11 @@ fn check_refuses_a_pin_that_does_not_match_the_component() {
     let policy = write(dir.path(), "p.toml", &text(&"0".repeat(64)));
     let o = clambot(&["policy", "check", &policy]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
-    assert!(err(&o).contains(&format!("hashes to {good}")), "{}", err(&o));
+    assert!(
+        err(&o).contains(&format!("hashes to {good}")),
+        "{}",
+        err(&o)
+    );
 }
 
 #[test]
@@ -682,7 +765,10 @@ fn check_warns_about_rules_that_can_never_take_effect() {
             "[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/p,https://evil.example/**\"]\n",
             "joined by a comma",
         ),
-        ("[[deny]]\ncall = \"http.fetch\"\nurl = [\"https://./**\"]\n", "empty host"),
+        (
+            "[[deny]]\ncall = \"http.fetch\"\nurl = [\"https://./**\"]\n",
+            "empty host",
+        ),
         (
             "[[deny]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/a/../admin/**\"]\n",
             "can never match",
@@ -716,9 +802,13 @@ fn invisible_characters_in_patterns_are_load_errors() {
         let error = Policy::parse("p.toml", &text).expect_err("refused");
         assert_eq!(error.diagnostics[0].line, 4, "{error}");
         assert!(error.to_string().contains("invisible character"), "{error}");
-        assert!(!error.to_string().contains('\u{200B}'), "shown escaped: {error}");
+        assert!(
+            !error.to_string().contains('\u{200B}'),
+            "shown escaped: {error}"
+        );
     }
-    let text = "version = 1\n[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/\u{200B}x\"]\n";
+    let text =
+        "version = 1\n[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/\u{200B}x\"]\n";
     assert!(Policy::parse("p.toml", text).is_err());
 }
 
@@ -740,22 +830,45 @@ fn where_conditions_compare_normalised_arguments() {
             &mut clambot::policy::Usage::default(),
         )
     };
-    for path in ["secrets/key", "./secrets/key", "notes/../secrets/key", "secrets//key", "./secrets/./key"] {
+    for path in [
+        "secrets/key",
+        "./secrets/key",
+        "notes/../secrets/key",
+        "secrets//key",
+        "./secrets/./key",
+    ] {
         let d = decide("fs", "read-text", json!({ "path": path }));
-        assert!(matches!(d, clambot::policy::Decision::Deny { .. }), "{path}: {d:?}");
+        assert!(
+            matches!(d, clambot::policy::Decision::Deny { .. }),
+            "{path}: {d:?}"
+        );
     }
     let d = decide("fs", "read-text", json!({ "path": "notes/key" }));
-    assert!(matches!(d, clambot::policy::Decision::Allow { .. }), "{d:?}");
+    assert!(
+        matches!(d, clambot::policy::Decision::Allow { .. }),
+        "{d:?}"
+    );
     for (method, url) in [
         ("get", "https://a.org/x"),
         ("Get", "HTTPS://A.ORG/x"),
         ("", "https://a.org/x"),
         ("GET", "https://a.org:443/x"),
     ] {
-        let d = decide("http", "fetch", json!({ "req": { "method": method, "url": url } }));
-        assert!(matches!(d, clambot::policy::Decision::Allow { .. }), "{method} {url}: {d:?}");
+        let d = decide(
+            "http",
+            "fetch",
+            json!({ "req": { "method": method, "url": url } }),
+        );
+        assert!(
+            matches!(d, clambot::policy::Decision::Allow { .. }),
+            "{method} {url}: {d:?}"
+        );
     }
-    let d = decide("http", "fetch", json!({ "req": { "method": "post", "url": "https://a.org/x" } }));
+    let d = decide(
+        "http",
+        "fetch",
+        json!({ "req": { "method": "post", "url": "https://a.org/x" } }),
+    );
     assert!(matches!(d, clambot::policy::Decision::Deny { .. }), "{d:?}");
 }
 
@@ -787,7 +900,12 @@ fn explain_shows_defaults_net_tools_callers_and_escapes_notes() {
 
 // ---- suggested rules ----------------------------------------------------------
 
-fn advise(policy: &Policy, interface: &str, function: &str, args: &Json) -> clambot::policy::suggest::Advice {
+fn advise(
+    policy: &Policy,
+    interface: &str,
+    function: &str,
+    args: &Json,
+) -> clambot::policy::suggest::Advice {
     clambot::policy::suggest::advise(
         policy,
         &Caller::Script,
@@ -827,22 +945,53 @@ fn suggestions_name_the_port_the_private_address_and_the_refusing_rule() {
     use clambot::policy::suggest::Advice;
     let none = Policy::deny_all();
     let args = json!({ "req": { "method": "GET", "url": "http://127.0.0.1:8080/api/x?q=1" } });
-    let Advice::Add { rule, allow_private } = advise(&none, "http", "fetch", &args) else {
+    let Advice::Add {
+        rule,
+        allow_private,
+    } = advise(&none, "http", "fetch", &args)
+    else {
         panic!("a rule is suggested")
     };
-    assert_eq!(rule.url.as_deref(), Some(&["http://127.0.0.1:8080/api/x".to_owned()][..]));
-    assert_eq!(allow_private.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:8080"));
+    assert_eq!(
+        rule.url.as_deref(),
+        Some(&["http://127.0.0.1:8080/api/x".to_owned()][..])
+    );
+    assert_eq!(
+        allow_private.map(|a| a.to_string()).as_deref(),
+        Some("127.0.0.1:8080")
+    );
     let rendered = advise(&none, "http", "fetch", &args).render(&none);
-    assert!(rendered.contains("allow-private = [\"127.0.0.1:8080\"]"), "{rendered}");
+    assert!(
+        rendered.contains("allow-private = [\"127.0.0.1:8080\"]"),
+        "{rendered}"
+    );
 
     let asking = parse("p.toml", "version = 1\n[[ask]]\ncall = \"fs.write-text\"\n");
-    let advice = advise(&asking, "fs", "write-text", &json!({ "path": "notes/a.md" }));
-    assert!(matches!(&advice, Advice::Ask { rule } if rule.contains("p.toml:3 [[ask]]")), "{advice:?}");
-    assert!(advice.render(&asking).contains("adding an [[allow]] cannot help"));
+    let advice = advise(
+        &asking,
+        "fs",
+        "write-text",
+        &json!({ "path": "notes/a.md" }),
+    );
+    assert!(
+        matches!(&advice, Advice::Ask { rule } if rule.contains("p.toml:3 [[ask]]")),
+        "{advice:?}"
+    );
+    assert!(
+        advice
+            .render(&asking)
+            .contains("adding an [[allow]] cannot help")
+    );
 
-    let denying = parse("p.toml", "version = 1\n[[allow]]\ncall = \"fs.*\"\n[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**\"]\n");
+    let denying = parse(
+        "p.toml",
+        "version = 1\n[[allow]]\ncall = \"fs.*\"\n[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**\"]\n",
+    );
     let advice = advise(&denying, "fs", "read-text", &json!({ "path": "secrets/k" }));
-    assert!(matches!(&advice, Advice::Denied { rule } if rule.contains("[[deny]]")), "{advice:?}");
+    assert!(
+        matches!(&advice, Advice::Denied { rule } if rule.contains("[[deny]]")),
+        "{advice:?}"
+    );
 }
 
 proptest! {
@@ -940,7 +1089,8 @@ fn diff_agrees_with_the_gate_on_the_corpora() {
     files.sort();
     for old in &files {
         for new in &files {
-            diff::check_pair(old, new).unwrap_or_else(|e| panic!("{e}\n--- old\n{old}\n--- new\n{new}"));
+            diff::check_pair(old, new)
+                .unwrap_or_else(|e| panic!("{e}\n--- old\n{old}\n--- new\n{new}"));
         }
     }
 }

@@ -805,11 +805,11 @@ mod tests {
             "version = 1\n[tools.textkit]\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\nimports = [\"http\"]\n",
         )
         .expect("loads");
-        let text = |function: &str, caller: &Caller, args: Json| {
-            match suggested_rule(&policy, function, caller, &args) {
-                Advice::Add { rule, .. } => rule.to_toml(),
-                other => panic!("{other:?}"),
-            }
+        let text = |function: &str, caller: &Caller, args: Json| match suggested_rule(
+            &policy, function, caller, &args,
+        ) {
+            Advice::Add { rule, .. } => rule.to_toml(),
+            other => panic!("{other:?}"),
         };
         let rule = text(
             "http.fetch",
@@ -835,5 +835,4 @@ mod tests {
         );
         assert!(rule.contains("caller = \"tools.textkit\"\n"), "{rule}");
     }
-
 }

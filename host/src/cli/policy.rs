@@ -81,7 +81,8 @@ fn pins(policy: &Policy) -> (Vec<String>, Vec<String>) {
             None => match found.iter().find(|f| f.name == tool.name) {
                 Some(f) => f.path.clone(),
                 None => {
-                    let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+                    let looked: Vec<String> =
+                        dirs.iter().map(|d| d.display().to_string()).collect();
                     warnings.push(format!(
                         "{at}: warning: [tools.{}] has no component to check its pin against (looked for {name}/{name}.wasm in {}); a run will not load it",
                         tool.name,

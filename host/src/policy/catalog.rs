@@ -82,7 +82,8 @@ impl Signatures {
             let Some(iface) = &interface else { continue };
             if let Some(rest) = line.strip_prefix("record ") {
                 let name = unescape(rest.trim_end_matches('{'));
-                self.records.insert((iface.clone(), name.clone()), Vec::new());
+                self.records
+                    .insert((iface.clone(), name.clone()), Vec::new());
                 record = Some(name);
                 continue;
             }

@@ -300,10 +300,7 @@ impl Checker<'_> {
                 self.warn(
                     rule,
                     Some(source),
-                    format!(
-                        "`{}` can never match: {why}",
-                        escape(source)
-                    ),
+                    format!("`{}` can never match: {why}", escape(source)),
                 );
             }
         }

@@ -110,9 +110,11 @@ pub fn contains(outer: &Rule, piece: &Piece<'_>) -> bool {
             })
         && outer.paths.as_ref().is_none_or(|outer_globs| {
             inner.paths.as_ref().is_some_and(|globs| {
-                globs
-                    .iter()
-                    .all(|g| outer_globs.iter().any(|o| glob_within(&g.source, &o.source)))
+                globs.iter().all(|g| {
+                    outer_globs
+                        .iter()
+                        .any(|o| glob_within(&g.source, &o.source))
+                })
             })
         })
         && outer
@@ -262,7 +264,8 @@ fn is_match_all(glob: &str) -> bool {
 fn segments_within(inner: &[&str], outer: &[&str]) -> bool {
     match (inner.split_first(), outer.split_first()) {
         (_, Some((&"**", rest))) => {
-            segments_within(inner, rest) || inner.len() > 0 && segments_within(&inner[1..], outer)
+            segments_within(inner, rest)
+                || (!inner.is_empty() && segments_within(&inner[1..], outer))
         }
         (None, None) => true,
         (None, Some(_)) | (Some(_), None) => false,

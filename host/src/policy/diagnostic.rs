@@ -105,7 +105,10 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 
 /// The candidate closest to `word` by edit distance, when it is close enough to
 /// be a likely typo (at most a third of the word, and at least one edit).
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
@@ -123,13 +126,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -149,7 +154,13 @@ pub fn render(d: &Diagnostic, text: Option<&str>) -> String {
     let line = line.trim_end_matches('\r');
     let shown: String = line
         .chars()
-        .map(|c| if c != '\t' && super::is_invisible(c) { '�' } else { c })
+        .map(|c| {
+            if c != '\t' && super::is_invisible(c) {
+                '�'
+            } else {
+                c
+            }
+        })
         .collect();
     let pad: String = line
         .chars()
@@ -157,6 +168,9 @@ pub fn render(d: &Diagnostic, text: Option<&str>) -> String {
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
     let width = d.width.max(1);
-    out.push_str(&format!("\n    | {shown}\n    | {pad}{}", "^".repeat(width)));
+    out.push_str(&format!(
+        "\n    | {shown}\n    | {pad}{}",
+        "^".repeat(width)
+    ));
     out
 }

@@ -216,15 +216,22 @@ fn show_bytes(bytes: u128) -> String {
     crate::size::show_size(u64::try_from(bytes).unwrap_or(u64::MAX))
 }
 
+/// A limit's name, old and new values (`None`: unlimited) and how to show one.
+type LimitRow<'a> = (&'a str, Option<u128>, Option<u128>, fn(u128) -> String);
+
 /// The `[run]` limits a run gets: the policy's, or the defaults.
 fn run_changes(old: &Policy, new: &Policy, changes: &mut Vec<Change>) {
     let (a, b) = (old.run(), new.run());
-    let timeout = |p: &super::RunSettings| Some(p.timeout.unwrap_or(limits::DEFAULT_TIMEOUT).as_nanos());
-    let memory = |p: &super::RunSettings| Some(u128::from(p.memory.unwrap_or(limits::DEFAULT_MEMORY)));
+    let timeout =
+        |p: &super::RunSettings| Some(p.timeout.unwrap_or(limits::DEFAULT_TIMEOUT).as_nanos());
+    let memory =
+        |p: &super::RunSettings| Some(u128::from(p.memory.unwrap_or(limits::DEFAULT_MEMORY)));
     let output = |p: &super::RunSettings| {
-        Some(u128::from(p.max_output.unwrap_or(limits::DEFAULT_MAX_OUTPUT)))
+        Some(u128::from(
+            p.max_output.unwrap_or(limits::DEFAULT_MAX_OUTPUT),
+        ))
     };
-    let rows: [(&str, Option<u128>, Option<u128>, fn(u128) -> String); 5] = [
+    let rows: [LimitRow<'_>; 5] = [
         ("[run] timeout", timeout(a), timeout(b), show_duration),
         ("[run] memory", memory(a), memory(b), show_bytes),
         ("[run] max-output", output(a), output(b), show_bytes),
@@ -340,10 +347,16 @@ fn tool_changes(old: &Policy, new: &Policy, changes: &mut Vec<Change>) {
         let timeout = |t: &super::ToolSettings| {
             Some(t.timeout.unwrap_or(limits::DEFAULT_TOOL_TIMEOUT).as_nanos())
         };
-        let memory =
-            |t: &super::ToolSettings| Some(u128::from(t.memory.unwrap_or(limits::DEFAULT_TOOL_MEMORY)));
+        let memory = |t: &super::ToolSettings| {
+            Some(u128::from(t.memory.unwrap_or(limits::DEFAULT_TOOL_MEMORY)))
+        };
         for (key, x, y, show) in [
-            ("timeout", timeout(a), timeout(b), show_duration as fn(u128) -> String),
+            (
+                "timeout",
+                timeout(a),
+                timeout(b),
+                show_duration as fn(u128) -> String,
+            ),
             ("memory", memory(a), memory(b), show_bytes),
         ] {
             if let Some((direction, what)) =
@@ -368,7 +381,11 @@ fn tool_changes(old: &Policy, new: &Policy, changes: &mut Vec<Change>) {
 
 /// The most calls per run the rules of `kind` in `rules` that may match a call
 /// of `piece` allow together (`None`: unlimited).
-fn cap_of<'a>(rules: impl Iterator<Item = &'a Rule>, kind: RuleKind, piece: &Piece<'_>) -> Option<u128> {
+fn cap_of<'a>(
+    rules: impl Iterator<Item = &'a Rule>,
+    kind: RuleKind,
+    piece: &Piece<'_>,
+) -> Option<u128> {
     let mut sum: u128 = 0;
     for rule in rules.filter(|r| r.kind == kind && !disjoint(piece, r)) {
         sum += u128::from(rule.max_calls?);
@@ -378,7 +395,11 @@ fn cap_of<'a>(rules: impl Iterator<Item = &'a Rule>, kind: RuleKind, piece: &Pie
 
 /// At least how many calls per run the rules of `kind` that contain `piece`
 /// allow together (`None`: unlimited).
-fn floor_of<'a>(rules: impl Iterator<Item = &'a Rule>, kind: RuleKind, piece: &Piece<'_>) -> Option<u128> {
+fn floor_of<'a>(
+    rules: impl Iterator<Item = &'a Rule>,
+    kind: RuleKind,
+    piece: &Piece<'_>,
+) -> Option<u128> {
     let mut sum: u128 = 0;
     for rule in rules.filter(|r| r.kind == kind && contains(r, piece)) {
         sum += u128::from(rule.max_calls?);
@@ -394,29 +415,32 @@ fn floor_of<'a>(rules: impl Iterator<Item = &'a Rule>, kind: RuleKind, piece: &P
 /// part of the piece and has at least its budget (an unlimited one may serve
 /// many); then every call's `from` budget is at least its `to` budget.
 fn budget_covered(from: &Policy, to: &Policy, level: RuleKind, piece: &Piece<'_>) -> bool {
-    let pool_kind = match level {
-        RuleKind::Allow => RuleKind::Allow,
-        _ if from
-            .rules()
-            .iter()
-            .any(|q| q.kind == RuleKind::Ask && contains(q, piece)) =>
-        {
-            RuleKind::Ask
-        }
-        _ => {
-            // Some of these calls may meet a budgeted ask in `from` first, and
-            // be limited by it.
-            if from
+    let pool_kind =
+        match level {
+            RuleKind::Allow => RuleKind::Allow,
+            _ if from
                 .rules()
                 .iter()
-                .any(|q| q.kind == RuleKind::Ask && q.max_calls.is_some() && !disjoint(piece, q))
+                .any(|q| q.kind == RuleKind::Ask && contains(q, piece)) =>
             {
-                return false;
+                RuleKind::Ask
             }
-            RuleKind::Allow
-        }
-    };
-    let pool: Vec<&Rule> = from.rules().iter().filter(|r| r.kind == pool_kind).collect();
+            _ => {
+                // Some of these calls may meet a budgeted ask in `from` first, and
+                // be limited by it.
+                if from.rules().iter().any(|q| {
+                    q.kind == RuleKind::Ask && q.max_calls.is_some() && !disjoint(piece, q)
+                }) {
+                    return false;
+                }
+                RuleKind::Allow
+            }
+        };
+    let pool: Vec<&Rule> = from
+        .rules()
+        .iter()
+        .filter(|r| r.kind == pool_kind)
+        .collect();
     let mut takers: Vec<(&Rule, Vec<&Rule>)> = Vec::new();
     for taker in to
         .rules()
@@ -527,12 +551,18 @@ fn rule_findings(from: &Policy, to: &Policy, direction: Direction, changes: &mut
                         label(rule),
                         rule.line
                     ),
-                    (true, false, _) => format!("{} removed (was {to_file}:{})", label(rule), rule.line),
+                    (true, false, _) => {
+                        format!("{} removed (was {to_file}:{})", label(rule), rule.line)
+                    }
                     (true, true, _) => format!(
                         "{} ({to_file}:{}): {from_file} no longer {}:",
                         label(rule),
                         rule.line,
-                        if level == RuleKind::Allow { "allows all of" } else { "lets through all of" }
+                        if level == RuleKind::Allow {
+                            "allows all of"
+                        } else {
+                            "lets through all of"
+                        }
                     ),
                 };
                 note(true, rule.line, Area::Rules, head, describe(&piece));
@@ -582,7 +612,9 @@ fn rule_findings(from: &Policy, to: &Policy, direction: Direction, changes: &mut
                 continue;
             }
             let head = match (narrowing, kept) {
-                (false, false) => format!("{} removed (was {from_file}:{})", label(deny), deny.line),
+                (false, false) => {
+                    format!("{} removed (was {from_file}:{})", label(deny), deny.line)
+                }
                 (false, true) => format!(
                     "{} ({from_file}:{}) is narrower in {to_file}; no longer refused:",
                     label(deny),
@@ -637,12 +669,21 @@ fn rule_findings(from: &Policy, to: &Policy, direction: Direction, changes: &mut
     for ((in_to, line, head), (area, pieces)) in found {
         let in_new = in_to == new_is_to;
         let what = if head.ends_with(':') {
-            format!("{head} {}", pieces.into_iter().collect::<Vec<_>>().join("; "))
+            format!(
+                "{head} {}",
+                pieces.into_iter().collect::<Vec<_>>().join("; ")
+            )
         } else {
             head
         };
         let new_policy = if new_is_to { to } else { from };
-        changes.push(change(direction, area, what, new_policy, if in_new { line } else { 1 }));
+        changes.push(change(
+            direction,
+            area,
+            what,
+            new_policy,
+            if in_new { line } else { 1 },
+        ));
     }
 }
 
@@ -862,7 +903,8 @@ fn sample_calls(policies: &[&Policy]) -> Vec<(String, String, Json)> {
                     }
                     for method in super::cover::ALL_METHODS {
                         for secret in &secrets {
-                            let mut req = json!({ "method": method.as_str(), "url": url, "headers": [] });
+                            let mut req =
+                                json!({ "method": method.as_str(), "url": url, "headers": [] });
                             if let Some(s) = secret {
                                 req["bearer-secret"] = json!(s);
                             }
@@ -894,7 +936,11 @@ fn sample_calls(policies: &[&Policy]) -> Vec<(String, String, Json)> {
                     .filter(|(k, _)| !k.contains(['.', '[']))
                     .filter_map(|(k, vs)| Some((k.clone(), vs.first()?.clone())))
                     .collect();
-                out.push((interface.clone(), function.clone(), Json::Object(base.clone())));
+                out.push((
+                    interface.clone(),
+                    function.clone(),
+                    Json::Object(base.clone()),
+                ));
                 for (key, vs) in &values {
                     if key.contains(['.', '[']) {
                         continue;

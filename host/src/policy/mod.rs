@@ -1080,7 +1080,9 @@ impl<'a> Compiler<'a> {
                 );
             }
         }
-        let urls = self.list("url", raw.url, |u| visible("URL pattern", u).and_then(UrlPattern::parse));
+        let urls = self.list("url", raw.url, |u| {
+            visible("URL pattern", u).and_then(UrlPattern::parse)
+        });
         let methods = self.list("method", raw.method, |m| {
             Method::parse(m).filter(|_| !m.is_empty()).ok_or_else(|| {
                 format!(
@@ -1089,7 +1091,9 @@ impl<'a> Compiler<'a> {
                 )
             })
         });
-        let paths = self.list("path", raw.path, |p| visible("path glob", p).and_then(PathGlob::parse));
+        let paths = self.list("path", raw.path, |p| {
+            visible("path glob", p).and_then(PathGlob::parse)
+        });
 
         let secrets = self
             .list("secrets", raw.secrets, |s| {
