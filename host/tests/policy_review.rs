@@ -1094,3 +1094,69 @@ fn diff_agrees_with_the_gate_on_the_corpora() {
         }
     }
 }
+
+/// `scripts/policy-review.sh`, as the pre-commit hook runs it: a staged widening
+/// fails unless approved; a narrowing passes.
+#[test]
+fn the_review_hook_fails_an_unapproved_widening() {
+    let repo = tempfile::tempdir().expect("repo");
+    let script = common::repo_root().join("scripts/policy-review.sh");
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.org")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.org")
+            .output()
+            .expect("git runs");
+        assert!(o.status.success(), "git {args:?}: {}", err(&o));
+    };
+    let hook = |approved: bool| {
+        let home = tempfile::tempdir().expect("home");
+        let mut c = Command::new("sh");
+        c.arg(&script)
+            .args(["--staged", "policy.toml"])
+            .current_dir(repo.path())
+            .env("CLAMBOT", env!("CARGO_BIN_EXE_clambot"))
+            .env("CLAMBOT_HOME", home.path());
+        if approved {
+            c.env("CLAMBOT_POLICY_APPROVED", "1");
+        } else {
+            c.env_remove("CLAMBOT_POLICY_APPROVED");
+        }
+        c.output().expect("the hook runs")
+    };
+    git(&["init", "-q"]);
+    let policy = repo.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "version = 1\n[[allow]]\ncall = \"fs.read-text\"\npath = [\"notes/**\"]\n",
+    )
+    .expect("write");
+    git(&["add", "policy.toml"]);
+    git(&["commit", "-qm", "policy"]);
+
+    std::fs::write(
+        &policy,
+        "version = 1\n[[allow]]\ncall = \"fs.read-text\"\npath = [\"**\"]\n",
+    )
+    .expect("write");
+    git(&["add", "policy.toml"]);
+    let o = hook(false);
+    assert_eq!(o.status.code(), Some(3), "{}{}", out(&o), err(&o));
+    assert!(out(&o).contains("WIDENED"), "{}", out(&o));
+    let o = hook(true);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+
+    std::fs::write(
+        &policy,
+        "version = 1\n[[allow]]\ncall = \"fs.read-text\"\npath = [\"notes/a/**\"]\n",
+    )
+    .expect("write");
+    git(&["add", "policy.toml"]);
+    let o = hook(false);
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert!(out(&o).contains("only narrowed"), "{}", out(&o));
+}
