@@ -639,7 +639,17 @@ impl Agent {
         if let Some(call) = attempt.denials.first() {
             let null = Json::Null;
             let args = call.denial.as_ref().map_or(&null, |d| &d.args);
-            let advice = suggested_rule(&self.policy, &call.function, &call.caller, args);
+            let advice = if call.verdict == crate::gate::audit::Verdict::Limit {
+                // A budget ran out: a fresh run would be allowed, so no rule helps.
+                crate::policy::suggest::Advice::Nothing {
+                    why: format!(
+                        "{} allows the call, but its per-run budget ran out; raise `max-calls` only if the script needs more calls",
+                        crate::policy::escape(&call.rule)
+                    ),
+                }
+            } else {
+                suggested_rule(&self.policy, &call.function, &call.caller, args)
+            };
             text.push_str("\n\n");
             text.push_str(&advice.render(&self.policy));
             if matches!(advice, crate::policy::suggest::Advice::Add { .. }) {

@@ -15,6 +15,10 @@ impl Policy {
             "{}: everything not listed below is denied.",
             self.name()
         );
+        let _ = writeln!(
+            out,
+            "A DENY refuses a call even when an ALLOW or ASK also matches it; an ASK is decided before any ALLOW; every matcher of a rule must fit."
+        );
         let run = self.run();
         let given = |set: bool| if set { "" } else { " (default)" };
         let mut limits = vec![
@@ -89,6 +93,13 @@ impl Policy {
         }
         for rule in self.rules() {
             let _ = writeln!(out, "{}", explain_rule(rule));
+        }
+        for warning in super::check::warnings(self) {
+            let _ = writeln!(
+                out,
+                "WARNING  line {}: {}",
+                warning.0.line, warning.0.message
+            );
         }
         out
     }

@@ -323,8 +323,15 @@ impl Policy {
             return Err(fail(locator.at(offset, "the file contains a NUL byte")));
         }
         let raw: RawPolicy = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map_or(0, |s| s.start);
-            fail(locator.at(offset, e.message().trim_end().to_owned()))
+            let message = e.message().trim_end().to_owned();
+            let message = match unknown_field_hint(&message) {
+                Some(hint) => format!("{message}; did you mean `{hint}`?"),
+                None => message,
+            };
+            fail(match e.span() {
+                Some(span) => locator.span(&span, message),
+                None => locator.at(0, message),
+            })
         })?;
         Compiler::new(&locator).compile(raw)
     }
@@ -1239,6 +1246,15 @@ impl<'a> Compiler<'a> {
         }
         out
     }
+}
+
+/// For serde's "unknown field `methd`, expected one of `call`, `url`, …", the
+/// expected name nearest to the unknown one.
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    diagnostic::did_you_mean(field, expected).map(str::to_owned)
 }
 
 /// Refuses a pattern with invisible or control characters: it would read as
