@@ -51,6 +51,20 @@ pub struct Piece<'a> {
     pub url: Option<&'a UrlPattern>,
     pub method: Option<Method>,
     pub secret: SecretDim<'a>,
+    /// For a deny rule, one of its path globs: a deny refuses a call when any
+    /// path meets any glob, so it is exactly the union of one-glob pieces.
+    /// `None`: the rule's globs as a whole (an allow must cover every path).
+    pub glob: Option<&'a PathGlob>,
+}
+
+impl<'a> Piece<'a> {
+    /// The path globs this piece is restricted to (`None`: any path).
+    fn globs(&self) -> Option<Vec<&'a PathGlob>> {
+        match self.glob {
+            Some(g) => Some(vec![g]),
+            None => self.rule.paths.as_ref().map(|ps| ps.iter().collect()),
+        }
+    }
 }
 
 /// The pieces whose union is exactly what `rule` matches.
@@ -72,16 +86,23 @@ pub fn pieces(rule: &Rule) -> Vec<Piece<'_>> {
             .chain(rule.secrets.iter().map(|s| SecretDim::Named(s)))
             .collect()
     };
+    let globs: Vec<Option<&PathGlob>> = match (&rule.paths, rule.kind) {
+        (Some(paths), RuleKind::Deny) => paths.iter().map(Some).collect(),
+        _ => vec![None],
+    };
     let mut out = Vec::new();
     for url in &urls {
         for method in &methods {
             for secret in &secrets {
-                out.push(Piece {
-                    rule,
-                    url: *url,
-                    method: *method,
-                    secret: *secret,
-                });
+                for glob in &globs {
+                    out.push(Piece {
+                        rule,
+                        url: *url,
+                        method: *method,
+                        secret: *secret,
+                        glob: *glob,
+                    });
+                }
             }
         }
     }
@@ -109,7 +130,7 @@ pub fn contains(outer: &Rule, piece: &Piece<'_>) -> bool {
                 SecretDim::Any => false,
             })
         && outer.paths.as_ref().is_none_or(|outer_globs| {
-            inner.paths.as_ref().is_some_and(|globs| {
+            piece.globs().is_some_and(|globs| {
                 globs.iter().all(|g| {
                     outer_globs
                         .iter()
@@ -332,8 +353,8 @@ pub fn describe(piece: &Piece<'_>) -> String {
         let url = piece.url.map_or("any URL".to_owned(), |u| u.source.clone());
         parts.push(format!("{method} {url}"));
     }
-    if let Some(paths) = &rule.paths {
-        let shown: Vec<&str> = paths.iter().map(|p: &PathGlob| p.source.as_str()).collect();
+    if let Some(globs) = piece.globs() {
+        let shown: Vec<&str> = globs.iter().map(|p| p.source.as_str()).collect();
         parts.push(format!("paths {}", shown.join(", ")));
     } else if rule.call.interface() == "fs" {
         parts.push("any path".into());
