@@ -25,6 +25,8 @@ const CALLS: &[&str] = &[
     "fs.*",
     "memory.recall",
     "log.write",
+    "tools.kit.count-words",
+    "tools.kit.*",
 ];
 const URLS: &[&str] = &[
     "https://a.org/**",
@@ -59,6 +61,21 @@ const CONDITIONS: &[&str] = &[
     "\"query\" = { prefix = \"a\" }",
     "\"query\" = { prefix = \"ab\" }",
     "\"query\" = { in = [\"ab\", \"x\"] }",
+];
+/// `where` conditions for fs, http and tool rules: normalised paths, methods, URLs.
+const FS_CONDITIONS: &[&str] = &[
+    "\"path\" = { prefix = \"notes/\" }",
+    "\"path\" = { prefix = \"secrets\" }",
+    "\"path\" = { eq = \"notes/a.md\" }",
+];
+const HTTP_CONDITIONS: &[&str] = &[
+    "\"req.method\" = { eq = \"GET\" }",
+    "\"req.method\" = { in = [\"GET\", \"POST\"] }",
+    "\"req.url\" = { prefix = \"https://a.org/api\" }",
+];
+const TOOL_CONDITIONS: &[&str] = &[
+    "\"text\" = { prefix = \"a\" }",
+    "\"text\" = { eq = \"ab\" }",
 ];
 const KINDS: &[&str] = &["allow", "ask", "deny"];
 const SECRETS: &[&str] = &["gh", "aws"];
@@ -142,8 +159,19 @@ impl RuleSpec {
         {
             out.push_str(&format!("path = {}\n", list(GLOBS, paths)));
         }
-        if call == "memory.recall" && !self.conditions.is_empty() {
-            let conds: Vec<&str> = self.conditions.iter().map(|&i| CONDITIONS[i]).collect();
+        let pool: &[&str] = match interface {
+            _ if call == "memory.recall" => CONDITIONS,
+            "fs" => FS_CONDITIONS,
+            "http" => HTTP_CONDITIONS,
+            "tools" => TOOL_CONDITIONS,
+            _ => &[],
+        };
+        if !pool.is_empty() && !self.conditions.is_empty() {
+            let conds: Vec<&str> = self
+                .conditions
+                .iter()
+                .map(|&i| pool[i % pool.len()])
+                .collect();
             out.push_str(&format!("where = {{ {} }}\n", conds.join(", ")));
         }
         if let Some(n) = self.max_calls {
@@ -351,6 +379,8 @@ fn calls() -> Vec<(String, String, Json)> {
     }
     let paths = [
         "notes/a.md",
+        "./notes/a.md",
+        "notes/../secrets/k",
         "notes/a",
         "notes/a/b",
         "notes",
@@ -390,6 +420,25 @@ fn calls() -> Vec<(String, String, Json)> {
         "write".into(),
         json!({ "level": "info", "message": "hi" }),
     ));
+    for text in ["ab", "abc", "x"] {
+        out.push((
+            "tools.kit".into(),
+            "count-words".into(),
+            json!({ "text": text }),
+        ));
+        out.push(("tools.kit".into(), "other".into(), json!({ "text": text })));
+    }
+    for (method, url) in [
+        ("get", "https://a.org/api/x"),
+        ("post", "HTTPS://A.ORG/api"),
+        ("", "https://a.org:443/q"),
+    ] {
+        out.push((
+            "http".into(),
+            "fetch".into(),
+            json!({ "req": { "method": method, "url": url } }),
+        ));
+    }
     out
 }
 
@@ -1159,4 +1208,44 @@ fn the_review_hook_fails_an_unapproved_widening() {
     let o = hook(false);
     assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
     assert!(out(&o).contains("only narrowed"), "{}", out(&o));
+}
+
+#[test]
+fn rewrites_that_allow_the_same_are_unchanged() {
+    let two_urls = "[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/**\", \"https://b.org/**\"]\nmethod = [\"GET\"]\n";
+    let split = "[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://b.org/**\"]\nmethod = [\"GET\"]\n[[allow]]\ncall = \"http.fetch\"\nmethod = [\"GET\"]\nurl = [\"https://a.org/**\"]\n";
+    let all_methods = "[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/**\"]\n";
+    let listed = "[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/**\"]\nmethod = [\"GET\", \"HEAD\", \"POST\", \"PUT\", \"PATCH\", \"DELETE\", \"OPTIONS\"]\n";
+    let deny_two = "[[allow]]\ncall = \"fs.*\"\n[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**\", \".git/**\"]\n";
+    let deny_split = "[[allow]]\ncall = \"fs.*\"\n[[deny]]\ncall = \"fs.*\"\npath = [\".git/**\"]\n[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**\"]\n";
+    let redundant =
+        "[[allow]]\ncall = \"fs.*\"\n[[allow]]\ncall = \"fs.read-text\"\npath = [\"notes/**\"]\n";
+    let plain = "[[allow]]\ncall = \"fs.*\"\n";
+    for (old, new) in [
+        (two_urls, split),
+        (all_methods, listed),
+        (deny_two, deny_split),
+        (redundant, plain),
+    ] {
+        let (v, c) = verdict(old, new);
+        assert_eq!(v, Verdict::Unchanged, "{old}\n→\n{new}\n{c:#?}");
+        let (v, c) = verdict(new, old);
+        assert_eq!(v, Verdict::Unchanged, "{new}\n→\n{old}\n{c:#?}");
+    }
+    // Narrowings only.
+    for (old, new) in [
+        (
+            plain,
+            "[[allow]]\ncall = \"fs.read-text\"\n[[allow]]\ncall = \"fs.write-text\"\n",
+        ),
+        (
+            plain,
+            &format!("{plain}[[ask]]\ncall = \"fs.write-text\"\n"),
+        ),
+        (all_methods, &format!("{all_methods}max-calls = 3\n")),
+        ("[run]\nmax-calls = 9\n", "[run]\nmax-calls = 3\n"),
+    ] {
+        let (v, c) = verdict(old, new);
+        assert_eq!(v, Verdict::OnlyNarrowed, "{old}\n→\n{new}\n{c:#?}");
+    }
 }
