@@ -466,9 +466,17 @@ fn gate_witness(old: &Policy, new: &Policy, calls: &[(String, String, Json)]) ->
     diff::limits_grew(old, new).then(|| "an effective limit grew".to_owned())
 }
 
+/// Generated pairs per run: 3000, or `CLAMBOT_DIFF_CASES` for a longer soak.
+fn diff_cases() -> u32 {
+    std::env::var("CLAMBOT_DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 3000,
+        cases: diff_cases(),
         failure_persistence: None,
         .. ProptestConfig::default()
     })]
@@ -825,6 +833,14 @@ fn check_warns_about_rules_that_can_never_take_effect() {
         (
             "[[allow]]\ncall = \"log.write\"\nnote = \"fine\\u001b[2K\\rall good\"\n",
             "invisible or control characters",
+        ),
+        (
+            "[[deny]]\ncall = \"memory.recall\"\nwhere = { \"limit\" = { eq = \"500\" } }\n",
+            "(a WIT `u32`) with a non-number",
+        ),
+        (
+            "[[deny]]\ncall = \"http.fetch\"\nwhere = { \"req.method\" = { ge = 1 } }\n",
+            "as a number",
         ),
     ] {
         let policy = write(dir.path(), "w.toml", &format!("version = 1\n{rules}"));

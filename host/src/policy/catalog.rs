@@ -53,8 +53,8 @@ impl Catalog {
 pub struct Signatures {
     /// `(interface, function)` → `(parameter, type)` in order.
     params: BTreeMap<(String, String), Vec<(String, String)>>,
-    /// `(interface, record)` → field names.
-    records: BTreeMap<(String, String), Vec<String>>,
+    /// `(interface, record)` → `(field, type)` in order.
+    records: BTreeMap<(String, String), Vec<(String, String)>>,
 }
 
 impl Signatures {
@@ -92,10 +92,10 @@ impl Signatures {
                 continue;
             }
             if let Some(name) = &record {
-                if let Some((field, _)) = line.split_once(':')
+                if let Some((field, ty)) = line.split_once(':')
                     && let Some(fields) = self.records.get_mut(&(iface.clone(), name.clone()))
                 {
-                    fields.push(unescape(field));
+                    fields.push((unescape(field), ty.trim().trim_end_matches(',').to_owned()));
                 }
                 continue;
             }
@@ -122,8 +122,9 @@ impl Signatures {
             .map(Vec::as_slice)
     }
 
-    /// The fields of the record type `ty` of `interface`, if it is one.
-    pub fn fields(&self, interface: &str, ty: &str) -> Option<&[String]> {
+    /// The fields (with their types) of the record type `ty` of `interface`,
+    /// if it is one.
+    pub fn fields(&self, interface: &str, ty: &str) -> Option<&[(String, String)]> {
         self.records
             .get(&(interface.to_owned(), ty.to_owned()))
             .map(Vec::as_slice)

@@ -180,31 +180,61 @@ impl Checker<'_> {
             let Some(Step::Key(first)) = steps.first() else {
                 continue;
             };
-            // The paths this argument list offers, one or two steps deep.
+            // The paths this argument list offers, one or two steps deep,
+            // and the WIT type the condition's path lands on, when known.
             let mut known: Vec<String> = Vec::new();
             let mut ok = false;
+            let mut landed: Option<String> = None;
             for (_, params) in &functions {
                 for (name, ty) in params {
-                    let fields = self.signatures.fields(interface, ty);
-                    match fields {
+                    match self.signatures.fields(interface, ty) {
                         Some(fields) => {
-                            known.extend(fields.iter().map(|f| format!("{name}.{f}")));
+                            known.extend(fields.iter().map(|(f, _)| format!("{name}.{f}")));
                             if name == first {
-                                ok |= match steps.get(1) {
-                                    Some(Step::Key(k)) => fields.contains(k),
-                                    Some(Step::Index(_)) => false,
-                                    None => true,
-                                };
+                                match steps.get(1) {
+                                    Some(Step::Key(k)) => {
+                                        if let Some((_, t)) = fields.iter().find(|(f, _)| f == k) {
+                                            ok = true;
+                                            if steps.len() == 2 {
+                                                landed = Some(t.clone());
+                                            }
+                                        }
+                                    }
+                                    Some(Step::Index(_)) => {}
+                                    None => ok = true,
+                                }
                             }
                         }
                         None => {
                             known.push(name.clone());
-                            ok |= name == first;
+                            if name == first {
+                                ok = true;
+                                if steps.len() == 1 {
+                                    landed = Some(ty.clone());
+                                }
+                            }
                         }
                     }
                 }
             }
             if ok {
+                if let Some(ty) = landed
+                    && let Some(why) = type_mismatch(&ty, &condition.comparisons)
+                {
+                    let effect = if rule.kind == RuleKind::Deny {
+                        "this deny refuses nothing"
+                    } else {
+                        "this rule matches nothing"
+                    };
+                    self.warn(
+                        rule,
+                        Some(&condition.path.source),
+                        format!(
+                            "`where` compares `{}` (a WIT `{ty}`) {why}, which is never true, so {effect}",
+                            escape(&condition.path.source)
+                        ),
+                    );
+                }
                 continue;
             }
             known.sort();
@@ -335,6 +365,39 @@ impl Checker<'_> {
             );
         }
     }
+}
+
+/// How a comparison cannot hold for a value of WIT type `ty`, if it cannot.
+fn type_mismatch(ty: &str, comparisons: &[super::Comparison]) -> Option<&'static str> {
+    use super::Comparison::{Eq, Ge, Gt, In, Le, Lt, Prefix};
+    let ty = ty
+        .strip_prefix("option<")
+        .and_then(|t| t.strip_suffix('>'))
+        .unwrap_or(ty);
+    let number = matches!(
+        ty,
+        "u8" | "u16" | "u32" | "u64" | "s8" | "s16" | "s32" | "s64" | "f32" | "f64"
+    );
+    let string = ty == "string";
+    if !number && !string {
+        return None;
+    }
+    let fits = |v: &serde_json::Value| if number { v.is_number() } else { v.is_string() };
+    comparisons.iter().find_map(|c| match c {
+        Prefix(_) if number => Some("with a string prefix"),
+        Lt(_) | Le(_) | Gt(_) | Ge(_) if string => Some("as a number"),
+        Eq(v) if !fits(v) => Some(if number {
+            "with a non-number"
+        } else {
+            "with a non-string"
+        }),
+        In(vs) if !vs.iter().any(fits) => Some(if number {
+            "with non-numbers only"
+        } else {
+            "with non-strings only"
+        }),
+        _ => None,
+    })
 }
 
 /// `countWords` → `count-words`.
