@@ -742,7 +742,8 @@ fn check_and_run_refuse_limits_the_sandbox_cannot_honour() {
         ("memory = \"1GiB\"", "more than the sandbox can give a run"),
         ("timeout = \"300000000000years\"", "longest run"),
         ("timeout = \"25h\"", "longest run"),
-        ("memory = \"0B\"", "larger than zero"),
+        ("memory = \"0B\"", "less than the sandbox needs"),
+        ("memory = \"1MiB\"", "less than the sandbox needs"),
     ] {
         let policy = write(
             dir.path(),
@@ -763,6 +764,17 @@ fn check_and_run_refuse_limits_the_sandbox_cannot_honour() {
         assert_eq!(o.status.code(), Some(7), "{run}: {}", err(&o));
         assert!(err(&o).contains(needle), "{}", err(&o));
     }
+    // The smallest memory check accepts is enough for a run.
+    let smallest = write(
+        dir.path(),
+        "min.toml",
+        "version = 1\n[run]\nmemory = \"2MiB\"\n",
+    );
+    let o = clambot(&["policy", "check", &smallest]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let o = clambot(&["run", "--policy", &smallest, &script]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(out(&o), "1\n");
     let tool = write(
         dir.path(),
         "t.toml",

@@ -20,6 +20,10 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 pub const DEFAULT_MEMORY: u64 = 64 * 1024 * 1024;
 /// Largest memory a run may be given; also the pooling allocator's slot size.
 pub const MAX_MEMORY: u64 = 512 * 1024 * 1024;
+/// Least memory a run may be given: the guest's pre-initialised QuickJS needs
+/// more than 1 MiB before a script runs (measured: `return 1` runs out of memory
+/// at 1 MiB and runs at 2 MiB), so any less fails every run.
+pub const MIN_MEMORY: u64 = 2 * 1024 * 1024;
 /// Default cap on captured console and log output.
 pub const DEFAULT_MAX_OUTPUT: u64 = 1024 * 1024;
 /// Default time one call of a tool component may take.
@@ -44,8 +48,12 @@ pub fn check_timeout(timeout: Duration) -> Result<Duration, String> {
 
 /// Checks `[run] memory`: the sandbox cannot give a run more than [`MAX_MEMORY`].
 pub fn check_run_memory(memory: u64) -> Result<u64, String> {
-    if memory == 0 {
-        return Err("memory must be larger than zero".into());
+    if memory < MIN_MEMORY {
+        return Err(format!(
+            "memory {} is less than the sandbox needs to start a script (at least {})",
+            crate::size::show_size(memory),
+            crate::size::show_size(MIN_MEMORY)
+        ));
     }
     if memory > MAX_MEMORY {
         return Err(format!(
@@ -68,6 +76,8 @@ mod tests {
         assert!(check_run_memory(DEFAULT_MEMORY).is_ok());
         assert!(check_timeout(MAX_TIMEOUT + Duration::from_nanos(1)).is_err());
         assert!(check_run_memory(MAX_MEMORY + 1).is_err());
+        assert!(check_run_memory(MIN_MEMORY - 1).is_err());
+        assert!(check_run_memory(MIN_MEMORY).is_ok());
         assert!(std::time::Instant::now().checked_add(MAX_TIMEOUT).is_some());
     }
 }
