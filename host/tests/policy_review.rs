@@ -1277,3 +1277,23 @@ fn rewrites_that_allow_the_same_are_unchanged() {
         assert_eq!(v, Verdict::OnlyNarrowed, "{old}\n→\n{new}\n{c:#?}");
     }
 }
+
+/// `diff` and `explain` show a tool's default limits from `policy::limits`; the
+/// component loader must apply the same ones.
+#[test]
+fn tool_defaults_shown_are_the_defaults_applied() {
+    use clambot::policy::limits;
+    assert_eq!(
+        limits::DEFAULT_TOOL_TIMEOUT,
+        clambot::components::tool::DEFAULT_TOOL_TIMEOUT
+    );
+    assert_eq!(
+        limits::DEFAULT_TOOL_MEMORY,
+        clambot::components::tool::DEFAULT_TOOL_MEMORY
+    );
+    assert_eq!(
+        limits::DEFAULT_TIMEOUT,
+        clambot::sandbox::limits::DEFAULT_TIMEOUT
+    );
+    assert_eq!(limits::MAX_MEMORY, clambot::sandbox::limits::MAX_MEMORY);
+}
