@@ -1297,3 +1297,17 @@ fn tool_defaults_shown_are_the_defaults_applied() {
     );
     assert_eq!(limits::MAX_MEMORY, clambot::sandbox::limits::MAX_MEMORY);
 }
+
+#[test]
+fn check_never_prints_the_policy_s_control_characters() {
+    let dir = tempfile::tempdir().expect("dir");
+    let policy = write(
+        dir.path(),
+        "p.toml",
+        "version = 1\n[[allow]]\ncall = \"http.fetch\\u001b[2J\"\n[[deny]]\ncall = \"fs.*\"\nwhere = { \"pa\\u001bth\" = { eq = 1 } }\n",
+    );
+    let o = clambot(&["policy", "check", &policy]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(!err(&o).contains('\u{1b}'), "{:?}", err(&o));
+    assert!(err(&o).contains("\\u{001B}"), "{}", err(&o));
+}

@@ -30,7 +30,10 @@ impl fmt::Display for Warning {
         write!(
             f,
             "{}:{}:{}: warning: {}",
-            d.file, d.line, d.column, d.message
+            escape(&d.file),
+            d.line,
+            d.column,
+            escape(&d.message)
         )
     }
 }

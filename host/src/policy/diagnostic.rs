@@ -16,10 +16,15 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Messages quote the policy's text: shown escaped, so a crafted file
+        // cannot repaint the reviewer's terminal.
         write!(
             f,
             "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.message
+            super::escape(&self.file),
+            self.line,
+            self.column,
+            super::escape(&self.message)
         )
     }
 }
