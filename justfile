@@ -48,6 +48,7 @@ bench:
 ci:
     .ci/run
 
-# Fuzz one target (policy_parse, gate_decision, json_wit_value, url_address, fs_path, html_text) for SECONDS.
+# Fuzz one target (policy_parse, policy_diff, gate_decision, json_wit_value, url_address, fs_path, html_text) for SECONDS.
+# policy_diff: two policies split by a `~~~` line; `diff` saying "nothing widened" must agree with the gate.
 fuzz TARGET SECONDS="60":
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} corpus/{{TARGET}} -- -max_total_time={{SECONDS}}

@@ -360,7 +360,9 @@ async fn a_denied_call_is_explained_not_fixed() {
         "default-deny",
         "[[allow]]",
         "call = \"http.fetch\"",
-        "url = [\"https://api.weather.example/**\"]",
+        // Exactly the denied call: scheme, host, port and path (never the query).
+        "url = [\"https://api.weather.example:443/v1/now\"]",
+        "method = [\"GET\"]",
         "clambot policy check",
     ] {
         assert!(reply.text.contains(needle), "{needle} in {}", reply.text);

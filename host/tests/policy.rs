@@ -1395,7 +1395,7 @@ fn changes(old: &str, new: &str) -> Vec<(Direction, String)> {
 
 #[test]
 fn policy_diff_classifies_widening_and_narrowing() {
-    let base = "[run]\ntimeout = \"30s\"\n[net]\nallow-private = [\"127.0.0.1:8080\"]\n[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/**\"]\nmethod = [\"GET\", \"POST\"]\nmax-calls = 5\nsecrets = [\"gh\"]\n[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**\"]\n[[allow]]\ncall = \"memory.recall\"\nwhere = { \"limit\" = { le = 10 } }\n";
+    let base = "[run]\ntimeout = \"30s\"\n[net]\nallow-private = [\"127.0.0.1:8080\"]\n[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/**\"]\nmethod = [\"GET\", \"POST\"]\nmax-calls = 5\nsecrets = [\"gh\"]\n[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**\"]\n[[allow]]\ncall = \"memory.recall\"\nwhere = { \"limit\" = { le = 10 } }\n[[allow]]\ncall = \"fs.read-text\"\n";
     assert!(
         changes(base, base).is_empty(),
         "identical policies have no changes"
@@ -1442,7 +1442,9 @@ fn policy_diff_classifies_widening_and_narrowing() {
     widened(&swap("max-calls = 5", "max-calls = 50"));
     widened(&swap("max-calls = 5\n", ""));
     widened(&swap("timeout = \"30s\"", "timeout = \"60s\""));
-    widened(&swap("timeout = \"30s\"\n", ""));
+    // An absent timeout is the default, 30 s: no change at all.
+    assert!(changes(base, &swap("timeout = \"30s\"\n", "")).is_empty());
+    widened(&swap("timeout = \"30s\"", "timeout = \"10m\""));
     widened(&swap("where = { \"limit\" = { le = 10 } }\n", ""));
     widened(&swap("secrets = [\"gh\"]", "secrets = [\"gh\", \"aws\"]"));
     widened(&swap(
@@ -1482,11 +1484,12 @@ fn policy_diff_classifies_widening_and_narrowing() {
         "",
     ));
 
-    // A reworded deny glob is both: the comparison does not prove containment.
+    // A deny glob reworded to cover less is a widening, and only that: the
+    // comparison is of what the globs match, not of their text.
     let reworded = swap("path = [\"secrets/**\"]", "path = [\"secrets/*\"]");
     let c = changes(base, &reworded);
     assert!(c.iter().any(|(d, _)| *d == Direction::Widened), "{c:?}");
-    assert!(c.iter().any(|(d, _)| *d == Direction::Narrowed), "{c:?}");
+    assert!(!c.iter().any(|(d, _)| *d == Direction::Narrowed), "{c:?}");
 }
 
 #[test]
@@ -1500,10 +1503,9 @@ fn an_ask_rule_becoming_an_allow_rule_is_a_widening() {
         &policy("[[allow]]\ncall = \"fs.write-text\"\n"),
         &policy("[[ask]]\ncall = \"fs.write-text\"\n"),
     );
-    assert!(
-        diff::widens(&back),
-        "the new ask rule is reported too: {back:?}"
-    );
+    // The other way round every call still gets through, but only after a
+    // person says yes: a narrowing, and nothing else.
+    assert!(!diff::widens(&back), "{back:?}");
     assert!(back.iter().any(|c| c.direction == Direction::Narrowed));
 }
 

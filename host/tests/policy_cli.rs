@@ -2,7 +2,7 @@
 //! `file:line:col:` diagnostics on stderr, and nothing written anywhere.
 //!
 //! Exit codes: check and explain 0 (ok) or 1 (the file has errors); diff 0 (nothing
-//! widened), 3 (something widened: ask for a reviewer) or 1 (a file has errors).
+//! widened), 3 (something widened: ask for a reviewer) or 7 (a policy cannot be read).
 
 mod common;
 
@@ -100,10 +100,11 @@ fn check_exits_1_with_file_line_col_for_a_broken_policy() {
     );
     let out = clambot(&["policy", "check", &broken]);
     assert_eq!(out.status.code(), Some(1));
+    // The diagnostic, then the line it points at with the offending text underlined.
     assert_eq!(
         stderr(&out),
         format!(
-            "{broken}:3:8: `http` has no function `fecth`; expected one of: fetch, fetch-text, or `*`\n"
+            "{broken}:3:8: `http` has no function `fecth`; expected one of: fetch, fetch-text, or `*`; did you mean `http.fetch`?\n    | call = \"http.fecth\"\n    |        ^^^^^^^^^^^^\n"
         )
     );
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
@@ -119,7 +120,12 @@ fn check_reports_every_problem_one_per_line_in_file_order() {
     );
     let out = clambot(&["policy", "check", &broken]);
     assert_eq!(out.status.code(), Some(1));
-    let lines: Vec<String> = stderr(&out).lines().map(str::to_owned).collect();
+    // Each diagnostic is followed by its source line and an underline.
+    let lines: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| !l.starts_with("    | "))
+        .map(str::to_owned)
+        .collect();
     let prefixes: Vec<String> = lines
         .iter()
         .map(|l| {
@@ -217,12 +223,17 @@ fn diff(old: &str, new: &str) -> Output {
     clambot(&["policy", "diff", &old, &new])
 }
 
-const BASE: &str = "version = 1\n[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/**\"]\nmethod = [\"GET\", \"POST\"]\n[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**\"]\n";
+const BASE: &str = "version = 1\n[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/**\"]\nmethod = [\"GET\", \"POST\"]\n[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**\"]\n[[allow]]\ncall = \"fs.read-text\"\n";
 
 #[test]
 fn diff_exits_0_when_nothing_changes() {
     let out = diff(BASE, BASE);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "no capability changes\n");
+    // Notes, comments and order are not capabilities.
+    let reordered = "version = 1\n[[allow]]\ncall = \"fs.read-text\" # reads\nnote = \"n\"\n[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**\"]\n[[allow]]\ncall = \"http.fetch\"\nmethod = [\"POST\", \"GET\"]\nurl = [\"https://a.org/**\"]\n";
+    let out = diff(BASE, reordered);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert_eq!(stdout(&out), "no capability changes\n");
 
     let policy = repo_policy();
@@ -238,15 +249,24 @@ fn diff_exits_0_when_narrowing_only() {
     let out = diff(BASE, &narrower);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let text = stdout(&out);
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle}: {text}"))
+            .to_owned()
+    };
     assert!(
-        text.contains("narrowed  [[allow]] http.fetch: method POST removed"),
+        line("[[allow]] http.fetch").starts_with("narrowed  "),
         "{text}"
     );
     assert!(
-        text.contains("narrowed  [[deny]] fs.*: path .git/** added"),
+        line("[[allow]] http.fetch").contains("POST https://a.org/**"),
         "{text}"
     );
+    assert!(line("[[deny]] fs.*").starts_with("narrowed  "), "{text}");
+    assert!(line("[[deny]] fs.*").contains(".git/**"), "{text}");
     assert!(!text.contains("WIDENED"), "{text}");
+    assert!(text.ends_with("only narrowed: nothing widened\n"), "{text}");
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
 
@@ -255,15 +275,15 @@ fn diff_exits_3_when_widening() {
     for (wider, expected) in [
         (
             BASE.replace("[\"GET\", \"POST\"]", "[\"GET\", \"POST\", \"DELETE\"]"),
-            "WIDENED   [[allow]] http.fetch: method DELETE added",
+            "DELETE https://a.org/**",
         ),
         (
             BASE.replace("[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**\"]\n", ""),
-            "WIDENED   [[deny]] fs.* removed",
+            "WIDENED   [[deny]] fs.* removed (was ",
         ),
         (
             format!("{BASE}[[allow]]\ncall = \"log.write\"\n"),
-            "WIDENED   [[allow]] log.write added",
+            "WIDENED   [[allow]] log.write added (",
         ),
         (
             format!("{BASE}[run]\ntimeout = \"1h\"\n").replace(
@@ -276,6 +296,17 @@ fn diff_exits_3_when_widening() {
         let out = diff(BASE, &wider);
         assert_eq!(out.status.code(), Some(3), "{wider}\n{}", stdout(&out));
         assert!(stdout(&out).contains(expected), "{}", stdout(&out));
+        assert!(
+            stdout(&out).lines().any(|l| l.starts_with("WIDENED")
+                && l.contains(expected.trim_start_matches("WIDENED   "))),
+            "{}",
+            stdout(&out)
+        );
+        assert!(
+            stdout(&out).ends_with("widened: needs a reviewer\n"),
+            "{}",
+            stdout(&out)
+        );
         assert!(
             stderr(&out).contains("needs a reviewer"),
             "{}",
@@ -292,14 +323,14 @@ fn diff_exits_3_when_widening() {
 }
 
 #[test]
-fn diff_exits_1_when_a_file_is_broken() {
+fn diff_exits_7_when_a_file_is_broken() {
     let broken = "version = 1\n[[allow]]\ncall = \"fs.read-text\"\npath = []\n";
     for (old, new, line) in [(BASE, broken, "4:8"), (broken, BASE, "4:8")] {
         let dir = tempfile::tempdir().expect("dir");
         let old_path = file(dir.path(), "old.toml", old);
         let new_path = file(dir.path(), "new.toml", new);
         let out = clambot(&["policy", "diff", &old_path, &new_path]);
-        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        assert_eq!(out.status.code(), Some(7), "{}", stdout(&out));
         let which = if old == broken { &old_path } else { &new_path };
         assert!(
             stderr(&out).starts_with(&format!("{which}:{line}: `path` is an empty list")),
@@ -310,15 +341,15 @@ fn diff_exits_1_when_a_file_is_broken() {
     }
     // Both broken: both are reported.
     let out = diff(broken, "version = 3\n");
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr(&out).lines().count(), 2, "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(stderr(&out).lines().count(), 3, "{}", stderr(&out));
 
     let missing = repo_root()
         .join("no-such-policy.toml")
         .display()
         .to_string();
     let out = clambot(&["policy", "diff", &repo_policy(), &missing]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(7));
     assert!(
         stderr(&out).contains("cannot read the policy"),
         "{}",

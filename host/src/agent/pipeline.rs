@@ -660,16 +660,26 @@ impl Agent {
                 denied: attempt.denied.clone(),
             };
         }
-        text.push_str(".\n\nTo allow it, add a rule to the policy");
+        text.push('.');
         if let Some(call) = attempt.denials.first() {
-            let args = call.denial.as_ref().map(|d| &d.args);
-            text.push_str(&format!(
-                " ({}), for example:\n\n{}\nthen check it with `clambot policy check` and ask again.",
-                self.policy.name(),
-                suggested_rule(&call.function, &call.caller, args)
-            ));
-        } else {
-            text.push('.');
+            let null = Json::Null;
+            let args = call.denial.as_ref().map_or(&null, |d| &d.args);
+            let advice = if call.verdict == crate::gate::audit::Verdict::Limit {
+                // A budget ran out: a fresh run would be allowed, so no rule helps.
+                crate::policy::suggest::Advice::Nothing {
+                    why: format!(
+                        "{} allows the call, but its per-run budget ran out; raise `max-calls` only if the script needs more calls",
+                        crate::policy::escape(&call.rule)
+                    ),
+                }
+            } else {
+                suggested_rule(&self.policy, &call.function, &call.caller, args)
+            };
+            text.push_str("\n\n");
+            text.push_str(&advice.render(&self.policy));
+            if matches!(advice, crate::policy::suggest::Advice::Add { .. }) {
+                text.push_str("\nthen check it with `clambot policy check` and ask again.");
+            }
         }
         TurnReply {
             text,
@@ -795,40 +805,24 @@ pub fn render_value(json: &str) -> String {
     }
 }
 
-/// A policy rule that would allow this call, to show the owner.
-fn suggested_rule(function: &str, caller: &Caller, args: Option<&Json>) -> String {
-    let mut rule = format!("[[allow]]\ncall = \"{function}\"\n");
-    // A tool component's own call is judged only by rules for that tool.
-    if let Caller::Tool(_) = caller {
-        rule.push_str(&format!("caller = \"{caller}\"\n"));
-    }
-    // Arguments are keyed by WIT parameter name; a record parameter (http's
-    // `req`) holds the fields one level down.
-    let get = |key: &str| {
-        let args = args?;
-        args.get(key).and_then(Json::as_str).or_else(|| {
-            args.as_object()?
-                .values()
-                .find_map(|v| v.get(key).and_then(Json::as_str))
-        })
-    };
-    if function.starts_with("http.")
-        && let Some(url) = get("url").and_then(|u| url::Url::parse(u).ok())
-    {
-        let host = url.host_str().unwrap_or_default();
-        rule.push_str(&format!("url = [\"{}://{host}/**\"]\n", url.scheme()));
-    } else if function.starts_with("fs.")
-        && let Some(path) = get("path").or_else(|| get("to"))
-    {
-        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-        let pattern = if dir.is_empty() {
-            "*".to_owned()
-        } else {
-            format!("{dir}/**")
-        };
-        rule.push_str(&format!("path = [\"{pattern}\"]\n"));
-    }
-    rule
+/// What to tell the owner about a denied call: a verified rule for exactly that
+/// call, or the [[ask]]/[[deny]] rule that refused it.
+pub fn suggested_rule(
+    policy: &crate::policy::Policy,
+    function: &str,
+    caller: &Caller,
+    args: &Json,
+) -> crate::policy::suggest::Advice {
+    let (interface, function) = function.rsplit_once('.').unwrap_or((function, ""));
+    crate::policy::suggest::advise(
+        policy,
+        caller,
+        &crate::policy::Call {
+            interface,
+            function,
+            args,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -844,27 +838,40 @@ mod tests {
     }
 
     #[test]
-    fn suggestions_name_the_host_or_directory() {
-        let rule = suggested_rule(
+    fn suggestions_are_exactly_the_call_and_verified() {
+        use crate::policy::suggest::Advice;
+        let policy = crate::policy::Policy::parse(
+            "p.toml",
+            "version = 1\n[tools.textkit]\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\nimports = [\"http\"]\n",
+        )
+        .expect("loads");
+        let text = |function: &str, caller: &Caller, args: Json| match suggested_rule(
+            &policy, function, caller, &args,
+        ) {
+            Advice::Add { rule, .. } => rule.to_toml(),
+            other => panic!("{other:?}"),
+        };
+        let rule = text(
             "http.fetch",
             &Caller::Script,
-            Some(&json!({"req": {"url": "https://api.example.com/v1/x?y=1"}})),
+            json!({"req": {"url": "https://api.example.com:8443/v1/x?y=1", "method": "POST"}}),
         );
         assert!(
-            rule.contains("url = [\"https://api.example.com/**\"]"),
+            rule.contains("url = [\"https://api.example.com:8443/v1/x\"]"),
             "{rule}"
         );
-        let rule = suggested_rule(
+        assert!(rule.contains("method = [\"POST\"]"), "{rule}");
+        let rule = text(
             "fs.write-text",
             &Caller::Script,
-            Some(&json!({"path": "notes/today.md"})),
+            json!({"path": "notes/today.md"}),
         );
-        assert!(rule.contains("path = [\"notes/**\"]"), "{rule}");
+        assert!(rule.contains("path = [\"notes/today.md\"]"), "{rule}");
         assert!(!rule.contains("caller"), "{rule}");
-        let rule = suggested_rule(
+        let rule = text(
             "http.fetch",
             &Caller::Tool("textkit".into()),
-            Some(&json!({"req": {"url": "https://tides.example/x"}})),
+            json!({"req": {"url": "https://tides.example/x"}}),
         );
         assert!(rule.contains("caller = \"tools.textkit\"\n"), "{rule}");
     }

@@ -141,6 +141,36 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
+            // The advice first, so the last line stays the one-line reason.
+            if error.is_denial()
+                && let Some(call) = outcome.calls.iter().find(|c| c.denial.is_some())
+                && let Some(denial) = &call.denial
+            {
+                let (interface, function) = call
+                    .function
+                    .rsplit_once('.')
+                    .unwrap_or((call.function.as_str(), ""));
+                let policy = &request.gate.policy;
+                let advice = if call.verdict == clambot::gate::audit::Verdict::Limit {
+                    clambot::policy::suggest::Advice::Nothing {
+                        why: format!(
+                            "{} allows the call, but its per-run budget ran out",
+                            clambot::policy::escape(&call.rule)
+                        ),
+                    }
+                } else {
+                    clambot::policy::suggest::advise(
+                        policy,
+                        &call.caller,
+                        &clambot::policy::Call {
+                            interface,
+                            function,
+                            args: &denial.args,
+                        },
+                    )
+                };
+                writeln!(stderr, "clambot: {}", advice.render(policy))?;
+            }
             writeln!(stderr, "clambot: {}: {error}", args.file.display())?;
             Ok(ExitCode::from(exit_code(&error)))
         }
@@ -167,6 +197,8 @@ fn effective_limits(args: &RunArgs, policy: &Policy) -> Result<RunLimits> {
         (None, Some(c)) => c,
         (None, None) => defaults.timeout,
     };
+    // The same ceiling the policy loader applies, so a flag cannot overflow the deadline.
+    let timeout = clambot::policy::limits::check_timeout(timeout).map_err(anyhow::Error::msg)?;
     Ok(RunLimits {
         timeout,
         memory,

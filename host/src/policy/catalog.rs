@@ -47,6 +47,101 @@ impl Catalog {
     }
 }
 
+/// The parameters of a host function and the fields of the records they use,
+/// so `policy check` can tell a `where` path that names no argument.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Signatures {
+    /// `(interface, function)` → `(parameter, type)` in order.
+    params: BTreeMap<(String, String), Vec<(String, String)>>,
+    /// `(interface, record)` → `(field, type)` in order.
+    records: BTreeMap<(String, String), Vec<(String, String)>>,
+}
+
+impl Signatures {
+    /// The `clambot:host` functions' parameters.
+    pub fn host() -> Self {
+        let mut out = Self::default();
+        for source in WIT_SOURCES {
+            out.scan(source);
+        }
+        out
+    }
+
+    fn scan(&mut self, source: &str) {
+        let mut interface: Option<String> = None;
+        let mut record: Option<String> = None;
+        let unescape = |s: &str| s.trim().trim_start_matches('%').to_owned();
+        for line in source.lines().map(str::trim) {
+            if line.starts_with("///") || line.is_empty() {
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("interface ") {
+                interface = Some(rest.trim_end_matches('{').trim().to_owned());
+                continue;
+            }
+            let Some(iface) = &interface else { continue };
+            if let Some(rest) = line.strip_prefix("record ") {
+                let name = unescape(rest.trim_end_matches('{'));
+                self.records
+                    .insert((iface.clone(), name.clone()), Vec::new());
+                record = Some(name);
+                continue;
+            }
+            if line.starts_with('}') {
+                record = None;
+                continue;
+            }
+            if let Some(name) = &record {
+                if let Some((field, ty)) = line.split_once(':')
+                    && let Some(fields) = self.records.get_mut(&(iface.clone(), name.clone()))
+                {
+                    fields.push((unescape(field), ty.trim().trim_end_matches(',').to_owned()));
+                }
+                continue;
+            }
+            let Some((name, rest)) = line.split_once(':') else {
+                continue;
+            };
+            let Some(params) = rest.trim_start().strip_prefix("func(") else {
+                continue;
+            };
+            let params = params.split_once(')').map_or(params, |(p, _)| p);
+            let list = params
+                .split(',')
+                .filter_map(|p| p.split_once(':'))
+                .map(|(n, t)| (unescape(n), t.trim().to_owned()))
+                .collect();
+            self.params.insert((iface.clone(), unescape(name)), list);
+        }
+    }
+
+    /// The parameters of `interface.function`, if it is a host function.
+    pub fn params(&self, interface: &str, function: &str) -> Option<&[(String, String)]> {
+        self.params
+            .get(&(interface.to_owned(), function.to_owned()))
+            .map(Vec::as_slice)
+    }
+
+    /// The fields (with their types) of the record type `ty` of `interface`,
+    /// if it is one.
+    pub fn fields(&self, interface: &str, ty: &str) -> Option<&[(String, String)]> {
+        self.records
+            .get(&(interface.to_owned(), ty.to_owned()))
+            .map(Vec::as_slice)
+    }
+
+    /// Every function of `interface` with its parameters.
+    pub fn functions<'a>(
+        &'a self,
+        interface: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a [(String, String)])> + 'a {
+        self.params
+            .iter()
+            .filter(move |((i, _), _)| i == interface)
+            .map(|((_, f), p)| (f.as_str(), p.as_slice()))
+    }
+}
+
 /// One `interface` of a WIT text, or one function in it with its `///` docs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WitItem {

@@ -64,6 +64,10 @@ impl JsonPath {
         })
     }
 
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
     pub fn find<'a>(&self, mut value: &'a Json) -> Option<&'a Json> {
         for step in &self.steps {
             value = match step {

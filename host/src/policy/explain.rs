@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Policy, Rule, RuleKind};
+use super::{Caller, Policy, Rule, RuleKind, escape, limits};
 use crate::size::show_size;
 
 impl Policy {
@@ -15,25 +15,43 @@ impl Policy {
             "{}: everything not listed below is denied.",
             self.name()
         );
+        let _ = writeln!(
+            out,
+            "A DENY refuses a call even when an ALLOW or ASK also matches it; an ASK is decided before any ALLOW; every matcher of a rule must fit."
+        );
         let run = self.run();
-        let mut limits = Vec::new();
-        if let Some(t) = run.timeout {
-            limits.push(format!("time {}", humantime::format_duration(t)));
-        }
-        if let Some(m) = run.memory {
-            limits.push(format!("memory {}", show_size(m)));
-        }
-        if let Some(o) = run.max_output {
-            limits.push(format!("output {}", show_size(o)));
-        }
-        if let Some(c) = run.max_calls {
-            limits.push(format!("{c} host calls"));
-        }
-        if let Some(e) = run.max_egress {
-            limits.push(format!("{} sent", show_size(e)));
-        }
-        if !limits.is_empty() {
-            let _ = writeln!(out, "Each run is limited to: {}.", limits.join(", "));
+        let given = |set: bool| if set { "" } else { " (default)" };
+        let mut limits = vec![
+            format!(
+                "time {}{}",
+                humantime::format_duration(run.timeout.unwrap_or(limits::DEFAULT_TIMEOUT)),
+                given(run.timeout.is_some())
+            ),
+            format!(
+                "memory {}{}",
+                show_size(run.memory.unwrap_or(limits::DEFAULT_MEMORY)),
+                given(run.memory.is_some())
+            ),
+            format!(
+                "output {}{}",
+                show_size(run.max_output.unwrap_or(limits::DEFAULT_MAX_OUTPUT)),
+                given(run.max_output.is_some())
+            ),
+        ];
+        limits.push(match run.max_calls {
+            Some(c) => format!("{c} host calls"),
+            None => "any number of host calls".into(),
+        });
+        limits.push(match run.max_egress {
+            Some(e) => format!("{} sent", show_size(e)),
+            None => "no cap on bytes sent".into(),
+        });
+        let _ = writeln!(out, "Each run is limited to: {}.", limits.join(", "));
+        if self.net().allow_private.is_empty() {
+            let _ = writeln!(
+                out,
+                "Network: the http tool reaches public addresses only ([net] allow-private is empty)."
+            );
         }
         for addr in &self.net().allow_private {
             let _ = writeln!(
@@ -41,8 +59,47 @@ impl Policy {
                 "PRIVATE  the http tool may reach the private address {addr}"
             );
         }
+        for tool in self.tools().values() {
+            let component = tool.component.as_ref().map_or_else(
+                || format!("found by name as {0}/{0}.wasm", tool.name),
+                |p| escape(&p.display().to_string()),
+            );
+            let imports = if tool.imports.is_empty() {
+                "imports no host interface".to_owned()
+            } else {
+                format!(
+                    "may import {} (only where a rule with `caller = \"tools.{}\"` allows)",
+                    tool.imports.join(", "),
+                    tool.name
+                )
+            };
+            let note = tool
+                .note
+                .as_ref()
+                .map(|n| format!(" [{}]", escape(n)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "TOOL     tools.{}: component {component}, pinned sha256 {}; {imports}; each call at most {}{}, memory {}{}{note}  ({}:{})",
+                tool.name,
+                tool.sha256,
+                humantime::format_duration(tool.timeout.unwrap_or(limits::DEFAULT_TOOL_TIMEOUT)),
+                given(tool.timeout.is_some()),
+                show_size(tool.memory.unwrap_or(limits::DEFAULT_TOOL_MEMORY)),
+                given(tool.memory.is_some()),
+                self.name(),
+                tool.line
+            );
+        }
         for rule in self.rules() {
             let _ = writeln!(out, "{}", explain_rule(rule));
+        }
+        for warning in super::check::warnings(self) {
+            let _ = writeln!(
+                out,
+                "WARNING  line {}: {}",
+                warning.0.line, warning.0.message
+            );
         }
         out
     }
@@ -60,19 +117,19 @@ fn explain_rule(rule: &Rule) -> String {
         parts.push(format!("methods {}", names.join(", ")));
     }
     if let Some(urls) = &rule.urls {
-        let shown: Vec<String> = urls.iter().map(|u| u.describe()).collect();
+        let shown: Vec<String> = urls.iter().map(|u| escape(&u.describe())).collect();
         parts.push(shown.join("; or "));
     } else if rule.call.interface() == "http" {
         parts.push("any URL".into());
     }
     if let Some(paths) = &rule.paths {
-        let shown: Vec<&str> = paths.iter().map(|p| p.source.as_str()).collect();
+        let shown: Vec<String> = paths.iter().map(|p| escape(&p.source)).collect();
         parts.push(format!("paths {}", shown.join(", ")));
     } else if rule.call.interface() == "fs" {
         parts.push("any path in the workspace".into());
     }
     for condition in &rule.conditions {
-        parts.push(format!("where {condition}"));
+        parts.push(format!("where {}", escape(&condition.to_string())));
     }
     if let Some(max) = rule.max_calls {
         parts.push(format!("at most {max} call(s) per run"));
@@ -88,10 +145,14 @@ fn explain_rule(rule: &Rule) -> String {
     let note = rule
         .note
         .as_ref()
-        .map(|n| format!(" [{n}]"))
+        .map(|n| format!(" [{}]", escape(n)))
         .unwrap_or_default();
+    let by = match &rule.caller {
+        Caller::Script => String::new(),
+        caller => format!(" (calls made by {caller}, not by the script)"),
+    };
     format!(
-        "{verb}  {}: {scope}{tail}{note}  ({}:{})",
+        "{verb}  {}{by}: {scope}{tail}{note}  ({}:{})",
         rule.call,
         rule_file(rule),
         rule.line

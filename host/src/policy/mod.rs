@@ -23,13 +23,17 @@
 
 pub mod bounds;
 pub(crate) mod catalog;
+pub mod check;
 mod condition;
+pub mod cover;
 pub mod diagnostic;
 pub mod diff;
 mod explain;
 pub mod fs;
 pub mod http;
+pub mod limits;
 mod schema;
+pub mod suggest;
 mod tools;
 
 use std::collections::{BTreeMap, HashMap};
@@ -192,6 +196,9 @@ pub struct Policy {
     /// Policies this one is narrowed by (see [`bounds`]): a call is allowed only
     /// if this policy and every bound allow it.
     bounds: Vec<bounds::Bound>,
+    /// Lines of the `[run]` and `[net]` tables, when present.
+    run_line: Option<usize>,
+    net_line: Option<usize>,
 }
 
 /// What the policy says about a call.
@@ -310,6 +317,8 @@ impl Policy {
             source: "".into(),
             sha256: hex::encode(Sha256::digest(b"")),
             bounds: Vec::new(),
+            run_line: None,
+            net_line: None,
         }
     }
 
@@ -321,6 +330,7 @@ impl Policy {
                 file: name.clone(),
                 line: 0,
                 column: 0,
+                width: 0,
                 message: format!("cannot read the policy: {e}"),
             }],
         })?;
@@ -352,8 +362,15 @@ impl Policy {
             return Err(fail(locator.at(offset, "the file contains a NUL byte")));
         }
         let raw: RawPolicy = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map_or(0, |s| s.start);
-            fail(locator.at(offset, e.message().trim_end().to_owned()))
+            let message = e.message().trim_end().to_owned();
+            let message = match unknown_field_hint(&message) {
+                Some(hint) => format!("{message}; did you mean `{hint}`?"),
+                None => message,
+            };
+            fail(match e.span() {
+                Some(span) => locator.span(&span, message),
+                None => locator.at(0, message),
+            })
         })?;
         let mut policy = Compiler::new(&locator).compile(raw)?;
         policy.source = text.into();
@@ -390,6 +407,16 @@ impl Policy {
 
     pub fn net(&self) -> &NetSettings {
         &self.net
+    }
+
+    /// The line of the `[run]` table, if the file has one.
+    pub fn run_line(&self) -> Option<usize> {
+        self.run_line
+    }
+
+    /// The line of the `[net]` table, if the file has one.
+    pub fn net_line(&self) -> Option<usize> {
+        self.net_line
     }
 
     /// `[tools.NAME]` tables, by name.
@@ -458,9 +485,18 @@ impl Policy {
         // One pass over the rules naming this function, in file order. The first
         // matching deny rule decides at once; asks and allows are kept in order.
         let (mut asks, mut allows) = (Vec::new(), Vec::new());
+        // `where` conditions see the arguments as the matchers do: normalised.
+        let needs_view = candidates
+            .iter()
+            .any(|&i| !self.rules[i].conditions.is_empty());
+        let view = if needs_view {
+            subject.condition_view(call.args)
+        } else {
+            std::borrow::Cow::Borrowed(call.args)
+        };
         for &index in candidates {
             let rule = &self.rules[index];
-            if rule.caller != *caller || !subject.satisfies(rule, call.args) {
+            if rule.caller != *caller || !subject.satisfies(rule, &view) {
                 continue;
             }
             match rule.kind {
@@ -738,6 +774,40 @@ impl Subject {
             }
     }
 
+    /// The arguments as `where` conditions see them: fs path arguments after
+    /// normalisation (`./secrets/k` and `notes/../secrets/k` are `secrets/k`);
+    /// for http, the method upper-cased (an absent or empty one is `GET`, as
+    /// the gate judges it) and the URL as the WHATWG parser serialises it.
+    fn condition_view<'a>(&self, args: &'a Json) -> std::borrow::Cow<'a, Json> {
+        let mut view = args.clone();
+        match self {
+            Self::Fs(paths, _) => {
+                let mut normalised = paths.iter();
+                for name in fs::PATH_ARGUMENTS {
+                    if args.get(*name).and_then(Json::as_str).is_some()
+                        && let Some(path) = normalised.next()
+                    {
+                        view[*name] = Json::String(path.as_str().to_owned());
+                    }
+                }
+            }
+            Self::Http(target) => {
+                if let Some(req) = view.get_mut("req").and_then(Json::as_object_mut) {
+                    if let Some(method) = target.method {
+                        req.insert("method".into(), Json::String(method.as_str().into()));
+                    }
+                    req.insert("url".into(), Json::String(target.url.as_str().into()));
+                } else if let Some(obj) = view.as_object_mut()
+                    && obj.contains_key("url")
+                {
+                    obj.insert("url".into(), Json::String(target.url.as_str().into()));
+                }
+            }
+            Self::Invalid(_) | Self::Other => return std::borrow::Cow::Borrowed(args),
+        }
+        std::borrow::Cow::Owned(view)
+    }
+
     /// Bytes an allowed call sends: URL, headers and body for http; nothing else
     /// leaves the machine.
     fn egress_bytes(&self) -> u64 {
@@ -821,8 +891,16 @@ impl<'a> Compiler<'a> {
             }
             Some(_) => {}
         }
-        let run = raw.run.map(|r| self.run_settings(r)).unwrap_or_default();
-        let net = raw.net.map(|n| self.net_settings(n)).unwrap_or_default();
+        let run_line = raw.run.as_ref().map(|r| self.locator.line_of(&r.span()));
+        let net_line = raw.net.as_ref().map(|n| self.locator.line_of(&n.span()));
+        let run = raw
+            .run
+            .map(|r| self.run_settings(r.into_inner()))
+            .unwrap_or_default();
+        let net = raw
+            .net
+            .map(|n| self.net_settings(n.into_inner()))
+            .unwrap_or_default();
         let mut tools = BTreeMap::new();
         for (name, raw_tool) in raw.tools {
             if let Some(tool) = self.tool(&name, raw_tool) {
@@ -870,9 +948,11 @@ impl<'a> Compiler<'a> {
             paths,
             tools,
             implicit: false,
-            source: "".into(),
+            source: self.locator.text().into(),
             sha256: String::new(),
             bounds: Vec::new(),
+            run_line,
+            net_line,
         })
     }
 
@@ -880,6 +960,15 @@ impl<'a> Compiler<'a> {
         let value = value?;
         match crate::size::parse_size(value.get_ref()) {
             Ok(n) => Some(n),
+            Err(e) => self.error(&value.span(), e),
+        }
+    }
+
+    /// A `timeout` of `[run]` or `[tools.NAME]`: a duration the sandbox can keep.
+    fn timeout(&mut self, value: Option<Spanned<String>>) -> Option<Duration> {
+        let value = value?;
+        match crate::size::parse_duration(value.get_ref()).and_then(limits::check_timeout) {
+            Ok(d) => Some(d),
             Err(e) => self.error(&value.span(), e),
         }
     }
@@ -893,16 +982,18 @@ impl<'a> Compiler<'a> {
     }
 
     fn run_settings(&mut self, raw: schema::RawRun) -> RunSettings {
-        let timeout = raw
-            .timeout
-            .and_then(|t| match crate::size::parse_duration(t.get_ref()) {
-                Ok(d) if !d.is_zero() => Some(d),
-                Ok(_) => self.error(&t.span(), "timeout must be longer than zero"),
-                Err(e) => self.error(&t.span(), e),
-            });
+        let timeout = self.timeout(raw.timeout);
+        let memory = raw.memory.and_then(|m| {
+            let span = m.span();
+            let size = self.size(Some(m))?;
+            match limits::check_run_memory(size) {
+                Ok(n) => Some(n),
+                Err(e) => self.error(&span, e),
+            }
+        });
         RunSettings {
             timeout,
-            memory: self.size(raw.memory),
+            memory,
             max_output: self.size(raw.max_output),
             max_calls: self.count(raw.max_calls, "max-calls"),
             max_egress: self.size(raw.max_egress),
@@ -948,10 +1039,13 @@ impl<'a> Compiler<'a> {
                 );
             }
         } else if !self.catalog.has_interface(interface) {
+            let hint = diagnostic::did_you_mean(interface, interfaces.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
             return self.error(
                 &span,
                 format!(
-                    "unknown interface `{interface}`; expected one of: {}",
+                    "unknown interface `{interface}`; expected one of: {}{hint}",
                     interfaces.join(", ")
                 ),
             );
@@ -962,11 +1056,15 @@ impl<'a> Compiler<'a> {
                 .iter()
                 .any(|f| f == function)
         {
+            let functions = self.catalog.functions(interface);
+            let hint = diagnostic::did_you_mean(function, functions.iter().map(String::as_str))
+                .map(|s| format!("; did you mean `{interface}.{s}`?"))
+                .unwrap_or_default();
             return self.error(
                 &span,
                 format!(
-                    "`{interface}` has no function `{function}`; expected one of: {}, or `*`",
-                    self.catalog.functions(interface).join(", ")
+                    "`{interface}` has no function `{function}`; expected one of: {}, or `*`{hint}",
+                    functions.join(", ")
                 ),
             );
         }
@@ -1067,7 +1165,9 @@ impl<'a> Compiler<'a> {
                 );
             }
         }
-        let urls = self.list("url", raw.url, UrlPattern::parse);
+        let urls = self.list("url", raw.url, |u| {
+            visible("URL pattern", u).and_then(UrlPattern::parse)
+        });
         let methods = self.list("method", raw.method, |m| {
             Method::parse(m).filter(|_| !m.is_empty()).ok_or_else(|| {
                 format!(
@@ -1076,7 +1176,9 @@ impl<'a> Compiler<'a> {
                 )
             })
         });
-        let paths = self.list("path", raw.path, PathGlob::parse);
+        let paths = self.list("path", raw.path, |p| {
+            visible("path glob", p).and_then(PathGlob::parse)
+        });
 
         let secrets = self
             .list("secrets", raw.secrets, |s| {
@@ -1235,6 +1337,70 @@ impl<'a> Compiler<'a> {
         }
         out
     }
+}
+
+/// For serde's "unknown field `methd`, expected one of `call`, `url`, …", the
+/// expected name nearest to the unknown one.
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    diagnostic::did_you_mean(field, expected).map(str::to_owned)
+}
+
+/// Refuses a pattern with invisible or control characters: it would read as
+/// another pattern in review (`secrets\u{200B}/**` looks like `secrets/**`) and
+/// match what no reviewer expects.
+fn visible<'t>(what: &str, text: &'t str) -> Result<&'t str, String> {
+    match text.chars().find(|c| is_invisible(*c)) {
+        Some(c) => Err(format!(
+            "the {what} `{}` contains the invisible character U+{:04X}; it would not match what it appears to — remove it",
+            escape(text),
+            u32::from(c)
+        )),
+        None => Ok(text),
+    }
+}
+
+/// Whether `c` is invisible or changes how text around it is shown: controls,
+/// zero-width and joiner characters, bidirectional overrides and isolates, the
+/// byte-order mark, soft hyphen and other format characters.
+pub fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
+}
+
+/// `text` with every invisible or control character shown as `\u{…}`, so that
+/// a note or glob cannot repaint a terminal line or hide what it says.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_invisible(c) {
+            out.push_str(&format!("\\u{{{:04X}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn toml_to_json(value: toml::Value) -> Json {

@@ -10,8 +10,8 @@ use toml::Spanned;
 #[serde(deny_unknown_fields)]
 pub struct RawPolicy {
     pub version: Option<Spanned<i64>>,
-    pub run: Option<RawRun>,
-    pub net: Option<RawNet>,
+    pub run: Option<Spanned<RawRun>>,
+    pub net: Option<Spanned<RawNet>>,
     #[serde(default)]
     pub allow: Vec<RawRule>,
     #[serde(default)]

@@ -130,13 +130,7 @@ impl Compiler<'_> {
                 }
             }
         }
-        let timeout = raw
-            .timeout
-            .and_then(|t| match crate::size::parse_duration(t.get_ref()) {
-                Ok(d) if !d.is_zero() => Some(d),
-                Ok(_) => self.error(&t.span(), "timeout must be longer than zero"),
-                Err(e) => self.error(&t.span(), e),
-            });
+        let timeout = self.timeout(raw.timeout);
         let memory = self.size(raw.memory);
         let component = raw.component.map(|c| PathBuf::from(c.into_inner()));
         Some(ToolSettings {

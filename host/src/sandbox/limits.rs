@@ -3,15 +3,16 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+// The run limits are the policy language's (`policy check` refuses what a run
+// cannot honour), so they are defined once, there.
 /// Default wall-clock budget of a run.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default linear-memory budget: QuickJS with room for real data, far below what
-/// a few hundred concurrent runs can afford.
-pub const DEFAULT_MEMORY: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_TIMEOUT: Duration = crate::policy::limits::DEFAULT_TIMEOUT;
+/// Default linear-memory budget.
+pub const DEFAULT_MEMORY: u64 = crate::policy::limits::DEFAULT_MEMORY;
 /// Largest memory a run may be given; also the pooling allocator's slot size.
-pub const MAX_MEMORY: u64 = 512 * 1024 * 1024;
+pub const MAX_MEMORY: u64 = crate::policy::limits::MAX_MEMORY;
 /// Default cap on captured console and log output.
-pub const DEFAULT_MAX_OUTPUT: usize = 1024 * 1024;
+pub const DEFAULT_MAX_OUTPUT: usize = crate::policy::limits::DEFAULT_MAX_OUTPUT as usize;
 /// Default cap on the result's JSON text.
 pub const DEFAULT_MAX_RESULT: usize = 4 * 1024 * 1024;
 /// Hostcall fuel: what the host may allocate lifting one host call's arguments
