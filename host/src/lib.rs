@@ -19,6 +19,7 @@ pub mod secrets;
 pub mod size;
 pub mod state;
 pub mod store;
+pub mod terminal;
 pub mod tools;
 
 /// The guest component, built from `guest-quickjs/` and committed (see README).

@@ -5,14 +5,37 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
+use clambot::terminal::{self, Newlines};
 
 fn main() -> ExitCode {
+    // A closed output pipe (`clambot status | head -1`) ends a command quietly,
+    // as it does `cat`: Rust ignores SIGPIPE, so every print to a closed pipe
+    // would otherwise panic with a backtrace.
+    sigpipe(libc::SIG_DFL);
     let cli = cli::Cli::parse();
+    if cli.is_long_running() {
+        // A server outlives its terminal; a dead peer is an error it handles.
+        sigpipe(libc::SIG_IGN);
+    }
     match cli::dispatch(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("clambot: {error:#}");
-            ExitCode::from(cli::exit::INTERNAL)
+            let text = format!("{error:#}");
+            eprintln!("clambot: {}", terminal::escape(&text, Newlines::Keep));
+            ExitCode::from(cli::exit::code_of(&error))
         }
+    }
+}
+
+/// Sets what SIGPIPE does to the process.
+fn sigpipe(action: libc::sighandler_t) {
+    // SAFETY: `signal` with SIG_DFL or SIG_IGN installs no handler code; it runs
+    // before any thread is started (or, for SIG_IGN, restores Rust's default).
+    #[expect(
+        unsafe_code,
+        reason = "the standard library offers no way to restore SIGPIPE"
+    )]
+    unsafe {
+        libc::signal(libc::SIGPIPE, action);
     }
 }

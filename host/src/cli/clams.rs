@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use super::exit::Exit;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use tokio_util::sync::CancellationToken;
@@ -66,7 +67,9 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
             })
         }
         ClamsCommand::Show { name } => {
-            let clam = store.get(&name)?;
+            let clam = store
+                .get(&name)
+                .map_err(|e| Exit::not_found(format!("{e:#}")))?;
             print!("{}", std::fs::read_to_string(clam.dir.join("clam.toml"))?);
             println!(
                 "\n# {}\n{}",
@@ -85,10 +88,12 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
             args,
             non_interactive,
         } => {
-            let clam = store.get(&name)?;
+            let clam = store
+                .get(&name)
+                .map_err(|e| Exit::not_found(format!("{e:#}")))?;
             let args = match args {
                 Some(text) => serde_json::from_str(&text)
-                    .with_context(|| format!("--args is not valid JSON: {text}"))?,
+                    .with_context(|| Exit::usage(format!("--args is not valid JSON: {text}")))?,
                 None => clam.meta.inputs(),
             };
             let (agent, notices) =
@@ -113,7 +118,10 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
                 progress: Arc::new(Quiet),
                 cancel: CancellationToken::new(),
             }))?;
-            println!("{}", reply.text);
+            println!(
+                "{}",
+                clambot::terminal::escape(&reply.text, clambot::terminal::Newlines::Keep)
+            );
             Ok(match reply.outcome {
                 TurnOutcome::Ran { .. } => ExitCode::SUCCESS,
                 _ => ExitCode::from(1),

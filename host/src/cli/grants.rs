@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use super::exit::Exit;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 
@@ -45,7 +46,9 @@ pub fn run(command: GrantsCommand) -> Result<ExitCode> {
         GrantsCommand::Revoke { id: Some(id), .. } => {
             let gone = grants.revoke(&id)?;
             if gone.is_empty() {
-                bail!("no grant has an id starting with `{id}` (see `clambot grants list`)");
+                bail!(Exit::not_found(format!(
+                    "no grant has an id starting with `{id}` (see `clambot grants list`)"
+                )));
             }
             for g in gone {
                 println!("revoked {}  {}  {}", g.id, g.function, g.scope);
@@ -54,7 +57,7 @@ pub fn run(command: GrantsCommand) -> Result<ExitCode> {
         GrantsCommand::Revoke {
             id: None,
             all: false,
-        } => bail!("give a grant id or --all"),
+        } => bail!(Exit::usage("give a grant id or --all")),
     }
     Ok(ExitCode::SUCCESS)
 }

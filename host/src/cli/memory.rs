@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use super::exit::Exit;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 
@@ -33,7 +34,9 @@ pub fn run(command: MemoryCommand) -> Result<ExitCode> {
         }
         MemoryCommand::Forget { id } => {
             if !memory.forget(&id)? {
-                bail!("no fact has the id `{id}` (see `clambot memory export`)");
+                bail!(Exit::not_found(format!(
+                    "no fact has the id `{id}` (see `clambot memory export`)"
+                )));
             }
             println!("forgot {id}");
         }

@@ -5,6 +5,7 @@
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
+use super::exit::Exit;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
@@ -30,7 +31,7 @@ pub fn run(command: SecretsCommand) -> Result<ExitCode> {
     let store = SecretStore::open(&home.secrets_file());
     match command {
         SecretsCommand::Set { name } => {
-            check_name(&name)?;
+            check_name(&name).map_err(|e| Exit::usage(format!("{e:#}")))?;
             let value = read_value(&name)?;
             store.set(&name, &value)?;
             println!(
@@ -49,7 +50,9 @@ pub fn run(command: SecretsCommand) -> Result<ExitCode> {
         }
         SecretsCommand::Remove { name } => {
             if !store.remove(&name)? {
-                bail!("no secret is named `{name}` (see `clambot secrets list`)");
+                bail!(Exit::not_found(format!(
+                    "no secret is named `{name}` (see `clambot secrets list`)"
+                )));
             }
             println!("secret `{name}` removed");
         }
