@@ -207,7 +207,9 @@ fn grants_are_listed_and_revoked_from_the_command_line() {
     );
 
     let out = clambot(&home, &["grants", "revoke", "zzzz"]);
-    assert_eq!(out.status.code(), Some(10), "an unknown id is an error");
+    assert_eq!(out.status.code(), Some(2), "a malformed id is a usage error");
+    let out = clambot(&home, &["grants", "revoke", "abcd1234"]);
+    assert_eq!(out.status.code(), Some(1), "an unknown id is not found");
     let out = clambot(&home, &["grants", "revoke", &grant.id]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&clambot(&home, &["grants", "list"]).stdout).starts_with("no grants"));

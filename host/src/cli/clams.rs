@@ -13,6 +13,7 @@ use clambot::agent::setup::{self, Choices};
 use clambot::agent::turn::{ClamRequest, Quiet, TurnOutcome, Turns};
 use clambot::gate::approver::{Approver, DEFAULT_PROMPT_TIMEOUT, NonInteractive, TerminalApprover};
 use clambot::home::Home;
+use clambot::terminal::{self, Newlines};
 
 #[derive(Debug, Subcommand)]
 pub enum ClamsCommand {
@@ -48,7 +49,8 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
                 );
             }
             for clam in clams {
-                println!(
+                // Names and descriptions are the model's words.
+                let line = format!(
                     "{:<28} v{:<3} runs {:<4} failures {:<3} {}",
                     clam.meta.name,
                     clam.meta.version,
@@ -56,9 +58,10 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
                     clam.meta.failures,
                     clam.meta.description
                 );
+                println!("{}", terminal::inline(&line));
             }
             for problem in &problems {
-                eprintln!("clambot: cannot use {problem}");
+                eprintln!("clambot: cannot use {}", terminal::inline(problem));
             }
             Ok(if problems.is_empty() {
                 ExitCode::SUCCESS
@@ -70,12 +73,13 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
             let clam = store
                 .get(&name)
                 .map_err(|e| Exit::not_found(format!("{e:#}")))?;
-            print!("{}", std::fs::read_to_string(clam.dir.join("clam.toml"))?);
-            println!(
-                "\n# {}\n{}",
+            let meta = std::fs::read_to_string(clam.dir.join("clam.toml"))?;
+            let shown = format!(
+                "{meta}\n# {}\n{}",
                 clam.dir.join("clam.js").display(),
                 clam.script
             );
+            println!("{}", terminal::escape(&shown, Newlines::Keep));
             Ok(ExitCode::SUCCESS)
         }
         ClamsCommand::Rm { name } => {
@@ -120,7 +124,7 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
             }))?;
             println!(
                 "{}",
-                clambot::terminal::escape(&reply.text, clambot::terminal::Newlines::Keep)
+                terminal::escape(&reply.text, Newlines::Keep)
             );
             Ok(match reply.outcome {
                 TurnOutcome::Ran { .. } => ExitCode::SUCCESS,

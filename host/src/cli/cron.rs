@@ -9,6 +9,7 @@ use clap::Subcommand;
 use serde_json::{Value as Json, json};
 
 use clambot::home::Home;
+use clambot::terminal;
 use clambot::jobs::{JobBook, parse_schedule};
 
 #[derive(Debug, Subcommand)]
@@ -83,7 +84,8 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
                     .next_run_ms
                     .and_then(|ms| chrono::DateTime::from_timestamp_millis(ms as i64))
                     .map_or("—".to_owned(), |t| t.to_rfc3339());
-                println!(
+                // A script can add jobs (cron.add): names and actions are its text.
+                let line = format!(
                     "{}  {:<20} {:<8} {}  next {}  → {}  {}",
                     job.id,
                     job.name,
@@ -93,6 +95,7 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
                     describe_action(&job.action),
                     job.channel.as_deref().unwrap_or("owner")
                 );
+                println!("{}", terminal::inline(&line));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -154,7 +157,7 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
         CronCommand::Remove { job } => {
             let job = find(&job)?;
             jobs.remove(&job.id)?;
-            println!("removed {} ({})", job.id, job.name);
+            println!("removed {} ({})", job.id, terminal::inline(&job.name));
             Ok(ExitCode::SUCCESS)
         }
         CronCommand::Enable { job } => toggle(&cron, &find(&job)?, true, now),
@@ -174,7 +177,7 @@ fn toggle(
         "{} {} ({})",
         if enabled { "enabled" } else { "disabled" },
         job.id,
-        job.name
+        terminal::inline(&job.name)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ use clap::Subcommand;
 
 use clambot::gate::grants::Grants;
 use clambot::home::Home;
+use clambot::terminal;
 
 #[derive(Debug, Subcommand)]
 pub enum GrantsCommand {
@@ -34,16 +35,21 @@ pub fn run(command: GrantsCommand) -> Result<ExitCode> {
                 println!("no grants ({})", home.database_file().display());
             }
             for g in list {
-                println!(
+                // A scope names the URL or path a script asked for.
+                let line = format!(
                     "{}  {}  {}  (asked by {}, granted {})",
                     g.id, g.function, g.scope, g.rule, g.created
                 );
+                println!("{}", terminal::inline(&line));
             }
         }
         GrantsCommand::Revoke { all: true, .. } => {
             println!("revoked {} grant(s)", grants.revoke_all()?);
         }
         GrantsCommand::Revoke { id: Some(id), .. } => {
+            if id.len() < 4 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!(Exit::usage("give at least 4 hex digits of the grant id"));
+            }
             let gone = grants.revoke(&id)?;
             if gone.is_empty() {
                 bail!(Exit::not_found(format!(
@@ -51,7 +57,8 @@ pub fn run(command: GrantsCommand) -> Result<ExitCode> {
                 )));
             }
             for g in gone {
-                println!("revoked {}  {}  {}", g.id, g.function, g.scope);
+                let line = format!("revoked {}  {}  {}", g.id, g.function, g.scope);
+                println!("{}", terminal::inline(&line));
             }
         }
         GrantsCommand::Revoke {

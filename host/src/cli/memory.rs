@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 
 use clambot::home::Home;
+use clambot::terminal::{self, Newlines};
 use clambot::store::memory::Memory;
 
 #[derive(Debug, Subcommand)]
@@ -27,7 +28,11 @@ pub fn run(command: MemoryCommand) -> Result<ExitCode> {
     let home = Home::from_env()?;
     let memory = Memory::new(Arc::new(home.open_store()?));
     match command {
-        MemoryCommand::Export { output: None } => print!("{}", memory.export_markdown()?),
+        // Facts are words the agent took from conversations and fetched pages.
+        MemoryCommand::Export { output: None } => print!(
+            "{}",
+            terminal::escape(&memory.export_markdown()?, Newlines::Keep)
+        ),
         MemoryCommand::Export { output: Some(path) } => {
             clambot::atomic::write(&path, memory.export_markdown()?.as_bytes())?;
             println!("wrote {}", path.display());

@@ -569,7 +569,12 @@ impl Sandbox {
             Ok(Err(failure)) if memory_hit && is_out_of_memory(&failure) => {
                 Err(RunError::OutOfMemory(limits.memory))
             }
-            Ok(Err(failure)) if failure.message.contains("stack overflow") => {
+            // QuickJS's own stack limit, in its own words (a script's `new
+            // Error('stack overflow')` is an ordinary script error).
+            Ok(Err(failure))
+                if failure.kind == "exception"
+                    && failure.message == "InternalError: stack overflow" =>
+            {
                 Err(RunError::StackOverflow)
             }
             Ok(Err(failure)) => Err(RunError::Script(Box::new(script_failure(
