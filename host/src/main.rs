@@ -4,8 +4,8 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use clambot::terminal::{self, Newlines};
+use clap::Parser;
 
 fn main() -> ExitCode {
     // A closed output pipe (`clambot status | head -1`) ends a command quietly,

@@ -137,7 +137,14 @@ mod tests {
 
     #[test]
     fn printable_text_of_any_script_is_shown_as_itself() {
-        for text in ["hello", "Grüße, Ђорђе", "東京 🦀", "مرحبا", "a\tb", "back\\slash"] {
+        for text in [
+            "hello",
+            "Grüße, Ђорђе",
+            "東京 🦀",
+            "مرحبا",
+            "a\tb",
+            "back\\slash",
+        ] {
             assert_eq!(inline(text), text);
         }
     }

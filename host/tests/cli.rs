@@ -99,7 +99,11 @@ fn bad_arguments_are_refused_before_running() {
     let home = dir.path().join("home");
     let file = script(dir.path(), "s.js", "return 1");
     let out = clambot(&home, &["run", &file, "--args", "{nope"]);
-    assert_eq!(out.status.code(), Some(2), "bad usage, not clambot's failure");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "bad usage, not clambot's failure"
+    );
     assert!(text(&out.stderr).contains("--args is not valid JSON"));
     let out = clambot(&home, &["run", &file, "--timeout", "soon"]);
     assert_eq!(out.status.code(), Some(2));
@@ -108,7 +112,11 @@ fn bad_arguments_are_refused_before_running() {
         &home,
         &["run", &dir.path().join("missing.js").display().to_string()],
     );
-    assert_eq!(out.status.code(), Some(1), "not found, not clambot's failure");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "not found, not clambot's failure"
+    );
     assert!(text(&out.stderr).contains("missing.js"));
 }
 
@@ -207,7 +215,11 @@ fn grants_are_listed_and_revoked_from_the_command_line() {
     );
 
     let out = clambot(&home, &["grants", "revoke", "zzzz"]);
-    assert_eq!(out.status.code(), Some(2), "a malformed id is a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a malformed id is a usage error"
+    );
     let out = clambot(&home, &["grants", "revoke", "abcd1234"]);
     assert_eq!(out.status.code(), Some(1), "an unknown id is not found");
     let out = clambot(&home, &["grants", "revoke", &grant.id]);

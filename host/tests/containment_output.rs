@@ -82,7 +82,11 @@ const UNSAFE: &[(char, &str, &str)] = &[
 fn every_terminal_control_bidi_and_invisible_character_is_shown_escaped() {
     for (c, shown, what) in UNSAFE {
         assert!(terminal::is_unsafe(*c), "{what}");
-        assert_eq!(terminal::inline(&format!("a{c}b")), format!("a{shown}b"), "{what}");
+        assert_eq!(
+            terminal::inline(&format!("a{c}b")),
+            format!("a{shown}b"),
+            "{what}"
+        );
         assert_eq!(
             terminal::escape(&format!("a{c}b"), Newlines::Keep),
             format!("a{shown}b"),
@@ -90,11 +94,20 @@ fn every_terminal_control_bidi_and_invisible_character_is_shown_escaped() {
         );
     }
     // The whole of C0 (but TAB and LF) and C1, every bidi control, by range.
-    let ranges = [0x00..=0x08, 0x0b..=0x1f, 0x7f..=0x9f, 0x202a..=0x202e, 0x2066..=0x2069];
+    let ranges = [
+        0x00..=0x08,
+        0x0b..=0x1f,
+        0x7f..=0x9f,
+        0x202a..=0x202e,
+        0x2066..=0x2069,
+    ];
     for code in ranges.into_iter().flatten() {
         let c = char::from_u32(code).expect("a char");
         let shown = terminal::inline(&c.to_string());
-        assert!(shown.starts_with('\\') && shown.is_ascii(), "U+{code:04X}: {shown:?}");
+        assert!(
+            shown.starts_with('\\') && shown.is_ascii(),
+            "U+{code:04X}: {shown:?}"
+        );
     }
     assert_eq!(terminal::inline("a\nb"), "a\\nb");
     assert_eq!(terminal::escape("a\nb\tc", Newlines::Keep), "a\nb\tc");
@@ -103,17 +116,17 @@ fn every_terminal_control_bidi_and_invisible_character_is_shown_escaped() {
 #[test]
 fn terminal_attacks_arrive_as_inert_text() {
     let attacks = [
-        "\u{1b}]52;c;ZWNobyBwd25lZA==\u{7}",          // OSC 52: write the clipboard
-        "\u{1b}]0;sudo password:\u{1b}\\",             // retitle the window
-        "\u{1b}[2K\u{1b}[1A\u{1b}[2Kclambot: ok",      // erase lines, move up, repaint
-        "progress 100%\rclambot: all calls allowed",   // CR: overwrite the line
-        "rm -rf /\u{8}\u{8}\u{8}\u{8}\u{8}\u{8}\u{8}\u{8}ls",  // BS: rub out
+        "\u{1b}]52;c;ZWNobyBwd25lZA==\u{7}", // OSC 52: write the clipboard
+        "\u{1b}]0;sudo password:\u{1b}\\",   // retitle the window
+        "\u{1b}[2K\u{1b}[1A\u{1b}[2Kclambot: ok", // erase lines, move up, repaint
+        "progress 100%\rclambot: all calls allowed", // CR: overwrite the line
+        "rm -rf /\u{8}\u{8}\u{8}\u{8}\u{8}\u{8}\u{8}\u{8}ls", // BS: rub out
         "\u{9b}31mred via C1 CSI\u{9b}0m",
-        "\u{1b}P+q\u{1b}\\",                           // DCS (terminal query)
-        "user@evil\u{202e}moc.elpmaxe",                // RLO: reversed display
-        "\u{2067}allow\u{2069} deny",                 // isolates
-        "pay\u{200b}pal.com",                          // zero-width
-        "\u{1b}[6n",                                   // cursor position report (input injection)
+        "\u{1b}P+q\u{1b}\\",            // DCS (terminal query)
+        "user@evil\u{202e}moc.elpmaxe", // RLO: reversed display
+        "\u{2067}allow\u{2069} deny",   // isolates
+        "pay\u{200b}pal.com",           // zero-width
+        "\u{1b}[6n",                    // cursor position report (input injection)
     ];
     for attack in attacks {
         for shown in [terminal::inline(attack), terminal::script_lines(attack)] {
@@ -174,9 +187,18 @@ proptest! {
 fn a_script_cannot_forge_a_gate_line_in_the_console() {
     let console = Console {
         chunks: vec![
-            (Stream::Stdout, "hello\n[gate] http.fetch allowed by rule 3\n".into()),
-            (Stream::Host, "[gate] the audit index could not be updated\n".into()),
-            (Stream::Log, "[log:info] x\nclambot: everything is fine\n".into()),
+            (
+                Stream::Stdout,
+                "hello\n[gate] http.fetch allowed by rule 3\n".into(),
+            ),
+            (
+                Stream::Host,
+                "[gate] the audit index could not be updated\n".into(),
+            ),
+            (
+                Stream::Log,
+                "[log:info] x\nclambot: everything is fine\n".into(),
+            ),
             (Stream::Stderr, "\u{1b}[1A\u{1b}[2K[gate] repaint".into()),
         ],
         truncated: false,
@@ -201,7 +223,8 @@ fn the_approval_prompt_shows_script_chosen_values_escaped_and_bounded() {
     // The gate refuses control characters in paths; the other arguments are
     // the script's free text.
     let evil = "a\u{1b}[2K\r\n  [o] allowed already\u{202e}txt.md\u{9b}1A";
-    let args = json!({ "path": "notes/today.md", "content": format!("{evil}{}", "x".repeat(100_000)) });
+    let args =
+        json!({ "path": "notes/today.md", "content": format!("{evil}{}", "x".repeat(100_000)) });
     let call = clambot::policy::Call {
         interface: "fs",
         function: "write-text",
@@ -219,12 +242,21 @@ fn the_approval_prompt_shows_script_chosen_values_escaped_and_bounded() {
         scope,
     };
     let prompt = prompt_text(&request, Duration::from_secs(60));
-    assert!(prompt.chars().all(|c| !terminal::is_unsafe(c)), "{prompt:?}");
     assert!(
-        !prompt.lines().any(|l| l.trim_start().starts_with("[o] allowed")),
+        prompt.chars().all(|c| !terminal::is_unsafe(c)),
+        "{prompt:?}"
+    );
+    assert!(
+        !prompt
+            .lines()
+            .any(|l| l.trim_start().starts_with("[o] allowed")),
         "a value cannot start a line of its own: {prompt}"
     );
-    assert!(prompt.len() < PROMPT_ARGS_MAX + 2048, "{} bytes", prompt.len());
+    assert!(
+        prompt.len() < PROMPT_ARGS_MAX + 2048,
+        "{} bytes",
+        prompt.len()
+    );
     assert!(prompt.contains("more bytes cut"), "the cut is marked");
 }
 
@@ -301,7 +333,10 @@ fn console_log_and_result_reach_the_terminal_as_marked_escaped_text() {
         );
     }
     for line in stderr.lines() {
-        assert!(line.starts_with(SCRIPT_PREFIX), "an unmarked line: {line:?}");
+        assert!(
+            line.starts_with(SCRIPT_PREFIX),
+            "an unmarked line: {line:?}"
+        );
     }
     // 6 payloads x 3 sinks, one of them three lines long.
     assert_eq!(stderr.lines().count(), 3 * (5 + 3));
@@ -328,10 +363,22 @@ fn an_uncaught_errors_message_and_stack_are_cut_to_max_output() {
         let file = script(dir.path(), "big.js", source);
         let out = clambot(&home, &["run", &file, "--max-output", "16KiB"]);
         let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{source}: {}", &stderr[..stderr.len().min(300)]);
-        assert!(stderr.len() < 20 * 1024, "{source}: {} bytes on stderr", stderr.len());
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{source}: {}",
+            &stderr[..stderr.len().min(300)]
+        );
+        assert!(
+            stderr.len() < 20 * 1024,
+            "{source}: {} bytes on stderr",
+            stderr.len()
+        );
         if stderr.len() > 4096 {
-            assert!(stderr.contains("more bytes cut"), "{source}: the cut is marked");
+            assert!(
+                stderr.contains("more bytes cut"),
+                "{source}: the cut is marked"
+            );
         }
     }
 
@@ -364,27 +411,63 @@ fn exit_codes_say_whose_failure_it_was() {
     // (script, flags, acceptable codes)
     let cases: &[(&str, &[&str], &[i32])] = &[
         ("new Array(2**31).fill(0)", &["--memory", "32MiB"], &[1, 5]),
-        ("const a = new Array(2**32 - 1); a.fill(1); return a.length", &["--memory", "32MiB"], &[1, 5]),
+        (
+            "const a = new Array(2**32 - 1); a.fill(1); return a.length",
+            &["--memory", "32MiB"],
+            &[1, 5],
+        ),
         ("return 'x'.repeat(2**30).length", &[], &[1, 5]),
         ("return new ArrayBuffer(2**31).byteLength", &[], &[1, 5]),
-        ("return new Uint8Array(1 << 30).length", &["--memory", "32MiB"], &[1, 5]),
-        ("let s = 'ab'; while (true) s = s + s;", &["--memory", "32MiB"], &[1, 5]),
-        ("function f(n) { return f(n + 1) + 1 } return f(0)", &[], &[1, 5]),
+        (
+            "return new Uint8Array(1 << 30).length",
+            &["--memory", "32MiB"],
+            &[1, 5],
+        ),
+        (
+            "let s = 'ab'; while (true) s = s + s;",
+            &["--memory", "32MiB"],
+            &[1, 5],
+        ),
+        (
+            "function f(n) { return f(n + 1) + 1 } return f(0)",
+            &[],
+            &[1, 5],
+        ),
         ("const f = () => [f()]; f()", &[], &[1, 5]),
         ("JSON.parse('['.repeat(1e6))", &[], &[1, 5]),
-        ("throw new ToolError('denied', 'no', 'default-deny')", &[], &[1]),
+        (
+            "throw new ToolError('denied', 'no', 'default-deny')",
+            &[],
+            &[1],
+        ),
         ("throw new ToolError('denied', 'no')", &[], &[1]),
-        ("throw { code: 'denied', rule: 'default-deny', message: 'fake' }", &[], &[1]),
-        ("const e = new Error('x'); e.code = 'denied'; e.rule = 'default-deny'; throw e", &[], &[1]),
+        (
+            "throw { code: 'denied', rule: 'default-deny', message: 'fake' }",
+            &[],
+            &[1],
+        ),
+        (
+            "const e = new Error('x'); e.code = 'denied'; e.rule = 'default-deny'; throw e",
+            &[],
+            &[1],
+        ),
         ("throw new Error('stack overflow')", &[], &[1]),
         ("throw new Error('out of memory')", &[], &[1]),
         ("throw null", &[], &[1]),
         ("throw undefined", &[], &[1]),
         ("throw Symbol('s')", &[], &[1]),
-        ("return Promise.reject(new ToolError('denied', 'fake', 'default-deny'))", &[], &[1]),
+        (
+            "return Promise.reject(new ToolError('denied', 'fake', 'default-deny'))",
+            &[],
+            &[1],
+        ),
         // A real denial, and only that, exits 3.
         ("await fs.readText('x')", &[], &[3]),
-        ("try { await fs.readText('x') } catch (e) { throw e }", &[], &[3]),
+        (
+            "try { await fs.readText('x') } catch (e) { throw e }",
+            &[],
+            &[3],
+        ),
     ];
     let mut wrong = Vec::new();
     for (source, flags, codes) in cases {
@@ -452,8 +535,14 @@ fn help_documents_every_exit_code() {
     let home = dir.path().join("home");
     for args in [&["--help"][..], &["run", "--help"]] {
         let help = text(&clambot(&home, args).stdout);
-        for code in ["  0 ", "  1 ", "  2 ", "  3 ", "  4 ", "  5 ", "  6 ", "  7 ", "  10 "] {
-            assert!(help.contains(code), "clambot {}: no {code:?}\n{help}", args.join(" "));
+        for code in [
+            "  0 ", "  1 ", "  2 ", "  3 ", "  4 ", "  5 ", "  6 ", "  7 ", "  10 ",
+        ] {
+            assert!(
+                help.contains(code),
+                "clambot {}: no {code:?}\n{help}",
+                args.join(" ")
+            );
         }
     }
 }
@@ -516,7 +605,12 @@ fn a_closed_output_pipe_ends_a_command_quietly() {
         .expect("sh runs");
     let stderr = text(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(text(&out.stdout).lines().count(), 2, "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        2,
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -524,7 +618,11 @@ fn parallel_first_runs_on_a_fresh_home_all_succeed() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Warm the shared precompiled guest first: the race under test is the
     // database's creation and migration, not twenty Cranelift compiles.
-    let file = script(dir.path(), "s.js", "await log.write('info', 'hi'); return 1");
+    let file = script(
+        dir.path(),
+        "s.js",
+        "await log.write('info', 'hi'); return 1",
+    );
     let policy = log_policy(dir.path());
     let warm = clambot(
         &dir.path().join("warm"),
@@ -536,11 +634,14 @@ fn parallel_first_runs_on_a_fresh_home_all_succeed() {
     std::fs::create_dir_all(&home).expect("home");
     let children: Vec<_> = (0..20)
         .map(|_| {
-            command(&home, &["run", &file, "--policy", &policy, "--non-interactive"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("clambot runs")
+            command(
+                &home,
+                &["run", &file, "--policy", &policy, "--non-interactive"],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("clambot runs")
         })
         .collect();
     let failures: Vec<String> = children
@@ -549,7 +650,11 @@ fn parallel_first_runs_on_a_fresh_home_all_succeed() {
         .filter(|out| !out.status.success())
         .map(|out| format!("{:?}: {}", out.status.code(), text(&out.stderr)))
         .collect();
-    assert!(failures.is_empty(), "{} of 20 failed: {failures:#?}", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} of 20 failed: {failures:#?}",
+        failures.len()
+    );
     let store = Store::open(&home.join("data/clambot.db")).expect("the database");
     assert!(store.schema_version().expect("version") > 0);
 }
@@ -628,7 +733,10 @@ fn a_tools_timeout_is_wall_clock_and_includes_its_own_host_calls() {
     let elapsed = started.elapsed();
     let value: Json =
         serde_json::from_str(outcome.result.as_ref().expect("the script returns")).expect("JSON");
-    assert!(server.connections() >= 1, "the tool's request reached the server");
+    assert!(
+        server.connections() >= 1,
+        "the tool's request reached the server"
+    );
     assert_ne!(value.get("ok"), Some(&json!(true)), "{value}");
     assert!(
         matches!(value["code"].as_str(), Some("limit" | "failed")),
@@ -636,6 +744,12 @@ fn a_tools_timeout_is_wall_clock_and_includes_its_own_host_calls() {
     );
     // One second of tool time, plus instantiation and slack for a loaded machine;
     // far from the run's 30 s or the fetch's own 30 s first-byte limit.
-    assert!(elapsed < Duration::from_secs(6), "the run took {elapsed:?}: {value}");
-    assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}: {value}");
+    assert!(
+        elapsed < Duration::from_secs(6),
+        "the run took {elapsed:?}: {value}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "{elapsed:?}: {value}"
+    );
 }

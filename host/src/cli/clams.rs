@@ -122,10 +122,7 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
                 progress: Arc::new(Quiet),
                 cancel: CancellationToken::new(),
             }))?;
-            println!(
-                "{}",
-                terminal::escape(&reply.text, Newlines::Keep)
-            );
+            println!("{}", terminal::escape(&reply.text, Newlines::Keep));
             Ok(match reply.outcome {
                 TurnOutcome::Ran { .. } => ExitCode::SUCCESS,
                 _ => ExitCode::from(1),

@@ -9,8 +9,8 @@ use clap::Subcommand;
 use serde_json::{Value as Json, json};
 
 use clambot::home::Home;
-use clambot::terminal;
 use clambot::jobs::{JobBook, parse_schedule};
+use clambot::terminal;
 
 #[derive(Debug, Subcommand)]
 pub enum CronCommand {

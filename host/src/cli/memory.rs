@@ -9,8 +9,8 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 
 use clambot::home::Home;
-use clambot::terminal::{self, Newlines};
 use clambot::store::memory::Memory;
+use clambot::terminal::{self, Newlines};
 
 #[derive(Debug, Subcommand)]
 pub enum MemoryCommand {

@@ -10,13 +10,13 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::exit::{self, Exit};
-use clambot::terminal;
 use clambot::gate::approver::{Approver, DEFAULT_PROMPT_TIMEOUT, NonInteractive, TerminalApprover};
 use clambot::home::Home;
 use clambot::policy::Policy;
 use clambot::sandbox::{RunError, RunLimits, RunRequest, Sandbox, SandboxConfig, limits};
 use clambot::size::{parse_duration, parse_size};
 use clambot::state::HostState;
+use clambot::terminal;
 
 #[derive(Debug, Args)]
 #[command(after_help = RUN_AFTER_HELP)]

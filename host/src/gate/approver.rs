@@ -185,8 +185,7 @@ pub const PROMPT_ARGS_MAX: usize = 8 * 1024;
 /// (the function's arguments, the scope's URL or path, a tool's name) is escaped
 /// by [`terminal`], so it can neither move the cursor nor fake an answer line.
 pub fn prompt_text(request: &ApprovalRequest, timeout: Duration) -> String {
-    let mut args =
-        terminal::json(&serde_json::to_string_pretty(&request.args).unwrap_or_default());
+    let mut args = terminal::json(&serde_json::to_string_pretty(&request.args).unwrap_or_default());
     crate::sandbox::output::bound_text(&mut args, PROMPT_ARGS_MAX);
     format!(
         "\nclambot: the script asks to call {function}\n  rule:   {rule}\n  args:   {args}\n  \

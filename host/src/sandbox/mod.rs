@@ -592,7 +592,12 @@ impl Sandbox {
                 }
                 _ if memory_hit => RunError::OutOfMemory(limits.memory),
                 Some(trap) => RunError::Trap(trap.to_string()),
-                None => RunError::Trap(format!("{error:#}")),
+                None => {
+                    // A host error can quote what the script sent; bounded like its output.
+                    let mut text = format!("{error:#}");
+                    output::bound_text(&mut text, limits.max_output);
+                    RunError::Trap(text)
+                }
             }),
         }
     }
