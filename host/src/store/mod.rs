@@ -310,6 +310,30 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_first_opens_never_race_the_migration() {
+        // Twenty openers of one fresh file at once (as parallel first runs of
+        // `clambot run` are): every one finds the schema current, none fails.
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("data/clambot.db");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(20));
+            let threads: Vec<_> = (0..20)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), std::sync::Arc::clone(&barrier));
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Store::open(&path).and_then(|s| s.schema_version())
+                    })
+                })
+                .collect();
+            for thread in threads {
+                let version = thread.join().expect("thread").expect("open and migrate");
+                assert_eq!(version, MIGRATIONS.len());
+            }
+        }
+    }
+
+    #[test]
     fn concurrent_writers_in_one_process_lose_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("clambot.db");
