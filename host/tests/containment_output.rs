@@ -510,6 +510,7 @@ fn usage_not_found_and_policy_problems_have_their_own_codes() {
         (&["no-such-command"], 2),
         (&["run", &missing], 1),
         (&["run", &file, "--policy", &broken], 7),
+        (&["tools", "list", "--policy", &broken], 7),
         (&["grants", "revoke", "zzzz"], 2),
         (&["grants", "revoke", "abcd1234"], 1),
         (&["secrets", "remove", "never_set"], 1),
