@@ -20,8 +20,10 @@ fn main() -> ExitCode {
     match cli::dispatch(cli) {
         Ok(code) => code,
         Err(error) => {
-            let text = format!("{error:#}");
-            eprintln!("clambot: {}", terminal::escape(&text, Newlines::Keep));
+            // Escaped, and indented past the first line: an error can quote text
+            // a script or a model chose, which must not start a line of its own.
+            let text = terminal::escape(&format!("{error:#}"), Newlines::Keep);
+            eprintln!("clambot: {}", text.replace('\n', "\n  "));
             ExitCode::from(cli::exit::code_of(&error))
         }
     }
