@@ -20,6 +20,7 @@ pub mod secrets;
 pub mod size;
 pub mod state;
 pub mod store;
+pub mod terminal;
 pub mod tools;
 pub mod workspace;
 

@@ -41,7 +41,8 @@ fn run_prints_the_result_on_stdout_and_console_on_stderr() {
     );
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "{\"doubled\":42}\n");
-    assert_eq!(text(&out.stderr), "to stderr\n");
+    // Script lines are marked, so none can pass for one of clambot's.
+    assert_eq!(text(&out.stderr), "| to stderr\n");
 }
 
 #[test]
@@ -98,7 +99,11 @@ fn bad_arguments_are_refused_before_running() {
     let home = dir.path().join("home");
     let file = script(dir.path(), "s.js", "return 1");
     let out = clambot(&home, &["run", &file, "--args", "{nope"]);
-    assert_eq!(out.status.code(), Some(10));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "bad usage, not clambot's failure"
+    );
     assert!(text(&out.stderr).contains("--args is not valid JSON"));
     let out = clambot(&home, &["run", &file, "--timeout", "soon"]);
     assert_eq!(out.status.code(), Some(2));
@@ -107,7 +112,11 @@ fn bad_arguments_are_refused_before_running() {
         &home,
         &["run", &dir.path().join("missing.js").display().to_string()],
     );
-    assert_eq!(out.status.code(), Some(10));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "not found, not clambot's failure"
+    );
     assert!(text(&out.stderr).contains("missing.js"));
 }
 
@@ -206,7 +215,13 @@ fn grants_are_listed_and_revoked_from_the_command_line() {
     );
 
     let out = clambot(&home, &["grants", "revoke", "zzzz"]);
-    assert_eq!(out.status.code(), Some(10), "an unknown id is an error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a malformed id is a usage error"
+    );
+    let out = clambot(&home, &["grants", "revoke", "abcd1234"]);
+    assert_eq!(out.status.code(), Some(1), "an unknown id is not found");
     let out = clambot(&home, &["grants", "revoke", &grant.id]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&clambot(&home, &["grants", "list"]).stdout).starts_with("no grants"));
@@ -234,7 +249,7 @@ fn run_with_a_policy_allows_what_it_lists_and_refuses_a_broken_one() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stderr), "[log:info] hello\n");
+    assert_eq!(text(&out.stderr), "| [log:info] hello\n");
     let audit =
         std::fs::read_to_string(home.join("data/audit/audit.jsonl")).expect("audit log written");
     assert!(

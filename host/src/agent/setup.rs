@@ -51,7 +51,8 @@ pub fn load_policy(path: &std::path::Path) -> Result<(Policy, Option<String>)> {
             )),
         ));
     }
-    let policy = Policy::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Kept as a PolicyError, so every command exits 7 for a broken policy.
+    let policy = Policy::load(path).map_err(anyhow::Error::from)?;
     Ok((policy, None))
 }
 

@@ -224,7 +224,11 @@ impl Shell {
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = None;
         self.status.clear();
         let reply = reply?;
-        println!("{}", reply.text);
+        // The answer carries model- and script-chosen text: shown as text only.
+        println!(
+            "{}",
+            clambot::terminal::escape(&reply.text, clambot::terminal::Newlines::Keep)
+        );
         Ok(reply.outcome)
     }
 

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use super::exit::Exit;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use tokio_util::sync::CancellationToken;
@@ -12,6 +13,7 @@ use clambot::agent::setup::{self, Choices};
 use clambot::agent::turn::{ClamRequest, Quiet, TurnOutcome, Turns};
 use clambot::gate::approver::{Approver, DEFAULT_PROMPT_TIMEOUT, NonInteractive, TerminalApprover};
 use clambot::home::Home;
+use clambot::terminal::{self, Newlines};
 
 #[derive(Debug, Subcommand)]
 pub enum ClamsCommand {
@@ -47,7 +49,8 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
                 );
             }
             for clam in clams {
-                println!(
+                // Names and descriptions are the model's words.
+                let line = format!(
                     "{:<28} v{:<3} runs {:<4} failures {:<3} {}",
                     clam.meta.name,
                     clam.meta.version,
@@ -55,9 +58,10 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
                     clam.meta.failures,
                     clam.meta.description
                 );
+                println!("{}", terminal::inline(&line));
             }
             for problem in &problems {
-                eprintln!("clambot: cannot use {problem}");
+                eprintln!("clambot: cannot use {}", terminal::inline(problem));
             }
             Ok(if problems.is_empty() {
                 ExitCode::SUCCESS
@@ -66,13 +70,16 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
             })
         }
         ClamsCommand::Show { name } => {
-            let clam = store.get(&name)?;
-            print!("{}", std::fs::read_to_string(clam.dir.join("clam.toml"))?);
-            println!(
-                "\n# {}\n{}",
+            let clam = store
+                .get(&name)
+                .map_err(|e| Exit::not_found(format!("{e:#}")))?;
+            let meta = std::fs::read_to_string(clam.dir.join("clam.toml"))?;
+            let shown = format!(
+                "{meta}\n# {}\n{}",
                 clam.dir.join("clam.js").display(),
                 clam.script
             );
+            println!("{}", terminal::escape(&shown, Newlines::Keep));
             Ok(ExitCode::SUCCESS)
         }
         ClamsCommand::Rm { name } => {
@@ -85,10 +92,12 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
             args,
             non_interactive,
         } => {
-            let clam = store.get(&name)?;
+            let clam = store
+                .get(&name)
+                .map_err(|e| Exit::not_found(format!("{e:#}")))?;
             let args = match args {
                 Some(text) => serde_json::from_str(&text)
-                    .with_context(|| format!("--args is not valid JSON: {text}"))?,
+                    .with_context(|| Exit::usage(format!("--args is not valid JSON: {text}")))?,
                 None => clam.meta.inputs(),
             };
             // A saved clam runs without the model: no provider is needed.
@@ -113,7 +122,7 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
                 progress: Arc::new(Quiet),
                 cancel: CancellationToken::new(),
             }))?;
-            println!("{}", reply.text);
+            println!("{}", terminal::escape(&reply.text, Newlines::Keep));
             Ok(match reply.outcome {
                 TurnOutcome::Ran { .. } => ExitCode::SUCCESS,
                 _ => ExitCode::from(1),

@@ -6,6 +6,7 @@
 
 use std::process::ExitCode;
 
+use super::exit::Exit;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use serde_json::{Value as Json, json};
@@ -13,6 +14,7 @@ use serde_json::{Value as Json, json};
 use clambot::home::Home;
 use clambot::jobs::{JobBook, parse_schedule};
 use clambot::store::cron::Origin;
+use clambot::terminal;
 
 #[derive(Debug, Subcommand)]
 pub enum CronCommand {
@@ -68,7 +70,9 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
     let now = chrono::Utc::now();
     let find = |job: &str| -> Result<clambot::store::cron::Job> {
         jobs.get(job)?.ok_or_else(|| {
-            anyhow::anyhow!("no job has the id or name {job:?} (see `clambot cron list`)")
+            anyhow::Error::new(Exit::not_found(format!(
+                "no job has the id or name {job:?} (see `clambot cron list`)"
+            )))
         })
     };
     match command {
@@ -87,7 +91,8 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
                     .next_run_ms
                     .and_then(|ms| chrono::DateTime::from_timestamp_millis(ms as i64))
                     .map_or("—".to_owned(), |t| t.to_rfc3339());
-                println!(
+                // A script can add jobs (cron.add): names and actions are its text.
+                let line = format!(
                     "{}  {:<20} {:<8} {}  next {}  → {}  {}  ({})",
                     job.id,
                     job.name,
@@ -98,6 +103,7 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
                     job.channel.as_deref().unwrap_or("owner"),
                     job.origin.describe()
                 );
+                println!("{}", terminal::inline(&line));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -117,31 +123,34 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
                 (Some(expr), None, None) => json!({"cron": {"expr": expr, "timezone": tz}}),
                 (None, Some(every), None) => {
                     let seconds = clambot::size::parse_duration(&every)
-                        .map_err(|e| anyhow::anyhow!("--every: {e}"))?
+                        .map_err(|e| Exit::usage(format!("--every: {e}")))?
                         .as_secs();
                     json!({"every": seconds})
                 }
                 (None, None, Some(at)) => json!({"at": at}),
-                _ => bail!(
+                _ => bail!(Exit::usage(
                     "give one schedule: --cron EXPR [--tz ZONE], --every DURATION or --at TIME"
-                ),
+                )),
             };
             let action = match (clam, prompt) {
                 (Some(clam), None) => json!({"clam": {"clam": clam, "args-json": args}}),
                 (None, Some(prompt)) => json!({"prompt": prompt}),
-                _ => bail!("give one action: --clam NAME [--args JSON] or --prompt TEXT"),
+                _ => bail!(Exit::usage(
+                    "give one action: --clam NAME [--args JSON] or --prompt TEXT"
+                )),
             };
             if let Some(channel) = &channel
                 && channel
                     .strip_prefix("telegram:")
                     .is_none_or(|id| id.parse::<i64>().is_err())
             {
-                bail!("--channel must look like telegram:123456789");
+                bail!(Exit::usage("--channel must look like telegram:123456789"));
             }
             let spec = json!({"name": name, "schedule": schedule, "action": action, "once": once});
+            // The job book refuses a bad schedule or action: invalid input.
             let job = cron
                 .add(&spec, channel, Origin::Owner, now)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(|e| Exit::not_found(e.to_string()))?;
             println!(
                 "added {} ({}), next run {}",
                 job["id"].as_str().unwrap_or_default(),
@@ -156,7 +165,7 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
         CronCommand::Remove { job } => {
             let job = find(&job)?;
             jobs.remove(&job.id)?;
-            println!("removed {} ({})", job.id, job.name);
+            println!("removed {} ({})", job.id, terminal::inline(&job.name));
             Ok(ExitCode::SUCCESS)
         }
         CronCommand::Enable { job } => toggle(&cron, &find(&job)?, true, now),
@@ -203,7 +212,7 @@ fn toggle(
         "{} {} ({})",
         if enabled { "enabled" } else { "disabled" },
         job.id,
-        job.name
+        terminal::inline(&job.name)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -2,11 +2,13 @@
 
 use std::process::ExitCode;
 
+use super::exit::Exit;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 
 use clambot::gate::grants::Grants;
 use clambot::home::Home;
+use clambot::terminal;
 
 #[derive(Debug, Subcommand)]
 pub enum GrantsCommand {
@@ -33,28 +35,36 @@ pub fn run(command: GrantsCommand) -> Result<ExitCode> {
                 println!("no grants ({})", home.database_file().display());
             }
             for g in list {
-                println!(
+                // A scope names the URL or path a script asked for.
+                let line = format!(
                     "{}  {}  {}  (asked by {}, granted {})",
                     g.id, g.function, g.scope, g.rule, g.created
                 );
+                println!("{}", terminal::inline(&line));
             }
         }
         GrantsCommand::Revoke { all: true, .. } => {
             println!("revoked {} grant(s)", grants.revoke_all()?);
         }
         GrantsCommand::Revoke { id: Some(id), .. } => {
+            if id.len() < 4 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!(Exit::usage("give at least 4 hex digits of the grant id"));
+            }
             let gone = grants.revoke(&id)?;
             if gone.is_empty() {
-                bail!("no grant has an id starting with `{id}` (see `clambot grants list`)");
+                bail!(Exit::not_found(format!(
+                    "no grant has an id starting with `{id}` (see `clambot grants list`)"
+                )));
             }
             for g in gone {
-                println!("revoked {}  {}  {}", g.id, g.function, g.scope);
+                let line = format!("revoked {}  {}  {}", g.id, g.function, g.scope);
+                println!("{}", terminal::inline(&line));
             }
         }
         GrantsCommand::Revoke {
             id: None,
             all: false,
-        } => bail!("give a grant id or --all"),
+        } => bail!(Exit::usage("give a grant id or --all")),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,11 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use super::exit::Exit;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 
 use clambot::home::Home;
 use clambot::store::memory::Memory;
+use clambot::terminal::{self, Newlines};
 
 #[derive(Debug, Subcommand)]
 pub enum MemoryCommand {
@@ -26,14 +28,20 @@ pub fn run(command: MemoryCommand) -> Result<ExitCode> {
     let home = Home::from_env()?;
     let memory = Memory::new(Arc::new(home.open_store()?));
     match command {
-        MemoryCommand::Export { output: None } => print!("{}", memory.export_markdown()?),
+        // Facts are words the agent took from conversations and fetched pages.
+        MemoryCommand::Export { output: None } => print!(
+            "{}",
+            terminal::escape(&memory.export_markdown()?, Newlines::Keep)
+        ),
         MemoryCommand::Export { output: Some(path) } => {
             clambot::atomic::write(&path, memory.export_markdown()?.as_bytes())?;
             println!("wrote {}", path.display());
         }
         MemoryCommand::Forget { id } => {
             if !memory.forget(&id)? {
-                bail!("no fact has the id `{id}` (see `clambot memory export`)");
+                bail!(Exit::not_found(format!(
+                    "no fact has the id `{id}` (see `clambot memory export`)"
+                )));
             }
             println!("forgot {id}");
         }

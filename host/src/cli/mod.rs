@@ -29,8 +29,10 @@ pub struct Cli {
     command: Command,
 }
 
-const AFTER_HELP: &str = "\
-All per-user state (config, data, cache) lives under $CLAMBOT_HOME (default ~/.clambot).";
+const AFTER_HELP: &str = concat!(
+    "All per-user state (config, data, cache) lives under $CLAMBOT_HOME (default ~/.clambot).\n\n",
+    exit::table!()
+);
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -65,6 +67,13 @@ enum Command {
     /// Export (as Markdown) or forget what the agent remembers.
     #[command(subcommand)]
     Memory(memory::MemoryCommand),
+}
+
+impl Cli {
+    /// Whether the command is a server that runs until stopped.
+    pub fn is_long_running(&self) -> bool {
+        matches!(self.command, Command::Gateway(_))
+    }
 }
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {

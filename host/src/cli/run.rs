@@ -9,13 +9,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::exit;
+use super::exit::{self, Exit};
 use clambot::gate::approver::{Approver, DEFAULT_PROMPT_TIMEOUT, NonInteractive, TerminalApprover};
 use clambot::home::Home;
 use clambot::policy::Policy;
 use clambot::sandbox::{RunError, RunLimits, RunRequest, Sandbox, SandboxConfig, limits};
 use clambot::size::{parse_duration, parse_size};
 use clambot::state::HostState;
+use clambot::terminal;
 
 #[derive(Debug, Args)]
 #[command(after_help = RUN_AFTER_HELP)]
@@ -54,28 +55,24 @@ pub struct RunArgs {
     verbose: bool,
 }
 
-const RUN_AFTER_HELP: &str = "\
-The result is printed as JSON on stdout; console output goes to stderr.
+const RUN_AFTER_HELP: &str = concat!(
+    "\
+The result is printed as JSON on stdout; console output goes to stderr, each
+line marked `| ` and with control characters shown escaped (`\\x1b`), so a
+script can neither act on the terminal nor pass a line off as clambot's.
 With no policy every host call (http, fs, cron, memory, secrets, log) is denied.
 A policy's [run] limits are ceilings: --timeout, --memory and --max-output can
 only lower them. Every host call is recorded in $CLAMBOT_HOME/data/audit/audit.jsonl.
 
-Exit codes:
-  0   the script returned a value
-  1   the script threw, had a syntax error, or returned something that is not JSON
-  2   bad command-line usage
-  3   the script died of a denied host call
-  4   the time limit was reached
-  5   the memory limit was reached or the stack overflowed
-  6   the output or result limit was reached
-  7   the policy file has errors (nothing ran)
-  10  clambot itself failed";
+",
+    exit::table!()
+);
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
-    let source = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("reading {}", args.file.display()))?;
     let parsed_args: serde_json::Value = serde_json::from_str(&args.args)
-        .with_context(|| format!("--args is not valid JSON: {}", args.args))?;
+        .with_context(|| Exit::usage(format!("--args is not valid JSON: {}", args.args)))?;
+    let source = std::fs::read_to_string(&args.file)
+        .with_context(|| Exit::not_found(format!("reading {}", args.file.display())))?;
     let policy = match &args.policy {
         Some(path) => match Policy::load(path) {
             Ok(policy) => policy,
@@ -123,21 +120,23 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .context("starting the async runtime")?;
     let outcome = runtime.block_on(sandbox.run(&request));
 
+    // Everything below reaches a terminal: script-chosen text only through the
+    // terminal module's escaping.
     let mut stderr = std::io::stderr().lock();
-    stderr.write_all(outcome.console.text().as_bytes())?;
+    stderr.write_all(outcome.console.terminal_text().as_bytes())?;
     if args.verbose {
         for call in &outcome.calls {
-            writeln!(
-                stderr,
-                "clambot: call {} {:?} by {} ({:?})",
+            let line = format!(
+                "call {} {:?} by {} ({:?})",
                 call.function, call.verdict, call.rule, call.duration
-            )?;
+            );
+            writeln!(stderr, "clambot: {}", terminal::inline(&line))?;
         }
     }
     match outcome.result {
         Ok(json) => {
             let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{json}")?;
+            writeln!(stdout, "{}", terminal::json(&json))?;
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
@@ -171,7 +170,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 };
                 writeln!(stderr, "clambot: {}", advice.render(policy))?;
             }
-            writeln!(stderr, "clambot: {}: {error}", args.file.display())?;
+            let line = format!("{}: {error}", args.file.display());
+            writeln!(stderr, "clambot: {}", terminal::inline(&line))?;
             Ok(ExitCode::from(exit_code(&error)))
         }
     }
@@ -189,7 +189,7 @@ fn effective_limits(args: &RunArgs, policy: &Policy) -> Result<RunLimits> {
     };
     let memory = lower(args.memory, run.memory, defaults.memory);
     if memory > limits::MAX_MEMORY {
-        bail!("the memory limit may be at most 512MiB");
+        bail!(Exit::usage("the memory limit may be at most 512MiB"));
     }
     let timeout = match (args.timeout, run.timeout) {
         (Some(f), Some(c)) => f.min(c),
@@ -212,6 +212,8 @@ fn effective_limits(args: &RunArgs, policy: &Policy) -> Result<RunLimits> {
     })
 }
 
+/// The run's exit code. A denial is one only if the gate refused a call (the
+/// sandbox checks a script's claim to one against the run's own record).
 fn exit_code(error: &RunError) -> u8 {
     match error {
         _ if error.is_denial() => exit::DENIED,

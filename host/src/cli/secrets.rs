@@ -5,6 +5,7 @@
 use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
+use super::exit::Exit;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
@@ -32,10 +33,7 @@ pub fn run(command: SecretsCommand) -> Result<ExitCode> {
         SecretsCommand::Set { name } => {
             // A bad name or value is the user's to fix (exit 1), not a failure
             // of clambot (10); the message says what would be accepted.
-            if let Err(error) = check_name(&name) {
-                eprintln!("clambot: {error:#}");
-                return Ok(ExitCode::from(1));
-            }
+            check_name(&name).map_err(|e| Exit::not_found(format!("{e:#}")))?;
             let value = read_value(&name)?;
             if let Err(error) = check_value(&value) {
                 eprintln!("clambot: {error:#}");
@@ -58,7 +56,9 @@ pub fn run(command: SecretsCommand) -> Result<ExitCode> {
         }
         SecretsCommand::Remove { name } => {
             if !store.remove(&name)? {
-                bail!("no secret is named `{name}` (see `clambot secrets list`)");
+                bail!(Exit::not_found(format!(
+                    "no secret is named `{name}` (see `clambot secrets list`)"
+                )));
             }
             println!("secret `{name}` removed");
         }

@@ -139,7 +139,7 @@ pub fn run(_args: StatusArgs) -> Result<ExitCode> {
         ),
     );
     for problem in &problems {
-        println!("                {problem}");
+        println!("                {}", clambot::terminal::inline(problem));
     }
     println!();
     if ready {

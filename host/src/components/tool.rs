@@ -27,7 +27,7 @@ use crate::gate::{
 };
 use crate::policy::{Caller, ToolSettings};
 use crate::sandbox::RunState;
-use crate::sandbox::limits::MemoryLimiter;
+use crate::sandbox::limits::{Deadline, MemoryLimiter};
 use crate::sandbox::output::{OutputLimitReached, Stream};
 
 /// A tool's limits when its table sets none.
@@ -194,10 +194,12 @@ impl Tool {
             })
             .collect::<Result<Vec<Val>, ToolError>>()?;
 
-        // The tool's own limit, never past the run's deadline. The tool's gate
-        // shares the run's deadline, so a person answering an [[ask]] for the
-        // tool's call pauses the run's clock, as for the script's own calls.
+        // The tool's own limit, wall-clock, never past the run's deadline: its
+        // code, its host calls (an http fetch that hangs) and their waits all
+        // count. A person answering an [[ask]] for the tool's call pauses both
+        // clocks, as for the script's own calls.
         let timeout = self.timeout().min(run.deadline.remaining());
+        let deadline = Arc::new(Deadline::within(&run.deadline, self.timeout()));
         let wasi = WasiCtxBuilder::new()
             .stdout(run.output.stream(Stream::Stdout))
             .stderr(run.output.stream(Stream::Stderr))
@@ -207,6 +209,7 @@ impl Tool {
             Arc::clone(&self.host),
             self.sha256.clone(),
             Caller::Tool(name.clone()),
+            Arc::clone(&deadline),
         );
         let mut store = Store::new(
             &self.engine,
@@ -232,8 +235,8 @@ impl Tool {
             wasmtime::Result::Ok(results.pop())
         };
         // The epoch deadline stops the tool's code at its own limit; this stops a
-        // call stuck in a host call at the run's.
-        let raw = crate::sandbox::until_deadline(&run.deadline, &CancellationToken::new(), call)
+        // call stuck in a host call at the same limit.
+        let raw = crate::sandbox::until_deadline(&deadline, &CancellationToken::new(), call)
             .await
             .unwrap_or_else(|| Err(wasmtime::Error::from(Trap::Interrupt)));
         let memory_hit = store.data().limiter.was_hit();

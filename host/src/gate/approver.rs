@@ -13,6 +13,7 @@ use serde_json::Value as Json;
 
 use super::BoxFuture;
 use crate::policy::Scope;
+use crate::terminal;
 
 /// The question put to a person.
 #[derive(Debug, Clone)]
@@ -141,11 +142,7 @@ impl TerminalApprover {
     }
 
     fn prompt(&self, request: &ApprovalRequest) -> Approval {
-        let text = format!(
-            "\n{}  (no answer within {}s rejects) > ",
-            question(request),
-            self.timeout.as_secs()
-        );
+        let text = prompt_text(request, self.timeout);
         {
             let mut output = self.output.lock().unwrap_or_else(PoisonError::into_inner);
             if output
@@ -180,19 +177,35 @@ impl TerminalApprover {
     }
 }
 
+/// The most of a call's arguments a prompt shows (a 16 MiB file body would bury
+/// the question); the rest is cut with a note saying how much.
+pub const PROMPT_ARGS_MAX: usize = 8 * 1024;
+
 /// The question put to a person at a terminal, without the answer prompt: what
 /// is called, under which rule, with which (redacted) arguments, and what each
-/// answer would cover.
+/// answer would cover. Everything in it that a script chose (the function's
+/// arguments, the scope's URL or path, a tool's name) is escaped by
+/// [`terminal`], so it can neither move the cursor nor fake an answer line.
 pub fn question(request: &ApprovalRequest) -> String {
-    let args = serde_json::to_string_pretty(&request.args).unwrap_or_default();
+    let mut args = terminal::json(&serde_json::to_string_pretty(&request.args).unwrap_or_default());
+    crate::sandbox::output::bound_text(&mut args, PROMPT_ARGS_MAX);
     format!(
         "clambot: the script asks to call {function}\n  rule:   {rule}\n  args:   {args}\n  \
          scope:  {scope}\n  [o] allow once   [t] allow for this turn   [a] allow always (this scope)   \
          [r] reject\n",
-        function = request.function,
-        rule = request.rule,
+        function = terminal::inline(&request.function),
+        rule = terminal::inline(&request.rule),
         args = args.replace('\n', "\n          "),
-        scope = request.scope.summary,
+        scope = terminal::inline(&request.scope.summary),
+    )
+}
+
+/// The question as the one-shot terminal approver shows it, with its prompt.
+pub fn prompt_text(request: &ApprovalRequest, timeout: Duration) -> String {
+    format!(
+        "\n{}  (no answer within {}s rejects) > ",
+        question(request),
+        timeout.as_secs()
     )
 }
 

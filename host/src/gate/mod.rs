@@ -300,18 +300,20 @@ impl RunGate {
     }
 
     /// The gate for a tool component serving one of `run`'s calls: the run's
-    /// setup, output, deadline and budgets, judging the tool's own calls (only
-    /// rules with `caller = "tools.NAME"` apply).
+    /// setup, output and budgets, judging the tool's own calls (only rules with
+    /// `caller = "tools.NAME"` apply). `deadline` is the tool call's own, within
+    /// the run's: the tool's host calls are cut off at it.
     pub fn for_tool(
         run: &RunContext,
         implementations: Arc<Implementations>,
         component_sha256: String,
         tool: Caller,
+        deadline: Arc<Deadline>,
     ) -> Self {
         Self {
             context: RunContext {
                 output: run.output.clone(),
-                deadline: Arc::clone(&run.deadline),
+                deadline,
                 gate: run.gate.clone(),
                 run_id: run.run_id.clone(),
                 caller: tool.clone(),
@@ -449,13 +451,10 @@ impl RunGate {
                                 // The person said yes to this call, so it goes ahead; the
                                 // grant could not be stored, and the output says so.
                                 let note = format!(
-                                    "[gate] allowed once: the grant for {} could not be stored ({e:#})\n",
+                                    "[gate] allowed once: the grant for {} could not be stored ({e:#})",
                                     scope.summary
                                 );
-                                let _ = self
-                                    .context
-                                    .output
-                                    .append(crate::sandbox::output::Stream::Log, note.as_bytes());
+                                let _ = self.context.output.note(&note);
                             }
                             (Verdict::Approved, rule, None)
                         }

@@ -98,9 +98,13 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 /// When a run must end. Time spent waiting for a person to answer an approval
 /// prompt does not count: the gate pauses the deadline while it waits, and a
 /// paused deadline moves along with the clock.
+///
+/// A deadline can sit [`within`](Deadline::within) another (a tool call inside
+/// its run): it ends at whichever comes first, and pausing it pauses both.
 #[derive(Debug)]
 pub struct Deadline {
     state: Mutex<DeadlineState>,
+    parent: Option<std::sync::Arc<Deadline>>,
 }
 
 #[derive(Debug)]
@@ -116,6 +120,16 @@ impl Deadline {
                 at: Instant::now() + timeout,
                 paused_since: None,
             }),
+            parent: None,
+        }
+    }
+
+    /// `timeout` from now, but never later than `parent`: a wall-clock limit that
+    /// counts everything, host calls included, except a person's thinking time.
+    pub fn within(parent: &std::sync::Arc<Deadline>, timeout: Duration) -> Self {
+        Self {
+            parent: Some(std::sync::Arc::clone(parent)),
+            ..Self::after(timeout)
         }
     }
 
@@ -124,10 +138,16 @@ impl Deadline {
     }
 
     pub fn at(&self) -> Instant {
-        let state = self.state();
-        match state.paused_since {
-            Some(since) => state.at + since.elapsed(),
-            None => state.at,
+        let own = {
+            let state = self.state();
+            match state.paused_since {
+                Some(since) => state.at + since.elapsed(),
+                None => state.at,
+            }
+        };
+        match &self.parent {
+            Some(parent) => own.min(parent.at()),
+            None => own,
         }
     }
 
@@ -139,6 +159,9 @@ impl Deadline {
     /// Stops the clock (a person is being asked).
     pub fn pause(&self) {
         self.state().paused_since.get_or_insert_with(Instant::now);
+        if let Some(parent) = &self.parent {
+            parent.pause();
+        }
     }
 
     /// Restarts the clock; the paused time is added to the deadline.
@@ -146,6 +169,10 @@ impl Deadline {
         let mut state = self.state();
         if let Some(since) = state.paused_since.take() {
             state.at += since.elapsed();
+        }
+        drop(state);
+        if let Some(parent) = &self.parent {
+            parent.resume();
         }
     }
 }

@@ -498,8 +498,9 @@ impl Sandbox {
             && let Err(e) = audit.flush_index()
         {
             // The JSONL log has every record; only the queryable index lags.
-            let note = format!("[gate] the audit index could not be updated: {e:#}\n");
-            let _ = output.append(Stream::Log, note.as_bytes());
+            let _ = output.note(&format!(
+                "[gate] the audit index could not be updated: {e:#}"
+            ));
         }
         RunOutcome {
             result,
@@ -570,10 +571,19 @@ impl Sandbox {
             Ok(Err(failure)) if memory_hit && is_out_of_memory(&failure) => {
                 Err(RunError::OutOfMemory(limits.memory))
             }
-            Ok(Err(failure)) if failure.message.contains("stack overflow") => {
+            // QuickJS's own stack limit, in its own words (a script's `new
+            // Error('stack overflow')` is an ordinary script error).
+            Ok(Err(failure))
+                if failure.kind == "exception"
+                    && failure.message == "InternalError: stack overflow" =>
+            {
                 Err(RunError::StackOverflow)
             }
-            Ok(Err(failure)) => Err(RunError::Script(Box::new(failure))),
+            Ok(Err(failure)) => Err(RunError::Script(Box::new(script_failure(
+                failure,
+                store.data().gate.calls(),
+                limits.max_output,
+            )))),
             Err(error) => Err(match error.downcast_ref::<Trap>() {
                 Some(Trap::Interrupt) => RunError::Timeout(limits.timeout),
                 Some(Trap::StackOverflow) => RunError::StackOverflow,
@@ -584,10 +594,55 @@ impl Sandbox {
                 }
                 _ if memory_hit => RunError::OutOfMemory(limits.memory),
                 Some(trap) => RunError::Trap(trap.to_string()),
-                None => RunError::Trap(format!("{error:#}")),
+                None => {
+                    // A host error can quote what the script sent; bounded like its output.
+                    let mut text = format!("{error:#}");
+                    output::bound_text(&mut text, limits.max_output);
+                    RunError::Trap(text)
+                }
             }),
         }
     }
+}
+
+/// The guest's report of an uncaught error, made fit to show: every text in it is
+/// cut to the run's `max-output` (message first, the stack gets what is left),
+/// and a claim to be a denial stands only if the gate really refused a call
+/// under that rule in this run. A script can throw `new ToolError('denied', …)`
+/// or any object with `code: 'denied'` and a `rule`; the host's own record of
+/// its decisions, not the script's word, says whether a call was denied.
+fn script_failure(
+    mut failure: ScriptFailure,
+    calls: &[CallRecord],
+    max_output: usize,
+) -> ScriptFailure {
+    if failure.tool_code.as_deref() == Some("denied") {
+        let refused = |call: &CallRecord| {
+            matches!(
+                call.verdict,
+                gate::audit::Verdict::Deny | gate::audit::Verdict::Rejected
+            ) && Some(&call.rule) == failure.rule.as_ref()
+        };
+        if !calls.iter().any(refused) {
+            failure.tool_code = None;
+        }
+    }
+    if failure.tool_code.as_deref() != Some("denied") {
+        // Only the gate names rules; anything else calling itself one is the script's.
+        failure.rule = None;
+    }
+    output::bound_text(&mut failure.message, max_output);
+    let left = max_output.saturating_sub(failure.message.len());
+    if let Some(stack) = &mut failure.stack {
+        output::bound_text(stack, left);
+    }
+    for text in [&mut failure.tool_code, &mut failure.rule]
+        .into_iter()
+        .flatten()
+    {
+        output::bound_text(text, max_output);
+    }
+    failure
 }
 
 fn is_out_of_memory(failure: &ScriptFailure) -> bool {

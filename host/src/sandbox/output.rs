@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+use crate::terminal::{self, Newlines};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 /// Where a piece of output came from.
@@ -21,6 +23,8 @@ pub enum Stream {
     Stderr,
     /// `log.write`, through the gate.
     Log,
+    /// clambot's own notes about the run (`[gate] …`), never script text.
+    Host,
 }
 
 /// The captured output of one run.
@@ -47,6 +51,52 @@ impl Console {
         }
         text
     }
+}
+
+impl Console {
+    /// The output as a terminal shows it: every line the script (or a tool it
+    /// called) wrote is escaped and marked with [`terminal::SCRIPT_PREFIX`], so it can
+    /// neither act on the terminal nor pass for one of clambot's own lines; the
+    /// host's notes and the truncation marker are unmarked.
+    pub fn terminal_text(&self) -> String {
+        let mut out = String::new();
+        for (stream, text) in &self.chunks {
+            match stream {
+                Stream::Host => {
+                    out.push_str(&terminal::escape(text, Newlines::Keep));
+                    if !out.ends_with('\n') {
+                        out.push('\n');
+                    }
+                }
+                Stream::Stdout | Stream::Stderr | Stream::Log => {
+                    out.push_str(&terminal::script_lines(text));
+                }
+            }
+        }
+        if self.truncated {
+            out.push_str(&truncation_marker(self.limit));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Cuts `text` to at most `limit` bytes (at a character boundary) and says so at
+/// the cut: for a text the host prints on a script's behalf outside the console
+/// capture, such as an uncaught error's message.
+pub fn bound_text(text: &mut String, limit: usize) {
+    if text.len() <= limit {
+        return;
+    }
+    let mut cut = limit;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let dropped = text.len() - cut;
+    text.truncate(cut);
+    text.push_str(&format!(
+        "…[{dropped} more bytes cut: the run's output limit is {limit} bytes]"
+    ));
 }
 
 /// The line that replaces output past the limit.
@@ -112,6 +162,15 @@ impl OutputCapture {
             return Err(OutputLimitReached(state.limit));
         }
         Ok(())
+    }
+
+    /// Appends one of clambot's own notes (`[gate] …`) as a single line: any line
+    /// break inside it (a script-chosen URL in a scope, say) is escaped, so a note
+    /// can never start a line the script wrote.
+    pub fn note(&self, text: &str) -> Result<(), OutputLimitReached> {
+        let mut line = terminal::inline(text.trim_end_matches('\n'));
+        line.push('\n');
+        self.append(Stream::Host, line.as_bytes())
     }
 
     pub fn is_truncated(&self) -> bool {

@@ -6,7 +6,8 @@
 //! so a transaction that returned is on disk — a crash loses nothing committed.
 //! Within one process the connection sits behind a mutex: every use is a short
 //! statement or transaction, so the lock is held for microseconds. Migrations are
-//! numbered SQL steps, applied in one transaction each at open; a database from a
+//! numbered SQL steps, applied in one transaction each at open, by one process at a
+//! time (an exclusive lock on `clambot.db.lock` beside the file); a database from a
 //! newer clambot is refused rather than guessed at. Transactions that read and
 //! then write begin `IMMEDIATE`: a deferred one would fail with "database is
 //! locked" instead of waiting when another connection wrote in between.
@@ -156,6 +157,22 @@ impl Store {
             .mode(0o600)
             .open(path)
             .with_context(|| format!("creating the database {}", path.display()))?;
+        // Several clambot processes may open a fresh home at once (parallel first
+        // runs, the CLI beside a starting gateway). Switching to WAL and migrating
+        // are each one writer's job: the others wait here on an exclusive lock of a
+        // file beside the database, then find the schema current. (SQLite's own
+        // busy handler is not consulted while the journal mode changes, so
+        // busy_timeout alone does not serialise this.)
+        let lock_path = path.with_extension("db.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .with_context(|| format!("creating the lock file {}", lock_path.display()))?;
+        lock.lock()
+            .with_context(|| format!("locking {}", lock_path.display()))?;
         let connection = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -168,8 +185,11 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .with_context(|| format!("opening the database {}", path.display()))?;
-        Self::prepare(connection, Some(bulk), Some(path.to_owned()))
-            .with_context(|| format!("preparing the database {}", path.display()))
+        let store = Self::prepare(connection, Some(bulk), Some(path.to_owned()))
+            .with_context(|| format!("preparing the database {}", path.display()));
+        // Released on drop too; said here so the lock's extent is plain.
+        drop(lock);
+        store
     }
 
     /// A database that lives only as long as this value (tests, one-off runs).
@@ -304,6 +324,30 @@ mod tests {
             .expect("pretend a newer clambot wrote it");
         let error = Store::open(&path).expect_err("refused");
         assert!(format!("{error:#}").contains("newer"), "{error:#}");
+    }
+
+    #[test]
+    fn concurrent_first_opens_never_race_the_migration() {
+        // Twenty openers of one fresh file at once (as parallel first runs of
+        // `clambot run` are): every one finds the schema current, none fails.
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("data/clambot.db");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(20));
+            let threads: Vec<_> = (0..20)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), std::sync::Arc::clone(&barrier));
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Store::open(&path).and_then(|s| s.schema_version())
+                    })
+                })
+                .collect();
+            for thread in threads {
+                let version = thread.join().expect("thread").expect("open and migrate");
+                assert_eq!(version, MIGRATIONS.len());
+            }
+        }
     }
 
     #[test]
