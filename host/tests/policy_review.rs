@@ -594,7 +594,7 @@ fn named_misses_are_widenings() {
         ),
         (
             fetch,
-            &fetch.replace("https://a.org/p", "https://a.org/p,https://evil.example/**"),
+            &fetch.replace("https://a.org/p", "https://a.org/p,evil.example/**"),
             "one pattern split by a comma is still a different pattern",
         ),
         (
@@ -616,6 +616,18 @@ fn named_misses_are_widenings() {
         let (v, changes) = verdict(old, new);
         assert_eq!(v, Verdict::Widened, "{why}: {changes:#?}");
     }
+}
+
+#[test]
+fn url_patterns_joined_by_a_comma_do_not_load() {
+    // The second pattern's `//` makes the joined text a path with `//`, which
+    // the loader refuses: the mistake cannot reach a run, diff or explain.
+    let error = Policy::parse(
+        "p.toml",
+        "version = 1\n[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/p,https://evil.example/**\"]\n",
+    )
+    .expect_err("refused");
+    assert!(error.to_string().contains("p.toml:4:"), "{error}");
 }
 
 #[test]
@@ -828,10 +840,6 @@ fn check_warns_about_rules_that_can_never_take_effect() {
         ),
         (
             "[[deny]]\ncall = \"fs.*\"\npath = [\"secrets/**,.git/**\"]\n",
-            "joined by a comma",
-        ),
-        (
-            "[[allow]]\ncall = \"http.fetch\"\nurl = [\"https://a.org/p,https://evil.example/**\"]\n",
             "joined by a comma",
         ),
         (

@@ -326,6 +326,9 @@ impl EditorApprover {
                     if matches!(answer.trim(), "s" | "S")
                         && let Some(script) = self.status.script()
                     {
+                        // Model-written text: escaped, so it cannot repaint the question.
+                        let script =
+                            clambot::terminal::escape(&script, clambot::terminal::Newlines::Keep);
                         eprintln!("---- the script ----\n{script}\n--------------------");
                         continue;
                     }
@@ -405,6 +408,8 @@ impl StatusLine {
 
     fn paint(&self, phase: &Phase, elapsed: Duration) {
         let mut stderr = std::io::stderr();
+        // A clam's name is the model's text.
+        let phase = clambot::terminal::inline(&phase.to_string());
         if elapsed >= SHOW_ELAPSED_AFTER {
             let _ = write!(stderr, "\r\x1b[2K… {phase} ({}s)", elapsed.as_secs());
         } else {
