@@ -21,6 +21,7 @@ use clambot::gateway::scheduler::{Clock, Scheduler};
 use clambot::gateway::telegram::api::BotApi;
 use clambot::gateway::telegram::bot::Bot;
 use clambot::gateway::telegram::format::{MAX_MESSAGE_CHARS, escape_markdown_v2};
+use clambot::gateway::delivery::Delivery;
 use clambot::gateway::{Deliver, TelegramDelivery};
 use clambot::home::Home;
 use clambot::jobs::JobBook;
@@ -545,7 +546,10 @@ fn cron_jobs_fire_on_the_clock_through_the_gate_and_report_denials() {
         jobs: CronJobs::new(Arc::clone(&state.store)),
         turns: Arc::new(agent),
         deliver: Arc::new(TelegramDelivery {
-            api: BotApi::new(&telegram.url(), TOKEN).expect("api"),
+            delivery: Delivery::new(
+                BotApi::new(&telegram.url(), TOKEN).expect("api"),
+                Arc::clone(&state.store),
+            ),
             owner_chat: Some(OWNER),
         }) as Arc<dyn Deliver>,
         clock: clock.clone(),

@@ -105,6 +105,202 @@ struct Envelope<T> {
     result: Option<T>,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default)]
+    error_code: Option<u16>,
+    #[serde(default)]
+    parameters: Option<ResponseParameters>,
+}
+
+#[derive(Deserialize, Default)]
+struct ResponseParameters {
+    #[serde(default)]
+    retry_after: Option<u64>,
+}
+
+/// Why a Bot API call failed, classified by what the caller may do next.
+/// Every text in here is scrubbed of the bot token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The request never reached Telegram (no connection): retrying cannot double it.
+    #[error("Telegram {method}: unreachable: {detail}")]
+    Unreachable { method: String, detail: String },
+    /// Sent, but no answer came (timeout, dropped connection): the outcome is unknown.
+    #[error("Telegram {method}: no answer: {detail}")]
+    NoAnswer { method: String, detail: String },
+    /// HTTP 5xx: Telegram failed, and may or may not have acted.
+    #[error("Telegram {method} failed (HTTP {status}): {description}")]
+    Server {
+        method: String,
+        status: u16,
+        description: String,
+    },
+    /// HTTP 429: not acted on; try again after `retry_after`.
+    #[error("Telegram {method}: too many requests (retry after {retry_after:?})")]
+    RateLimited {
+        method: String,
+        retry_after: Option<Duration>,
+    },
+    /// HTTP 400 "can't parse entities": the MarkdownV2 was refused, nothing was sent.
+    #[error("Telegram {method} refused the formatting: {description}")]
+    Entities { method: String, description: String },
+    /// Any other refusal (4xx): retrying the same request cannot help.
+    #[error("Telegram {method} refused (HTTP {status}): {description}")]
+    Refused {
+        method: String,
+        status: u16,
+        description: String,
+    },
+    /// A 2xx answer that is not a Bot API envelope.
+    #[error("Telegram {method} (HTTP {status}): unreadable answer")]
+    Unreadable { method: String, status: u16 },
+}
+
+impl ApiError {
+    /// Worth another try: Telegram did not refuse the request itself.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. }
+                | Self::NoAnswer { .. }
+                | Self::Server { .. }
+                | Self::RateLimited { .. }
+                | Self::Unreadable { .. }
+        )
+    }
+
+    /// Telegram certainly did not act on the request (so a retry cannot double it).
+    pub fn certainly_not_done(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. }
+                | Self::RateLimited { .. }
+                | Self::Entities { .. }
+                | Self::Refused { .. }
+        )
+    }
+
+    /// `editMessageText` with the text the message already has.
+    pub fn is_not_modified(&self) -> bool {
+        matches!(self, Self::Refused { status: 400, description, .. }
+            if description.to_ascii_lowercase().contains("message is not modified"))
+    }
+}
+
+/// Classifies a failed answer. `status` is the HTTP status, `body` what came with it.
+fn classify(method: &str, status: u16, retry_header: Option<u64>, body: &[u8]) -> ApiError {
+    let envelope: Option<Envelope<Json>> = serde_json::from_slice(body).ok();
+    let code = envelope
+        .as_ref()
+        .and_then(|e| e.error_code)
+        .filter(|c| (400..600).contains(c))
+        .unwrap_or(status);
+    let description = envelope
+        .as_ref()
+        .and_then(|e| e.description.clone())
+        .unwrap_or_else(|| "no description".to_owned());
+    let method = method.to_owned();
+    if code == 429 || status == 429 {
+        let retry_after = envelope
+            .as_ref()
+            .and_then(|e| e.parameters.as_ref())
+            .and_then(|p| p.retry_after)
+            .or(retry_header)
+            .map(Duration::from_secs);
+        return ApiError::RateLimited {
+            method,
+            retry_after,
+        };
+    }
+    if code >= 500 || status >= 500 {
+        return ApiError::Server {
+            method,
+            status: code.max(status),
+            description,
+        };
+    }
+    if code == 400 && description.to_ascii_lowercase().contains("can't parse entities") {
+        return ApiError::Entities {
+            method,
+            description,
+        };
+    }
+    if (400..500).contains(&code) {
+        return ApiError::Refused {
+            method,
+            status: code,
+            description,
+        };
+    }
+    ApiError::Unreadable { method, status }
+}
+
+/// What one `getUpdates` gave: the updates that parse, and what was skipped.
+#[derive(Debug, Clone, Default)]
+pub struct Polled {
+    pub updates: Vec<Update>,
+    /// Updates that did not parse, each described without its content.
+    pub skipped: Vec<String>,
+    /// The offset that confirms everything in this batch, readable or not.
+    pub next_offset: Option<i64>,
+}
+
+/// An update id as Telegram writes it (an integer; a numeric string is tolerated).
+fn update_id_of(value: &Json) -> Option<i64> {
+    let id = value.get("update_id")?;
+    id.as_i64()
+        .or_else(|| id.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// Decodes a batch one update at a time: one that does not parse is skipped
+/// and described (its id, its top-level field names, the kind of error, never
+/// a value), and the offset still moves past it.
+pub fn decode_updates(batch: Vec<Json>) -> Polled {
+    let mut polled = Polled::default();
+    for value in batch {
+        let id = update_id_of(&value);
+        if let Some(id) = id {
+            let next = id.saturating_add(1);
+            polled.next_offset = Some(polled.next_offset.map_or(next, |o: i64| o.max(next)));
+        }
+        let fields: Vec<String> = match &value {
+            Json::Object(map) => map
+                .keys()
+                .map(|k| {
+                    if k.len() <= 32 && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                        k.clone()
+                    } else {
+                        "?".to_owned()
+                    }
+                })
+                .take(8)
+                .collect(),
+            _ => vec![],
+        };
+        let decoded = match id {
+            None => Err("no readable update_id".to_owned()),
+            Some(id) => {
+                let mut value = value;
+                value["update_id"] = json!(id);
+                serde_json::from_value::<Update>(value).map_err(|e| {
+                    // The message of a serde error quotes the offending value: keep only its kind.
+                    format!("{:?} error", e.classify()).to_lowercase()
+                })
+            }
+        };
+        match decoded {
+            Ok(update) => polled.updates.push(update),
+            Err(why) => polled.skipped.push(format!(
+                "update {} ({}): {why}",
+                id.map_or_else(|| "without an id".to_owned(), |id| id.to_string()),
+                if fields.is_empty() {
+                    "not an object".to_owned()
+                } else {
+                    fields.join(", ")
+                }
+            )),
+        }
+    }
+    polled
 }
 
 /// One inline button.
@@ -137,7 +333,7 @@ impl BotApi {
         }
     }
 
-    async fn call<T: DeserializeOwned>(&self, method: &str, body: Json) -> Result<T> {
+    async fn call<T: DeserializeOwned>(&self, method: &str, body: Json) -> Result<T, ApiError> {
         let url = format!("{}/bot{}/{method}", self.base, self.token);
         let response = self
             .client
@@ -146,33 +342,101 @@ impl BotApi {
             .body(body.to_string())
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("Telegram {method}: {}", self.scrub(&e.to_string())))?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| {
-            anyhow::anyhow!(
-                "Telegram {method} (HTTP {status}): {}",
-                self.scrub(&e.to_string())
-            )
+            .map_err(|e| {
+                let connect = e.is_connect();
+                let detail = self.scrub(&e.without_url().to_string());
+                if connect {
+                    ApiError::Unreachable {
+                        method: method.to_owned(),
+                        detail,
+                    }
+                } else {
+                    ApiError::NoAnswer {
+                        method: method.to_owned(),
+                        detail,
+                    }
+                }
+            })?;
+        let status = response.status().as_u16();
+        let retry_header = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let bytes = response.bytes().await.map_err(|e| ApiError::NoAnswer {
+            method: method.to_owned(),
+            detail: self.scrub(&e.without_url().to_string()),
         })?;
-        let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| {
-            anyhow::anyhow!("Telegram {method} (HTTP {status}): unreadable answer: {e}")
-        })?;
-        match (envelope.ok, envelope.result) {
-            (true, Some(result)) => Ok(result),
-            _ => bail!(
-                "Telegram {method} failed (HTTP {status}): {}",
-                self.scrub(envelope.description.as_deref().unwrap_or("no description"))
-            ),
+        if !(200..300).contains(&status) {
+            return Err(self.scrubbed(classify(method, status, retry_header, &bytes)));
+        }
+        // Some servers answer `"result": null` for methods whose result is `true`.
+        match serde_json::from_slice::<Envelope<Json>>(&bytes) {
+            Ok(Envelope {
+                ok: true, result, ..
+            }) => serde_json::from_value(result.unwrap_or(Json::Null)).map_err(|_| {
+                ApiError::Unreadable {
+                    method: method.to_owned(),
+                    status,
+                }
+            }),
+            Ok(_) => Err(self.scrubbed(classify(method, status, retry_header, &bytes))),
+            Err(_) => Err(ApiError::Unreadable {
+                method: method.to_owned(),
+                status,
+            }),
         }
     }
 
+    fn scrubbed(&self, error: ApiError) -> ApiError {
+        match error {
+            ApiError::Server {
+                method,
+                status,
+                description,
+            } => ApiError::Server {
+                method,
+                status,
+                description: self.scrub(&description),
+            },
+            ApiError::Entities {
+                method,
+                description,
+            } => ApiError::Entities {
+                method,
+                description: self.scrub(&description),
+            },
+            ApiError::Refused {
+                method,
+                status,
+                description,
+            } => ApiError::Refused {
+                method,
+                status,
+                description: self.scrub(&description),
+            },
+            other => other,
+        }
+    }
+
+    /// The bot's numeric id: the head of its token (not a secret; Telegram shows it).
+    pub fn bot_id(&self) -> i64 {
+        self.token
+            .split(':')
+            .next()
+            .and_then(|id| id.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Long polling: updates after `offset`, waiting up to `timeout` seconds.
-    pub async fn get_updates(&self, offset: i64, timeout: u64) -> Result<Vec<Update>> {
-        self.call(
-            "getUpdates",
-            json!({"offset": offset, "timeout": timeout, "allowed_updates": ["message", "callback_query"]}),
-        )
-        .await
+    pub async fn get_updates(&self, offset: i64, timeout: u64) -> Result<Polled, ApiError> {
+        let batch: Vec<Json> = self
+            .call(
+                "getUpdates",
+                json!({"offset": offset, "timeout": timeout, "allowed_updates": ["message", "callback_query"]}),
+            )
+            .await?;
+        Ok(decode_updates(batch))
     }
 
     /// Sends text, never with a link preview; `markdown` selects MarkdownV2 (the text must be escaped).
@@ -182,7 +446,7 @@ impl BotApi {
         text: &str,
         markdown: bool,
         buttons: Option<&[Vec<Button>]>,
-    ) -> Result<Message> {
+    ) -> Result<Message, ApiError> {
         let mut body = json!({
             "chat_id": chat,
             "text": text,
@@ -197,7 +461,7 @@ impl BotApi {
         self.call("sendMessage", body).await
     }
 
-    pub async fn edit_message_text(&self, chat: i64, message: i64, text: &str) -> Result<()> {
+    pub async fn edit_message_text(&self, chat: i64, message: i64, text: &str) -> Result<(), ApiError> {
         self.call::<Json>(
             "editMessageText",
             json!({
@@ -211,7 +475,7 @@ impl BotApi {
         .map(drop)
     }
 
-    pub async fn delete_message(&self, chat: i64, message: i64) -> Result<()> {
+    pub async fn delete_message(&self, chat: i64, message: i64) -> Result<(), ApiError> {
         self.call::<Json>(
             "deleteMessage",
             json!({"chat_id": chat, "message_id": message}),
@@ -220,7 +484,7 @@ impl BotApi {
         .map(drop)
     }
 
-    pub async fn answer_callback_query(&self, id: &str, text: &str) -> Result<()> {
+    pub async fn answer_callback_query(&self, id: &str, text: &str) -> Result<(), ApiError> {
         self.call::<Json>(
             "answerCallbackQuery",
             json!({"callback_query_id": id, "text": text}),
@@ -229,7 +493,7 @@ impl BotApi {
         .map(drop)
     }
 
-    pub async fn send_chat_action(&self, chat: i64, action: &str) -> Result<()> {
+    pub async fn send_chat_action(&self, chat: i64, action: &str) -> Result<(), ApiError> {
         self.call::<Json>("sendChatAction", json!({"chat_id": chat, "action": action}))
             .await
             .map(drop)
@@ -237,7 +501,10 @@ impl BotApi {
 
     /// Downloads a file, refusing more than `max_bytes`.
     pub async fn download(&self, file_id: &str, max_bytes: u64) -> Result<Vec<u8>> {
-        let info: FileInfo = self.call("getFile", json!({"file_id": file_id})).await?;
+        let info: FileInfo = self
+            .call("getFile", json!({"file_id": file_id}))
+            .await
+            .map_err(anyhow::Error::from)?;
         let Some(path) = info.file_path else {
             bail!("Telegram getFile gave no file path");
         };
