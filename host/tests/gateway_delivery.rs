@@ -457,3 +457,44 @@ fn a_long_code_answer_keeps_its_formatting_in_every_piece() {
         .count();
     assert_eq!(code_lines, 600, "no code line lost");
 }
+
+/// The fake Bot API (the emulator has no `sendMessageDraft`).
+#[test]
+fn phases_stream_as_a_draft_where_telegram_takes_drafts_else_a_status_message() {
+    use common::telegram_server::FakeTelegram;
+    for drafts in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let telegram = FakeTelegram::start();
+        if drafts {
+            telegram.accept_drafts();
+        }
+        let turns = Arc::new(EchoTurns::default());
+        let gateway = Gateway::start(&dir.path().join("home"), &telegram.url(), turns);
+        telegram.message(OWNER, OWNER, "owner", "slow draft");
+        telegram.wait_until("the answer", WAIT, |t| {
+            t.texts_to(OWNER).iter().any(|m| m.contains("You said"))
+        });
+        let draft_calls = telegram.calls("sendMessageDraft");
+        assert!(!draft_calls.is_empty(), "drafts are tried first");
+        if drafts {
+            assert_eq!(draft_calls[0]["text"], "… thinking");
+            assert_eq!(draft_calls[0]["chat_id"], OWNER);
+            assert_ne!(draft_calls[0]["draft_id"], 0);
+            // No status message to send or clean up: the answer replaces the draft.
+            assert_eq!(telegram.texts_to(OWNER), ["You said: slow draft\\."]);
+            assert!(telegram.calls("deleteMessage").is_empty());
+        } else {
+            assert_eq!(telegram.texts_to(OWNER)[0], "… thinking");
+            telegram.wait_until("the status message goes", WAIT, |t| {
+                t.calls("deleteMessage").len() == 1
+            });
+            // Refused once: not asked again for the next turn.
+            telegram.message(OWNER, OWNER, "owner", "again");
+            telegram.wait_until("the second answer", WAIT, |t| {
+                t.texts_to(OWNER).iter().any(|m| m.contains("again"))
+            });
+            assert_eq!(telegram.calls("sendMessageDraft").len(), 1);
+        }
+        drop(gateway);
+    }
+}

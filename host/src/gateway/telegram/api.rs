@@ -461,6 +461,17 @@ impl BotApi {
         self.call("sendMessage", body).await
     }
 
+    /// Streams a draft of a message to a private chat (Bot API 9.3+): a
+    /// 30-second preview, replaced by the message when it is sent.
+    pub async fn send_message_draft(&self, chat: i64, draft: i64, text: &str) -> Result<(), ApiError> {
+        self.call::<Json>(
+            "sendMessageDraft",
+            json!({"chat_id": chat, "draft_id": draft, "text": text}),
+        )
+        .await
+        .map(drop)
+    }
+
     pub async fn edit_message_text(&self, chat: i64, message: i64, text: &str) -> Result<(), ApiError> {
         self.call::<Json>(
             "editMessageText",

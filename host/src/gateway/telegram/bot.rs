@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -38,6 +39,10 @@ pub struct Bot {
     pub delivery: Delivery,
     /// Update ids already handled (persisted).
     handled: HandledUpdates,
+    /// Whether `sendMessageDraft` works ([`DRAFTS_UNKNOWN`] until tried).
+    drafts: Arc<AtomicU8>,
+    /// The next draft id (non-zero).
+    next_draft: AtomicI64,
     pub turns: Arc<dyn Turns>,
     pub state: HostState,
     pub access: Access,
@@ -72,39 +77,80 @@ impl Progress for StatusPhases {
     }
 }
 
-/// Sends the status message and edits it through the phases until `done`;
-/// returns its id (through `sent`) as soon as it is out, so the answer can
-/// follow it and its deletion can be queued with the answer.
-async fn status_message(
+/// Whether Telegram takes `sendMessageDraft` from this bot (unknown until tried).
+const DRAFTS_UNKNOWN: u8 = 0;
+const DRAFTS_YES: u8 = 1;
+const DRAFTS_NO: u8 = 2;
+
+/// A draft is a 30-second preview: shown again this often while the turn runs.
+const DRAFT_REFRESH: Duration = Duration::from_secs(20);
+
+/// Shows the phases until `done`: in a private chat as a message draft
+/// (`sendMessageDraft`, replaced by the answer, nothing to clean up), else —
+/// or if Telegram does not take drafts — as a status message, edited through
+/// the phases. Returns the status message's id, to delete behind the answer.
+async fn show_phases(
     delivery: Delivery,
     chat: i64,
     mut phases: tokio::sync::watch::Receiver<String>,
     done: CancellationToken,
-    sent: tokio::sync::oneshot::Sender<Option<i64>>,
-) {
+    drafts: Arc<AtomicU8>,
+    draft_id: i64,
+) -> Option<i64> {
+    let api = delivery.api().clone();
+    // Drafts exist only in private chats (positive ids).
+    if chat > 0 && drafts.load(Ordering::Relaxed) != DRAFTS_NO {
+        match api.send_message_draft(chat, draft_id, "… thinking").await {
+            Ok(()) => {
+                drafts.store(DRAFTS_YES, Ordering::Relaxed);
+                let mut text = "… thinking".to_owned();
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = done.cancelled() => return None,
+                        changed = phases.changed() => {
+                            if changed.is_err() {
+                                return None;
+                            }
+                            text = phases.borrow_and_update().clone();
+                        }
+                        () = tokio::time::sleep(DRAFT_REFRESH) => {}
+                    }
+                    // Best effort: a draft is ephemeral, and the answer replaces it.
+                    let _ = api.send_message_draft(chat, draft_id, &text).await;
+                }
+            }
+            // A refusal (no such method, not for this bot) holds for the process;
+            // a passing failure only for this turn.
+            Err(error) if error.is_transient() => {
+                eprintln!("clambot gateway: no message draft this time ({error})");
+            }
+            Err(error) => {
+                if drafts.swap(DRAFTS_NO, Ordering::Relaxed) != DRAFTS_NO {
+                    eprintln!(
+                        "clambot gateway: message drafts unavailable ({error}); using status messages"
+                    );
+                }
+            }
+        }
+    }
     // Not retried when the outcome is unknown: a second status message that
     // might exist could never be named, so never deleted.
     let policy = delivery.policy().short().certain_only();
-    let api = delivery.api().clone();
-    let message = retry(policy, || api.send_message(chat, "… thinking", false, None))
-        .await
-        .map(|m| m.message_id);
-    let id = match message {
-        Ok(id) => Some(id),
+    let id = match retry(policy, || api.send_message(chat, "… thinking", false, None)).await {
+        Ok(message) => message.message_id,
         Err(error) => {
             eprintln!("clambot gateway: no status message in chat {chat}: {error}");
-            None
+            return None;
         }
     };
-    let _ = sent.send(id);
-    let Some(id) = id else { return };
     loop {
         tokio::select! {
             biased;
-            () = done.cancelled() => return,
+            () = done.cancelled() => return Some(id),
             changed = phases.changed() => {
                 if changed.is_err() {
-                    return;
+                    return Some(id);
                 }
                 let text = phases.borrow_and_update().clone();
                 if let Err(error) = delivery.edit(chat, id, &text).await {
@@ -134,6 +180,8 @@ impl Bot {
             api,
             delivery,
             handled,
+            drafts: Arc::new(AtomicU8::new(DRAFTS_UNKNOWN)),
+            next_draft: AtomicI64::new(1 + (crate::store::now_ms() % 1_000_000_000) as i64),
             turns,
             state,
             access,
@@ -246,9 +294,13 @@ impl Bot {
                     Err(refused) => refused.explain().to_owned(),
                 }
             };
-            if let Err(error) = self.delivery.answer_callback(&query.id, &text).await {
-                eprintln!("clambot gateway: could not answer a button press: {error}");
-            }
+            // Answered (with retries) beside the poll loop, which goes on.
+            let delivery = self.delivery.clone();
+            self.in_flight.spawn(async move {
+                if let Err(error) = delivery.answer_callback(&query.id, &text).await {
+                    eprintln!("clambot gateway: could not answer a button press: {error}");
+                }
+            });
             return;
         }
         let Some(message) = update.message else {
@@ -259,13 +311,15 @@ impl Bot {
         };
         let chat = message.chat.id;
         if !self.access.allows(from.id, from.username.as_deref()) {
-            if let Err(error) = self
-                .delivery
-                .send_now(chat, "Sorry, this bot is private.", None)
-                .await
-            {
-                eprintln!("clambot gateway: could not refuse a stranger: {error}");
-            }
+            let delivery = self.delivery.clone();
+            self.in_flight.spawn(async move {
+                if let Err(error) = delivery
+                    .send_now(chat, "Sorry, this bot is private.", None)
+                    .await
+                {
+                    eprintln!("clambot gateway: could not refuse a stranger: {error}");
+                }
+            });
             return;
         }
         let waiting_secret = self
@@ -327,16 +381,16 @@ impl Bot {
                 }
             });
         }
-        // The status message goes out while the turn already runs.
+        // The phases show (a draft or a status message) while the turn already runs.
         let (phases, phases_seen) = tokio::sync::watch::channel(String::new());
-        let (sent, status) = tokio::sync::oneshot::channel();
         let status_done = CancellationToken::new();
-        tokio::spawn(status_message(
+        let status = tokio::spawn(show_phases(
             self.delivery.clone(),
             chat,
             phases_seen,
             status_done.clone(),
-            sent,
+            Arc::clone(&self.drafts),
+            self.next_draft.fetch_add(1, Ordering::Relaxed),
         ));
         let progress: Arc<dyn Progress> = Arc::new(StatusPhases(phases));
         let approver = Arc::new(AnnouncingApprover {
@@ -370,8 +424,9 @@ impl Bot {
         };
         // The answer follows the status message, whose deletion is queued with
         // it: both wait in the outbox if Telegram does not take them now.
-        let status = status.await.ok().flatten();
+        // Phases stop before the answer goes, so no draft or edit lands after it.
         status_done.cancel();
+        let status = status.await.ok().flatten();
         self.delivery.answer(chat, &text, status).await;
     }
 
