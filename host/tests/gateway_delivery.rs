@@ -56,7 +56,10 @@ impl EchoTurns {
 impl Turns for EchoTurns {
     fn turn(&self, request: TurnRequest) -> BoxFuture<'_, anyhow::Result<TurnReply>> {
         Box::pin(async move {
-            self.seen.lock().expect("lock").push(request.message.clone());
+            self.seen
+                .lock()
+                .expect("lock")
+                .push(request.message.clone());
             if request.message.starts_with("slow") {
                 tokio::time::sleep(Duration::from_millis(1500)).await;
             }
@@ -248,7 +251,12 @@ fn three_seconds_of_500s_delay_the_answer_and_lose_nothing() {
         .proxy
         .passed("sendMessage")
         .iter()
-        .filter(|p| p.body["text"].as_str().unwrap_or_default().contains("You said"))
+        .filter(|p| {
+            p.body["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("You said")
+        })
         .map(|p| p.at)
         .collect();
     let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
@@ -275,7 +283,12 @@ fn a_429_is_waited_out_for_its_retry_after() {
         .proxy
         .passed("sendMessage")
         .into_iter()
-        .filter(|p| p.body["text"].as_str().unwrap_or_default().contains("You said"))
+        .filter(|p| {
+            p.body["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("You said")
+        })
         .collect();
     assert_eq!(attempts.len(), 2, "one 429, then the send");
     assert_eq!(attempts[0].status, 429);
@@ -323,7 +336,9 @@ fn refused_formatting_falls_back_to_plain_text_once() {
             .markdown(true),
     );
     setup.say("odd *markup*");
-    wait_until("the plain answer", WAIT, || !setup.with("You said").is_empty());
+    wait_until("the plain answer", WAIT, || {
+        !setup.with("You said").is_empty()
+    });
     std::thread::sleep(Duration::from_millis(300));
     let answers = setup.with("You said");
     assert_eq!(answers.len(), 1, "{answers:?}");
@@ -367,10 +382,14 @@ fn a_malformed_update_is_skipped_and_the_offset_moves_past_it() {
         "update_id": 700,
         "message": {"message_id": "not a number", "chat": 5, "text": {"token": "s3cr3t"}}
     }));
-    setup.proxy.inject_update(json!({"update_id": "701", "message": "garbage"}));
+    setup
+        .proxy
+        .inject_update(json!({"update_id": "701", "message": "garbage"}));
     setup.proxy.inject_update(json!({"no_id": true}));
     setup.say("after the bad ones");
-    wait_until("the answer", WAIT, || !setup.with("after the bad ones").is_empty());
+    wait_until("the answer", WAIT, || {
+        !setup.with("after the bad ones").is_empty()
+    });
     wait_until("a poll past the bad updates", WAIT, || {
         setup
             .proxy
@@ -379,7 +398,9 @@ fn a_malformed_update_is_skipped_and_the_offset_moves_past_it() {
             .any(|p| p.body["offset"].as_i64().unwrap_or(0) >= 702)
     });
     setup.say("and the next");
-    wait_until("the next answer", WAIT, || !setup.with("and the next").is_empty());
+    wait_until("the next answer", WAIT, || {
+        !setup.with("and the next").is_empty()
+    });
     assert_eq!(setup.turns.seen(), ["after the bad ones", "and the next"]);
 }
 
@@ -393,7 +414,11 @@ fn unreadable_updates_are_described_without_their_content() {
     ]);
     assert_eq!(polled.updates.len(), 1);
     assert_eq!(polled.updates[0].update_id, 6);
-    assert_eq!(polled.next_offset, Some(10), "past every id, readable or not");
+    assert_eq!(
+        polled.next_offset,
+        Some(10),
+        "past every id, readable or not"
+    );
     assert_eq!(polled.skipped.len(), 3, "{:?}", polled.skipped);
     for described in &polled.skipped {
         assert!(!described.contains("s3cr3t"), "{described}");
@@ -446,10 +471,17 @@ fn a_long_code_answer_keeps_its_formatting_in_every_piece() {
         let fences = piece.lines().filter(|l| l.starts_with("```")).count();
         assert_eq!(fences % 2, 0, "piece {i} is balanced");
         if i > 0 && i + 1 < pieces.len() {
-            assert!(piece.starts_with("```rust\n") && piece.ends_with("\n```"), "piece {i}");
+            assert!(
+                piece.starts_with("```rust\n") && piece.ends_with("\n```"),
+                "piece {i}"
+            );
         }
     }
-    assert!(pieces[0].starts_with("Here it is:\n\n```rust\nlet value_0"), "{}", &pieces[0][..40]);
+    assert!(
+        pieces[0].starts_with("Here it is:\n\n```rust\nlet value_0"),
+        "{}",
+        &pieces[0][..40]
+    );
     let code_lines = pieces
         .iter()
         .flat_map(|p| p.lines())

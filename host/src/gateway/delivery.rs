@@ -254,13 +254,17 @@ impl Delivery {
     /// Sends one piece: MarkdownV2, or plain text if (and only if) Telegram
     /// refused the formatting.
     async fn send_piece(&self, chat: i64, markdown: &str, plain: &str) -> Result<(), ApiError> {
-        match retry(self.policy, || self.api.send_message(chat, markdown, true, None)).await {
+        match retry(self.policy, || {
+            self.api.send_message(chat, markdown, true, None)
+        })
+        .await
+        {
             Ok(_) => Ok(()),
-            Err(ApiError::Entities { .. }) => {
-                retry(self.policy, || self.api.send_message(chat, plain, false, None))
-                    .await
-                    .map(drop)
-            }
+            Err(ApiError::Entities { .. }) => retry(self.policy, || {
+                self.api.send_message(chat, plain, false, None)
+            })
+            .await
+            .map(drop),
             Err(error) => Err(error),
         }
     }
@@ -402,11 +406,18 @@ mod tests {
         .await;
         assert_eq!(result, Err(server_error()));
         let slack = Duration::from_millis(100);
-        assert!(started.elapsed() <= policy.total + slack, "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() <= policy.total + slack,
+            "{:?}",
+            started.elapsed()
+        );
         assert!(attempts.len() >= 6, "{attempts:?}");
         let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
         assert!(gaps[0] >= Duration::from_millis(10), "{gaps:?}");
-        assert!(gaps.iter().all(|g| *g <= policy.max_delay + slack), "{gaps:?}");
+        assert!(
+            gaps.iter().all(|g| *g <= policy.max_delay + slack),
+            "{gaps:?}"
+        );
         assert!(gaps[4] > gaps[0], "backoff grows: {gaps:?}");
     }
 

@@ -68,7 +68,9 @@ impl Outbox {
                 )?;
                 for row in rows {
                     let (markdown, plain, delete) = match row {
-                        Outgoing::Text { markdown, plain } => (markdown.as_str(), plain.as_str(), None),
+                        Outgoing::Text { markdown, plain } => {
+                            (markdown.as_str(), plain.as_str(), None)
+                        }
                         Outgoing::Delete(message) => ("", "", Some(*message)),
                     };
                     insert.execute(params![chat, markdown, plain, delete, now])?;
@@ -119,9 +121,8 @@ impl Outbox {
 
     /// How many pieces are waiting, in all chats.
     pub fn len(&self) -> Result<usize> {
-        self.store.with(|c| {
-            c.query_row("SELECT COUNT(*) FROM telegram_outbox", [], |r| r.get(0))
-        })
+        self.store
+            .with(|c| c.query_row("SELECT COUNT(*) FROM telegram_outbox", [], |r| r.get(0)))
     }
 
     pub fn is_empty(&self) -> Result<bool> {
@@ -222,7 +223,10 @@ mod tests {
         assert_eq!(outbox.chats().expect("chats"), [7, 8]);
         let pending = outbox.pending(7).expect("pending");
         assert_eq!(
-            pending.iter().map(|p| p.outgoing.clone()).collect::<Vec<_>>(),
+            pending
+                .iter()
+                .map(|p| p.outgoing.clone())
+                .collect::<Vec<_>>(),
             rows
         );
         assert_eq!(pending[0].attempts, 1);

@@ -31,8 +31,9 @@ impl Fault {
     pub fn server_error(status: u16) -> Self {
         Self::Answer {
             status,
-            body: json!({"ok": false, "error_code": status, "description": "Internal Server Error"})
-                .to_string(),
+            body:
+                json!({"ok": false, "error_code": status, "description": "Internal Server Error"})
+                    .to_string(),
         }
     }
 
@@ -301,7 +302,8 @@ fn forward(upstream: SocketAddr, request: &Request) -> Option<(u16, Vec<u8>)> {
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&body[..end]).trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&body[..end]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -358,7 +360,9 @@ fn serve(stream: TcpStream, upstream: SocketAddr, state: &Mutex<State>) {
             .iter_mut()
             .find(|r| {
                 r.method == method
-                    && r.body_contains.as_ref().is_none_or(|n| text.contains(n.as_str()))
+                    && r.body_contains
+                        .as_ref()
+                        .is_none_or(|n| text.contains(n.as_str()))
                     && r.markdown.is_none_or(|m| m == is_markdown)
             })
             .map(|rule| {

@@ -194,10 +194,14 @@ fn classify(method: &str, status: u16, retry_header: Option<u64>, body: &[u8]) -
         .and_then(|e| e.error_code)
         .filter(|c| (400..600).contains(c))
         .unwrap_or(status);
-    let description = envelope
+    // Kept short: it goes into logs and the outbox.
+    let description: String = envelope
         .as_ref()
-        .and_then(|e| e.description.clone())
-        .unwrap_or_else(|| "no description".to_owned());
+        .and_then(|e| e.description.as_deref())
+        .unwrap_or("no description")
+        .chars()
+        .take(300)
+        .collect();
     let method = method.to_owned();
     if code == 429 || status == 429 {
         let retry_after = envelope
@@ -218,7 +222,11 @@ fn classify(method: &str, status: u16, retry_header: Option<u64>, body: &[u8]) -
             description,
         };
     }
-    if code == 400 && description.to_ascii_lowercase().contains("can't parse entities") {
+    if code == 400
+        && description
+            .to_ascii_lowercase()
+            .contains("can't parse entities")
+    {
         return ApiError::Entities {
             method,
             description,
@@ -463,7 +471,12 @@ impl BotApi {
 
     /// Streams a draft of a message to a private chat (Bot API 9.3+): a
     /// 30-second preview, replaced by the message when it is sent.
-    pub async fn send_message_draft(&self, chat: i64, draft: i64, text: &str) -> Result<(), ApiError> {
+    pub async fn send_message_draft(
+        &self,
+        chat: i64,
+        draft: i64,
+        text: &str,
+    ) -> Result<(), ApiError> {
         self.call::<Json>(
             "sendMessageDraft",
             json!({"chat_id": chat, "draft_id": draft, "text": text}),
@@ -472,7 +485,12 @@ impl BotApi {
         .map(drop)
     }
 
-    pub async fn edit_message_text(&self, chat: i64, message: i64, text: &str) -> Result<(), ApiError> {
+    pub async fn edit_message_text(
+        &self,
+        chat: i64,
+        message: i64,
+        text: &str,
+    ) -> Result<(), ApiError> {
         self.call::<Json>(
             "editMessageText",
             json!({
@@ -539,5 +557,119 @@ impl BotApi {
             }
         }
         Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_classified_by_what_the_caller_may_do_next() {
+        let entities = r#"{"ok":false,"error_code":400,"description":"Bad Request: can't parse entities: Character '.' is reserved"}"#;
+        let cases: &[(u16, Option<u64>, &str, &str)] = &[
+            (
+                429,
+                None,
+                r#"{"ok":false,"error_code":429,"parameters":{"retry_after":7}}"#,
+                "rate 7",
+            ),
+            (429, Some(3), "Too Many Requests", "rate 3"),
+            (429, None, "", "rate none"),
+            (500, None, "<html>oops</html>", "server"),
+            (
+                502,
+                None,
+                r#"{"ok":false,"error_code":502,"description":"Bad Gateway"}"#,
+                "server",
+            ),
+            (
+                200,
+                None,
+                r#"{"ok":false,"error_code":503,"description":"x"}"#,
+                "server",
+            ),
+            (400, None, entities, "entities"),
+            (
+                400,
+                None,
+                r#"{"ok":false,"description":"Bad Request: CAN'T PARSE ENTITIES"}"#,
+                "entities",
+            ),
+            (
+                400,
+                None,
+                r#"{"ok":false,"description":"Bad Request: chat not found"}"#,
+                "refused",
+            ),
+            (
+                400,
+                None,
+                r#"{"ok":false,"description":"Bad Request: message is too long"}"#,
+                "refused",
+            ),
+            (
+                403,
+                None,
+                r#"{"ok":false,"description":"Forbidden: bot was blocked by the user"}"#,
+                "refused",
+            ),
+            (
+                200,
+                None,
+                r#"{"ok":false,"error_code":400,"description":"can't parse entities"}"#,
+                "entities",
+            ),
+            (200, None, r#"{"ok":false}"#, "unreadable"),
+        ];
+        for (status, header, body, expected) in cases {
+            let error = classify("sendMessage", *status, *header, body.as_bytes());
+            let got = match &error {
+                ApiError::RateLimited { retry_after, .. } => match retry_after {
+                    Some(d) => format!("rate {}", d.as_secs()),
+                    None => "rate none".into(),
+                },
+                ApiError::Server { .. } => "server".into(),
+                ApiError::Entities { .. } => "entities".into(),
+                ApiError::Refused { .. } => "refused".into(),
+                ApiError::Unreadable { .. } => "unreadable".into(),
+                other => format!("{other:?}"),
+            };
+            assert_eq!(&got, expected, "{status} {body}");
+            // Only a refusal of the formatting is a reason for the plain-text fallback,
+            // and only refusals are final.
+            assert_eq!(
+                matches!(error, ApiError::Entities { .. } | ApiError::Refused { .. }),
+                !error.is_transient(),
+                "{status} {body}"
+            );
+        }
+        let long = format!(r#"{{"ok":false,"description":"{}"}}"#, "x".repeat(5000));
+        let ApiError::Refused { description, .. } = classify("m", 400, None, long.as_bytes())
+        else {
+            panic!("refused");
+        };
+        assert_eq!(description.len(), 300, "descriptions are clipped");
+    }
+
+    #[tokio::test]
+    async fn no_connection_is_unreachable_and_the_token_never_shows() {
+        // A port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let api = BotApi::new(&format!("http://127.0.0.1:{port}"), "99:SECRET-token").expect("api");
+        let error = api
+            .send_message(1, "hi", false, None)
+            .await
+            .expect_err("refused");
+        assert!(matches!(error, ApiError::Unreachable { .. }), "{error:?}");
+        assert!(error.certainly_not_done());
+        assert!(
+            !format!("{error} {error:?}").contains("SECRET"),
+            "{error:?}"
+        );
+        assert_eq!(api.bot_id(), 99);
     }
 }

@@ -245,7 +245,9 @@ impl Bot {
                 let id = update.update_id;
                 match self.handled.claim(id) {
                     Ok(true) => Arc::clone(&self).handle(update).await,
-                    Ok(false) => eprintln!("clambot gateway: update {id} was handled before; skipped"),
+                    Ok(false) => {
+                        eprintln!("clambot gateway: update {id} was handled before; skipped")
+                    }
                     Err(error) => {
                         // Not claimed, so not handled: fetch it again after a pause.
                         eprintln!(
@@ -362,7 +364,8 @@ impl Bot {
             return;
         }
         let delivery = self.delivery.clone();
-        self.in_flight.spawn(async move { delivery.flush(chat).await });
+        self.in_flight
+            .spawn(async move { delivery.flush(chat).await });
     }
 
     /// One agent turn; a panic inside it is reported and contained.

@@ -64,7 +64,10 @@ enum Block<'a> {
     /// Consecutive non-blank lines outside code.
     Paragraph(Vec<&'a str>),
     /// A fenced code block: its language (maybe empty) and its lines.
-    Code { language: &'a str, lines: Vec<&'a str> },
+    Code {
+        language: &'a str,
+        lines: Vec<&'a str>,
+    },
 }
 
 #[derive(Debug)]
@@ -223,7 +226,9 @@ fn cut(text: &str, budget: usize, per_char: fn(char) -> usize, at_space: bool) -
         return (text, "");
     }
     if at_space
-        && let Some(space) = text[..end].rfind(' ').filter(|&i| !text[..i].trim().is_empty())
+        && let Some(space) = text[..end]
+            .rfind(' ')
+            .filter(|&i| !text[..i].trim().is_empty())
     {
         return (text[..space].trim_end(), text[space..].trim_start());
     }
@@ -240,7 +245,8 @@ fn fence_costs(language: &str) -> (usize, usize) {
 
 fn code_block_cost(language: &str, lines: &[&str]) -> usize {
     let (open, close) = fence_costs(language);
-    open + close + lines.iter().map(|l| cost(l, code_cost)).sum::<usize>()
+    open + close
+        + lines.iter().map(|l| cost(l, code_cost)).sum::<usize>()
         + lines.len().saturating_sub(1)
 }
 
@@ -292,7 +298,10 @@ fn add_code(b: &mut Builder, language: &str, lines: &[&str], separator: usize) {
     let whole = code_block_cost(language, lines);
     let sep = if b.is_empty() { 0 } else { separator };
     let first = lines.first().map_or(0, |l| cost(l, code_cost));
-    if !b.is_empty() && (sep + whole > b.room()) && (whole <= b.limit || sep + open + first + close > b.room()) {
+    if !b.is_empty()
+        && (sep + whole > b.room())
+        && (whole <= b.limit || sep + open + first + close > b.room())
+    {
         b.flush();
     }
     let sep = if b.is_empty() { 0 } else { separator };
@@ -422,21 +431,38 @@ mod tests {
 
     #[test]
     fn a_code_block_across_pieces_is_closed_and_reopened() {
-        let body: String = (0..400).map(|i| format!("let x{i} = a_b[`{i}`];\n")).collect();
+        let body: String = (0..400)
+            .map(|i| format!("let x{i} = a_b[`{i}`];\n"))
+            .collect();
         let text = format!("Here:\n\n```rust\n{body}```\n\nThat is all.");
         let pieces = reply_chunks(&text);
         assert!(pieces.len() >= 3, "{} pieces", pieces.len());
         for (i, piece) in pieces.iter().enumerate() {
             assert!(telegram_len(&piece.markdown) <= MAX_MESSAGE_CHARS);
-            let fences = piece.markdown.lines().filter(|l| l.starts_with("```")).count();
-            assert_eq!(fences % 2, 0, "piece {i} balanced: {}", &piece.markdown[..40]);
+            let fences = piece
+                .markdown
+                .lines()
+                .filter(|l| l.starts_with("```"))
+                .count();
+            assert_eq!(
+                fences % 2,
+                0,
+                "piece {i} balanced: {}",
+                &piece.markdown[..40]
+            );
             if i > 0 && i + 1 < pieces.len() {
                 assert!(piece.markdown.starts_with("```rust\n"), "piece {i} reopens");
                 assert!(piece.markdown.ends_with("\n```"), "piece {i} closes");
             }
         }
         assert!(pieces[0].markdown.starts_with("Here:\n\n```rust\nlet x0"));
-        assert!(pieces.last().expect("last").markdown.ends_with("That is all\\."));
+        assert!(
+            pieces
+                .last()
+                .expect("last")
+                .markdown
+                .ends_with("That is all\\.")
+        );
         // Nothing of the code was lost: the pieces' code lines are the block's lines.
         let code: Vec<&str> = pieces
             .iter()
