@@ -7,9 +7,11 @@
 //! p50/p95/max printed at the end).
 //!
 //! The database writes on the critical path are benched one by one:
-//! - the gateway: claiming the update id (`telegram_updates`, one commit) and
-//!   queueing the answer (`telegram_outbox`, one commit); removing the sent row
-//!   happens after the send, off the path;
+//! - the gateway: claiming the update id (`telegram_updates`, one commit),
+//!   marking the turn under way (`telegram_turns`, on the bulk connection: no
+//!   fsync), and queueing the answer (`telegram_outbox`, one commit, which also
+//!   marks the turn finished); removing the sent row happens after the send,
+//!   off the path;
 //! - the turn: `Sessions::append_exchange` (the user message and the answer
 //!   into `history` with its FTS index, one commit), after the model answered.
 
@@ -28,7 +30,7 @@ use clambot::gateway::telegram::bot::Bot;
 use clambot::home::Home;
 use clambot::state::HostState;
 use clambot::store::sessions::Sessions;
-use clambot::store::telegram::{HandledUpdates, Outbox, Outgoing};
+use clambot::store::telegram::{HandledUpdates, LiveTurns, Outbox, Outgoing};
 use common::telegram_server::{FakeTelegram, TOKEN};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio_util::sync::CancellationToken;
@@ -153,6 +155,13 @@ fn bench(c: &mut Criterion) {
             assert!(handled.claim(update).expect("claim"));
         });
     });
+    let live = LiveTurns::new(Arc::clone(&state.store));
+    group.bench_function(
+        "gateway: mark the turn under way (telegram_turns, bulk)",
+        |b| {
+            b.iter(|| live.begin(7).expect("begin"));
+        },
+    );
     let outbox = Outbox::new(Arc::clone(&state.store));
     let row = [Outgoing::Text {
         markdown: "You said: hi\\.".into(),

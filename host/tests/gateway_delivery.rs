@@ -239,6 +239,15 @@ fn three_seconds_of_500s_delay_the_answer_and_lose_nothing() {
     assert!(sent.elapsed() >= Duration::from_secs(3) - Duration::from_millis(200));
     wait_until("the status message goes", WAIT, || setup.no_status_left());
     assert_eq!(setup.with("You said").len(), 1);
+    wait_until("the proxy's record of the send", WAIT, || {
+        setup.proxy.passed("sendMessage").iter().any(|p| {
+            p.status == 200
+                && p.body["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("You said")
+        })
+    });
     let failed = setup
         .proxy
         .passed("sendMessage")
@@ -279,17 +288,22 @@ fn a_429_is_waited_out_for_its_retry_after() {
     );
     setup.say("slowly now");
     wait_until("the answer", WAIT, || !setup.with("You said").is_empty());
-    let attempts: Vec<_> = setup
-        .proxy
-        .passed("sendMessage")
-        .into_iter()
-        .filter(|p| {
-            p.body["text"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("You said")
-        })
-        .collect();
+    let attempts = || -> Vec<_> {
+        setup
+            .proxy
+            .passed("sendMessage")
+            .into_iter()
+            .filter(|p| {
+                p.body["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("You said")
+            })
+            .collect()
+    };
+    // The proxy records a forwarded call once the emulator has answered it.
+    wait_until("the proxy's record", WAIT, || attempts().len() >= 2);
+    let attempts = attempts();
     assert_eq!(attempts.len(), 2, "one 429, then the send");
     assert_eq!(attempts[0].status, 429);
     assert!(attempts[1].at - attempts[0].at >= Duration::from_secs(2));
@@ -372,6 +386,28 @@ fn an_answer_kept_while_telegram_is_down_is_delivered_after_a_restart() {
     });
     assert_eq!(setup.with("You said: slow work").len(), 1);
     assert_eq!(setup.turns.seen(), ["slow work"], "one turn, not two");
+}
+
+#[test]
+fn a_turn_cut_short_by_a_kill_is_reported_and_its_status_removed_after_the_restart() {
+    let setup = Setup::new();
+    let gateway = setup.gateway();
+    setup.say("slow and doomed");
+    wait_until("the status message", WAIT, || {
+        setup.texts().iter().any(|t| t == "… thinking")
+    });
+    gateway.kill();
+    let _restarted = setup.gateway();
+    wait_until("the notice", WAIT, || {
+        !setup.with("I was stopped").is_empty()
+    });
+    wait_until("the status message goes", WAIT, || setup.no_status_left());
+    assert_eq!(setup.with("I was stopped").len(), 1);
+    assert!(
+        setup.with("You said").is_empty(),
+        "the cut turn is not run again"
+    );
+    assert_eq!(setup.turns.seen(), ["slow and doomed"]);
 }
 
 #[test]

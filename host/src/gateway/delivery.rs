@@ -216,8 +216,14 @@ impl Delivery {
     }
 
     /// Queues an answer (its pieces, then the deletion of `status` if given),
-    /// committed before anything is sent.
-    pub fn enqueue(&self, chat: i64, text: &str, status: Option<i64>) -> anyhow::Result<()> {
+    /// committed before anything is sent; marks `turn` finished in the same commit.
+    pub fn enqueue(
+        &self,
+        chat: i64,
+        text: &str,
+        status: Option<i64>,
+        turn: Option<i64>,
+    ) -> anyhow::Result<()> {
         let mut rows: Vec<Outgoing> = reply_chunks(text)
             .into_iter()
             .map(|piece| Outgoing::Text {
@@ -226,15 +232,23 @@ impl Delivery {
             })
             .collect();
         rows.extend(status.map(Outgoing::Delete));
-        if rows.is_empty() {
-            return Ok(());
-        }
-        self.outbox.enqueue(chat, &rows).map(drop)
+        self.outbox.enqueue_finishing(chat, &rows, turn)
     }
 
     /// Queues and delivers an answer.
-    pub async fn answer(&self, chat: i64, text: &str, status: Option<i64>) -> Delivered {
-        if let Err(error) = self.enqueue(chat, text, status) {
+    pub async fn answer(&self, chat: i64, text: &str) -> Delivered {
+        self.answer_turn(chat, text, None, None).await
+    }
+
+    /// Queues and delivers a turn's answer, then the deletion of its status message.
+    pub async fn answer_turn(
+        &self,
+        chat: i64,
+        text: &str,
+        status: Option<i64>,
+        turn: Option<i64>,
+    ) -> Delivered {
+        if let Err(error) = self.enqueue(chat, text, status, turn) {
             // The database refused the row: deliver without it rather than drop the answer.
             eprintln!(
                 "clambot gateway: could not keep an answer for chat {chat} in the outbox \

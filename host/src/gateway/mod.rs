@@ -51,7 +51,7 @@ impl Deliver for TelegramDelivery {
                 return;
             };
             // A result Telegram did not take is kept and delivered later (and logged).
-            self.delivery.answer(chat, text, None).await;
+            self.delivery.answer(chat, text).await;
         })
     }
 }

@@ -113,7 +113,8 @@ const MIGRATIONS: &[&str] = &[
     );
     "#,
     // 3: the Telegram gateway's outbox (answer pieces not yet delivered, and status
-    // messages to delete after them) and the
+    // messages to delete after them), the turns under way (so a turn a crash
+    // cut short is reported and its status message removed at the next start), and the
     // update ids it has handled (so a redelivered update is not answered twice).
     r#"
     CREATE TABLE telegram_outbox (
@@ -127,6 +128,12 @@ const MIGRATIONS: &[&str] = &[
         last_error  TEXT
     );
     CREATE INDEX telegram_outbox_by_chat ON telegram_outbox(chat, id);
+    CREATE TABLE telegram_turns (
+        id          INTEGER PRIMARY KEY,
+        chat        INTEGER NOT NULL,
+        status_id   INTEGER,
+        started_ms  INTEGER NOT NULL
+    );
     CREATE TABLE telegram_updates (
         bot         INTEGER NOT NULL,
         update_id   INTEGER NOT NULL,

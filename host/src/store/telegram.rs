@@ -60,25 +60,51 @@ impl Outbox {
         let now = now_ms() as i64;
         self.store.with(|c| {
             let tx = c.transaction()?;
-            let mut ids = Vec::with_capacity(rows.len());
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO telegram_outbox (chat, markdown, plain, delete_id, created_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                for row in rows {
-                    let (markdown, plain, delete) = match row {
-                        Outgoing::Text { markdown, plain } => {
-                            (markdown.as_str(), plain.as_str(), None)
-                        }
-                        Outgoing::Delete(message) => ("", "", Some(*message)),
-                    };
-                    insert.execute(params![chat, markdown, plain, delete, now])?;
-                    ids.push(tx.last_insert_rowid());
-                }
-            }
+            let ids = insert_rows(&tx, chat, rows, now)?;
             tx.commit()?;
             Ok(ids)
+        })
+    }
+
+    /// Queues what a turn's answer needs and, in the same transaction, marks
+    /// the turn finished: from then on the outbox answers for it.
+    pub fn enqueue_finishing(&self, chat: i64, rows: &[Outgoing], turn: Option<i64>) -> Result<()> {
+        let now = now_ms() as i64;
+        self.store.with(|c| {
+            let tx = c.transaction()?;
+            insert_rows(&tx, chat, rows, now)?;
+            if let Some(turn) = turn {
+                tx.execute("DELETE FROM telegram_turns WHERE id = ?1", [turn])?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Turns a stop cut short (started, never finished): each gets `notice` and
+    /// the deletion of its status message queued, and is marked finished.
+    /// Returns how many there were.
+    pub fn recover_unfinished(&self, notice: &(String, String)) -> Result<usize> {
+        let now = now_ms() as i64;
+        self.store.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let turns: Vec<(i64, i64, Option<i64>)> = {
+                let mut select =
+                    tx.prepare("SELECT id, chat, status_id FROM telegram_turns ORDER BY id")?;
+                select
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            for (id, chat, status) in &turns {
+                let mut rows = vec![Outgoing::Text {
+                    markdown: notice.0.clone(),
+                    plain: notice.1.clone(),
+                }];
+                rows.extend(status.map(Outgoing::Delete));
+                insert_rows(&tx, *chat, &rows, now)?;
+                tx.execute("DELETE FROM telegram_turns WHERE id = ?1", [id])?;
+            }
+            tx.commit()?;
+            Ok(turns.len())
         })
     }
 
@@ -147,6 +173,66 @@ impl Outbox {
             .execute(params![id, error])
             .map(drop)
         })
+    }
+}
+
+fn insert_rows(
+    tx: &rusqlite::Transaction<'_>,
+    chat: i64,
+    rows: &[Outgoing],
+    now: i64,
+) -> rusqlite::Result<Vec<i64>> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO telegram_outbox (chat, markdown, plain, delete_id, created_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (markdown, plain, delete) = match row {
+            Outgoing::Text { markdown, plain } => (markdown.as_str(), plain.as_str(), None),
+            Outgoing::Delete(message) => ("", "", Some(*message)),
+        };
+        insert.execute(params![chat, markdown, plain, delete, now])?;
+        ids.push(tx.last_insert_rowid());
+    }
+    Ok(ids)
+}
+
+/// Turns under way. Written on the bulk connection (no fsync per commit): a
+/// power cut may lose the mark, and with it only the restart notice.
+#[derive(Debug, Clone)]
+pub struct LiveTurns {
+    store: Arc<Store>,
+}
+
+impl LiveTurns {
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+
+    /// A turn starts in `chat`; returns its id.
+    pub fn begin(&self, chat: i64) -> Result<i64> {
+        let now = now_ms() as i64;
+        self.store.with_bulk(|c| {
+            c.prepare_cached("INSERT INTO telegram_turns (chat, started_ms) VALUES (?1, ?2)")?
+                .execute(params![chat, now])?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// The turn's status message, to delete if the turn is cut short.
+    pub fn status(&self, turn: i64, message: i64) -> Result<()> {
+        self.store.with_bulk(|c| {
+            c.prepare_cached("UPDATE telegram_turns SET status_id = ?2 WHERE id = ?1")?
+                .execute(params![turn, message])
+                .map(drop)
+        })
+    }
+
+    /// How many are under way (or were, when a stop cut them short).
+    pub fn count(&self) -> Result<usize> {
+        self.store
+            .with(|c| c.query_row("SELECT COUNT(*) FROM telegram_turns", [], |r| r.get(0)))
     }
 }
 
@@ -233,6 +319,42 @@ mod tests {
         outbox.remove(ids[0]).expect("remove");
         assert_eq!(outbox.pending(7).expect("pending").len(), 2);
         assert_eq!(outbox.len().expect("len"), 3);
+    }
+
+    #[test]
+    fn a_turn_cut_short_gets_a_notice_and_its_status_deleted_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(&dir.path().join("clambot.db")).expect("open"));
+        let (live, outbox) = (
+            LiveTurns::new(Arc::clone(&store)),
+            Outbox::new(Arc::clone(&store)),
+        );
+        let finished = live.begin(7).expect("begin");
+        let cut = live.begin(8).expect("begin");
+        live.status(cut, 555).expect("status");
+        outbox
+            .enqueue_finishing(7, &[Outgoing::Delete(1)], Some(finished))
+            .expect("finish");
+        assert_eq!(live.count().expect("count"), 1);
+        let notice = ("stopped\\.".to_owned(), "stopped.".to_owned());
+        assert_eq!(outbox.recover_unfinished(&notice).expect("recover"), 1);
+        assert_eq!(outbox.recover_unfinished(&notice).expect("again"), 0);
+        let rows: Vec<Outgoing> = outbox
+            .pending(8)
+            .expect("pending")
+            .into_iter()
+            .map(|p| p.outgoing)
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                Outgoing::Text {
+                    markdown: notice.0.clone(),
+                    plain: notice.1.clone()
+                },
+                Outgoing::Delete(555)
+            ]
+        );
     }
 
     #[test]

@@ -21,13 +21,18 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::api::{BotApi, Message, Update};
+use super::format::reply_chunks;
 use crate::agent::turn::{AnnouncingApprover, Phase, Progress, TurnRequest, Turns};
 use crate::gate::grants::Grants;
 use crate::gateway::approver::{ChatApprover, PendingApprovals};
 use crate::gateway::config::Access;
 use crate::gateway::delivery::{Delivery, RetryPolicy, retry};
 use crate::state::HostState;
-use crate::store::telegram::HandledUpdates;
+use crate::store::telegram::{HandledUpdates, LiveTurns};
+
+/// What a chat is told about a turn that a stop (a crash, a kill) cut short.
+const INTERRUPTED: &str = "I was stopped while working on your last message and could not \
+    finish it. Please send it again if you still need it.";
 
 /// How long one getUpdates call waits for news.
 const POLL_SECONDS: u64 = 25;
@@ -96,6 +101,7 @@ async fn show_phases(
     done: CancellationToken,
     drafts: Arc<AtomicU8>,
     draft_id: i64,
+    turn: Option<(LiveTurns, i64)>,
 ) -> Option<i64> {
     let api = delivery.api().clone();
     // Drafts exist only in private chats (positive ids).
@@ -144,6 +150,12 @@ async fn show_phases(
             return None;
         }
     };
+    // Named with the turn, so a stop that cuts the turn short cannot leave it behind.
+    if let Some((live, turn)) = &turn
+        && let Err(error) = live.status(*turn, id)
+    {
+        eprintln!("clambot gateway: recording the status message: {error:#}");
+    }
     loop {
         tokio::select! {
             biased;
@@ -216,6 +228,7 @@ impl Bot {
         if let Err(error) = self.handled.prune() {
             eprintln!("clambot gateway: pruning the handled updates: {error:#}");
         }
+        self.recover_unfinished_turns();
         let mut backoff = Duration::from_millis(500);
         loop {
             let asked = std::time::Instant::now();
@@ -270,6 +283,31 @@ impl Bot {
                     () = tokio::time::sleep(Duration::from_millis(20)) => {}
                 }
             }
+        }
+    }
+
+    /// Turns the last stop cut short: each chat is told, and the status message
+    /// goes (both through the outbox, so also if Telegram is down now).
+    fn recover_unfinished_turns(&self) {
+        let piece = reply_chunks(INTERRUPTED)
+            .into_iter()
+            .next()
+            .expect("one piece");
+        match self
+            .delivery
+            .outbox()
+            .recover_unfinished(&(piece.markdown, piece.plain))
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                eprintln!(
+                    "clambot gateway: {n} turn(s) were cut short by the last stop; told their chats"
+                );
+                let delivery = self.delivery.clone();
+                self.in_flight
+                    .spawn(async move { delivery.flush_all().await });
+            }
+            Err(error) => eprintln!("clambot gateway: recovering unfinished turns: {error:#}"),
         }
     }
 
@@ -359,7 +397,7 @@ impl Bot {
 
     /// Queues a reply and delivers it in the background (the poll loop goes on).
     async fn say(&self, chat: i64, text: &str) {
-        if let Err(error) = self.delivery.enqueue(chat, text, None) {
+        if let Err(error) = self.delivery.enqueue(chat, text, None, None) {
             eprintln!("clambot gateway: could not keep a reply for chat {chat}: {error:#}");
             return;
         }
@@ -384,6 +422,15 @@ impl Bot {
                 }
             });
         }
+        // Marked as under way, so a stop that cuts it short is reported at the next start.
+        let live = LiveTurns::new(Arc::clone(&self.state.store));
+        let turn = match live.begin(chat) {
+            Ok(turn) => Some(turn),
+            Err(error) => {
+                eprintln!("clambot gateway: recording a turn: {error:#}");
+                None
+            }
+        };
         // The phases show (a draft or a status message) while the turn already runs.
         let (phases, phases_seen) = tokio::sync::watch::channel(String::new());
         let status_done = CancellationToken::new();
@@ -394,6 +441,7 @@ impl Bot {
             status_done.clone(),
             Arc::clone(&self.drafts),
             self.next_draft.fetch_add(1, Ordering::Relaxed),
+            turn.map(|turn| (live, turn)),
         ));
         let progress: Arc<dyn Progress> = Arc::new(StatusPhases(phases));
         let approver = Arc::new(AnnouncingApprover {
@@ -430,7 +478,7 @@ impl Bot {
         // Phases stop before the answer goes, so no draft or edit lands after it.
         status_done.cancel();
         let status = status.await.ok().flatten();
-        self.delivery.answer(chat, &text, status).await;
+        self.delivery.answer_turn(chat, &text, status, turn).await;
     }
 
     async fn command(&self, message: &Message, user: i64, text: &str) {
