@@ -14,6 +14,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
+/// The most an answer from the Bot API may be (a full getUpdates batch is far smaller).
+const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
 /// Telegram would otherwise fetch the first URL of a message to render a
 /// preview: a request to a URL a script, a cron job or an approval question
 /// named, made by Telegram on the bot's behalf and outside the gate. Every
@@ -209,7 +212,8 @@ fn classify(method: &str, status: u16, retry_header: Option<u64>, body: &[u8]) -
             .and_then(|e| e.parameters.as_ref())
             .and_then(|p| p.retry_after)
             .or(retry_header)
-            .map(Duration::from_secs);
+            // A hostile or broken answer must not make the wait absurd (or overflow).
+            .map(|s| Duration::from_secs(s.min(3600)));
         return ApiError::RateLimited {
             method,
             retry_after,
@@ -256,6 +260,11 @@ pub struct Polled {
 fn update_id_of(value: &Json) -> Option<i64> {
     let id = value.get("update_id")?;
     id.as_i64()
+        .or_else(|| {
+            id.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        })
         .or_else(|| id.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
@@ -265,50 +274,170 @@ fn update_id_of(value: &Json) -> Option<i64> {
 pub fn decode_updates(batch: Vec<Json>) -> Polled {
     let mut polled = Polled::default();
     for value in batch {
-        let id = update_id_of(&value);
-        if let Some(id) = id {
-            let next = id.saturating_add(1);
-            polled.next_offset = Some(polled.next_offset.map_or(next, |o: i64| o.max(next)));
-        }
-        let fields: Vec<String> = match &value {
-            Json::Object(map) => map
-                .keys()
-                .map(|k| {
-                    if k.len() <= 32 && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-                        k.clone()
-                    } else {
-                        "?".to_owned()
-                    }
-                })
-                .take(8)
-                .collect(),
-            _ => vec![],
-        };
-        let decoded = match id {
-            None => Err("no readable update_id".to_owned()),
-            Some(id) => {
-                let mut value = value;
-                value["update_id"] = json!(id);
-                serde_json::from_value::<Update>(value).map_err(|e| {
-                    // The message of a serde error quotes the offending value: keep only its kind.
-                    format!("{:?} error", e.classify()).to_lowercase()
-                })
-            }
-        };
-        match decoded {
-            Ok(update) => polled.updates.push(update),
-            Err(why) => polled.skipped.push(format!(
-                "update {} ({}): {why}",
-                id.map_or_else(|| "without an id".to_owned(), |id| id.to_string()),
-                if fields.is_empty() {
-                    "not an object".to_owned()
-                } else {
-                    fields.join(", ")
-                }
-            )),
-        }
+        decode_one(value, &mut polled);
     }
     polled
+}
+
+fn advance(polled: &mut Polled, id: i64) {
+    let next = id.saturating_add(1);
+    polled.next_offset = Some(polled.next_offset.map_or(next, |o: i64| o.max(next)));
+}
+
+fn decode_one(value: Json, polled: &mut Polled) {
+    let id = update_id_of(&value);
+    if let Some(id) = id {
+        advance(polled, id);
+    }
+    let fields: Vec<String> = match &value {
+        Json::Object(map) => map
+            .keys()
+            .map(|k| {
+                if k.len() <= 32 && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                    k.clone()
+                } else {
+                    "?".to_owned()
+                }
+            })
+            .take(8)
+            .collect(),
+        _ => vec![],
+    };
+    let decoded = match id {
+        None => Err("no readable update_id".to_owned()),
+        Some(id) => {
+            let mut value = value;
+            value["update_id"] = json!(id);
+            serde_json::from_value::<Update>(value).map_err(|e| {
+                // The message of a serde error quotes the offending value: keep only its kind.
+                format!("{:?} error", e.classify()).to_lowercase()
+            })
+        }
+    };
+    match decoded {
+        Ok(update) => polled.updates.push(update),
+        Err(why) => polled.skipped.push(format!(
+            "update {} ({}): {why}",
+            id.map_or_else(|| "without an id".to_owned(), |id| id.to_string()),
+            if fields.is_empty() {
+                "not an object".to_owned()
+            } else {
+                fields.join(", ")
+            }
+        )),
+    }
+}
+
+/// Decodes a `getUpdates` answer. Normally one parse; if the answer as a whole
+/// does not parse (one update nested past the parser's depth limit, or broken),
+/// its `result` array is split into elements without parsing them, and each is
+/// decoded on its own, so the one bad update does not take the others with it.
+pub fn decode_updates_answer(bytes: &[u8]) -> Option<Polled> {
+    if let Ok(Envelope {
+        ok: true,
+        result: Some(batch),
+        ..
+    }) = serde_json::from_slice::<Envelope<Vec<Json>>>(bytes)
+    {
+        return Some(decode_updates(batch));
+    }
+    let elements = raw_result_elements(bytes)?;
+    let mut polled = Polled::default();
+    for element in elements {
+        match serde_json::from_slice::<Json>(element) {
+            Ok(value) => decode_one(value, &mut polled),
+            Err(e) => {
+                let id = raw_update_id(element);
+                if let Some(id) = id {
+                    advance(&mut polled, id);
+                }
+                polled.skipped.push(format!(
+                    "update {}: unreadable JSON ({:?} error, {} bytes)",
+                    id.map_or_else(|| "without an id".to_owned(), |id| id.to_string()),
+                    e.classify(),
+                    element.len()
+                ));
+            }
+        }
+    }
+    Some(polled)
+}
+
+/// `"update_id": <digits>` near the start of an element that does not parse.
+fn raw_update_id(element: &[u8]) -> Option<i64> {
+    let key = b"\"update_id\"";
+    let at = element.windows(key.len()).position(|w| w == key)?;
+    let rest = &element[at + key.len()..];
+    let rest = rest
+        .trim_ascii_start()
+        .strip_prefix(b":")?
+        .trim_ascii_start();
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
+/// The raw elements of the top-level `"result"` array, found by scanning
+/// (strings and nesting tracked iteratively, so no depth limit applies).
+fn raw_result_elements(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut string_start = 0;
+    let mut last_key: &[u8] = b"";
+    let (mut in_result, mut found) = (false, false);
+    let mut element: Option<usize> = None;
+    let mut elements = Vec::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+                if depth == 1 {
+                    last_key = &bytes[string_start..i];
+                }
+            }
+            continue;
+        }
+        let at_element_level = in_result && depth == 2;
+        if at_element_level
+            && element.is_none()
+            && !b.is_ascii_whitespace()
+            && b != b','
+            && b != b']'
+        {
+            element = Some(i);
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                string_start = i + 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth == 2 && b == b'[' && last_key == b"result" && !found {
+                    in_result = true;
+                    found = true;
+                }
+            }
+            b'}' | b']' => {
+                if at_element_level && b == b']' {
+                    if let Some(start) = element.take() {
+                        elements.push(bytes[start..i].trim_ascii());
+                    }
+                    in_result = false;
+                }
+                depth = depth.checked_sub(1)?;
+            }
+            b',' if at_element_level => {
+                if let Some(start) = element.take() {
+                    elements.push(bytes[start..i].trim_ascii());
+                }
+            }
+            _ => {}
+        }
+    }
+    found.then_some(elements)
 }
 
 /// One inline button.
@@ -341,7 +470,8 @@ impl BotApi {
         }
     }
 
-    async fn call<T: DeserializeOwned>(&self, method: &str, body: Json) -> Result<T, ApiError> {
+    /// Sends a request; returns a 2xx answer's status and body, or the classified failure.
+    async fn call_raw(&self, method: &str, body: Json) -> Result<(u16, Vec<u8>), ApiError> {
         let url = format!("{}/bot{}/{method}", self.base, self.token);
         let response = self
             .client
@@ -371,13 +501,29 @@ impl BotApi {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
-        let bytes = response.bytes().await.map_err(|e| ApiError::NoAnswer {
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| ApiError::NoAnswer {
             method: method.to_owned(),
             detail: self.scrub(&e.without_url().to_string()),
-        })?;
+        })? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > MAX_ANSWER_BYTES {
+                return Err(ApiError::Unreadable {
+                    method: method.to_owned(),
+                    status,
+                });
+            }
+        }
         if !(200..300).contains(&status) {
             return Err(self.scrubbed(classify(method, status, retry_header, &bytes)));
         }
+        Ok((status, bytes))
+    }
+
+    async fn call<T: DeserializeOwned>(&self, method: &str, body: Json) -> Result<T, ApiError> {
+        let (status, bytes) = self.call_raw(method, body).await?;
+        let retry_header = None;
         // Some servers answer `"result": null` for methods whose result is `true`.
         match serde_json::from_slice::<Envelope<Json>>(&bytes) {
             Ok(Envelope {
@@ -438,13 +584,16 @@ impl BotApi {
 
     /// Long polling: updates after `offset`, waiting up to `timeout` seconds.
     pub async fn get_updates(&self, offset: i64, timeout: u64) -> Result<Polled, ApiError> {
-        let batch: Vec<Json> = self
-            .call(
+        let (status, bytes) = self
+            .call_raw(
                 "getUpdates",
                 json!({"offset": offset, "timeout": timeout, "allowed_updates": ["message", "callback_query"]}),
             )
             .await?;
-        Ok(decode_updates(batch))
+        decode_updates_answer(&bytes).ok_or(ApiError::Unreadable {
+            method: "getUpdates".into(),
+            status,
+        })
     }
 
     /// Sends text, never with a link preview; `markdown` selects MarkdownV2 (the text must be escaped).
@@ -650,6 +799,52 @@ mod tests {
             panic!("refused");
         };
         assert_eq!(description.len(), 300, "descriptions are clipped");
+    }
+
+    #[test]
+    fn an_update_nested_past_the_parser_limit_does_not_take_the_batch_with_it() {
+        let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+        let answer = format!(
+            r#"{{"ok":true,"result":[
+                {{"update_id":7,"message":{{"message_id":1,"chat":{{"id":3}},"text":"a ] [ \" }} {{ , text"}}}},
+                {{"update_id":8,"message":{{"deep":{deep}}}}},
+                {{"update_id":9.0,"message":{{"message_id":2,"chat":{{"id":3}},"text":"b"}}}}
+            ]}}"#
+        );
+        assert!(
+            serde_json::from_str::<Json>(&answer).is_err(),
+            "too deep for one parse"
+        );
+        let polled = decode_updates_answer(answer.as_bytes()).expect("readable");
+        let texts: Vec<_> = polled
+            .updates
+            .iter()
+            .map(|u| {
+                u.message
+                    .as_ref()
+                    .and_then(|m| m.text.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(texts, ["a ] [ \" } { , text", "b"]);
+        assert_eq!(polled.next_offset, Some(10));
+        assert_eq!(polled.skipped.len(), 1);
+        assert!(
+            polled.skipped[0].starts_with("update 8: unreadable JSON"),
+            "{:?}",
+            polled.skipped
+        );
+        // Not a Bot API answer at all: an error (the poll is retried), never a panic.
+        for junk in ["", "[", "{\"ok\":true}", "]]]]", "{\"result\":{\"a\":1}}"] {
+            assert!(decode_updates_answer(junk.as_bytes()).is_none(), "{junk}");
+        }
+        assert_eq!(
+            decode_updates_answer(br#"{"ok":true,"result":[]}"#)
+                .expect("empty")
+                .updates
+                .len(),
+            0
+        );
     }
 
     #[tokio::test]

@@ -334,13 +334,10 @@ impl Bot {
                     Err(refused) => refused.explain().to_owned(),
                 }
             };
-            // Answered (with retries) beside the poll loop, which goes on.
-            let delivery = self.delivery.clone();
-            self.in_flight.spawn(async move {
-                if let Err(error) = delivery.answer_callback(&query.id, &text).await {
-                    eprintln!("clambot gateway: could not answer a button press: {error}");
-                }
-            });
+            // Answered in order (with short retries: a press wants its answer now).
+            if let Err(error) = self.delivery.answer_callback(&query.id, &text).await {
+                eprintln!("clambot gateway: could not answer a button press: {error}");
+            }
             return;
         }
         let Some(message) = update.message else {

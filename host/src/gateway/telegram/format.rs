@@ -155,6 +155,14 @@ fn parse(text: &str) -> Vec<Unit<'_>> {
     units
 }
 
+/// A position in the piece being filled.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    markdown: usize,
+    plain: usize,
+    used: usize,
+}
+
 /// The piece being filled.
 struct Builder {
     limit: usize,
@@ -179,11 +187,20 @@ impl Builder {
             // Trailing whitespace (never escaped) would not survive a re-parse.
             let markdown = std::mem::take(&mut self.markdown);
             let plain = std::mem::take(&mut self.plain);
-            self.pieces.push(Piece {
-                markdown: markdown.trim_end().to_owned(),
-                plain: plain.trim_end().to_owned(),
-            });
             self.used = 0;
+            // A piece with nothing to show (fences around blank lines) would be
+            // refused as empty: it is left out, losing only blank lines.
+            let visible = plain.lines().any(|l| {
+                !l.trim().is_empty()
+                    && !closing_fence(l)
+                    && opening_fence(l).is_none_or(|info| !info.is_empty() && !clean_language(info))
+            });
+            if visible {
+                self.pieces.push(Piece {
+                    markdown: markdown.trim_end().to_owned(),
+                    plain: plain.trim_end().to_owned(),
+                });
+            }
         }
     }
 
@@ -199,6 +216,20 @@ impl Builder {
         escape_into(&mut self.markdown, text, code);
         self.plain.push_str(text);
         self.used += cost(text, if code { code_cost } else { prose_cost });
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            markdown: self.markdown.len(),
+            plain: self.plain.len(),
+            used: self.used,
+        }
+    }
+
+    fn truncate(&mut self, mark: Mark) {
+        self.markdown.truncate(mark.markdown);
+        self.plain.truncate(mark.plain);
+        self.used = mark.used;
     }
 
     /// Raw Markdown (fences): the same in both forms, and no escaping.
@@ -288,6 +319,10 @@ fn add_paragraph(b: &mut Builder, lines: &[&str], separator: usize) {
 }
 
 fn add_code(b: &mut Builder, language: &str, lines: &[&str], separator: usize) {
+    // An empty block would be an empty entity, which Telegram refuses: it shows nothing anyway.
+    if lines.iter().all(|l| l.trim().is_empty()) {
+        return;
+    }
     // Too long a language for a tiny limit is dropped rather than looping.
     let language = if fence_costs(language).0 + 4 + 3 > b.limit {
         ""
@@ -305,43 +340,60 @@ fn add_code(b: &mut Builder, language: &str, lines: &[&str], separator: usize) {
         b.flush();
     }
     let sep = if b.is_empty() { 0 } else { separator };
+    let fence = format!("```{language}\n");
+    // Where the open fence went, and whether the block has shown anything since:
+    // a block with nothing in it is taken back out, never sent empty.
+    let mut opened = b.mark();
     b.newlines(sep);
-    b.raw(&format!("```{language}\n"));
-    let reopen = |b: &mut Builder| {
-        b.raw("\n```");
+    b.raw(&fence);
+    let mut content = false;
+    let reopen = |b: &mut Builder, opened: &mut Mark, content: &mut bool| {
+        if *content {
+            b.raw("\n```");
+        } else {
+            b.truncate(*opened);
+        }
         b.flush();
-        b.raw(&format!("```{language}\n"));
+        *opened = b.mark();
+        b.raw(&fence);
+        *content = false;
     };
     let mut line_start = true;
     for (i, line) in lines.iter().enumerate() {
-        let sep = usize::from(i > 0);
+        let sep = usize::from(i > 0 && !line_start);
         let line_cost = cost(line, code_cost);
         if sep + line_cost + close <= b.room() {
             b.newlines(sep);
             b.text(line, true);
+            content |= !line.trim().is_empty();
             line_start = false;
             continue;
         }
-        if !line_start || sep > 0 {
-            reopen(b);
+        if !line_start {
+            reopen(b, &mut opened, &mut content);
         }
         // A code line longer than a piece is cut between characters.
         let mut rest = *line;
         while !rest.is_empty() {
             let (head, tail) = cut(rest, b.room().saturating_sub(close), code_cost, false);
             if head.is_empty() {
-                reopen(b);
+                reopen(b, &mut opened, &mut content);
                 continue;
             }
             b.text(head, true);
+            content |= !head.trim().is_empty();
             if !tail.is_empty() {
-                reopen(b);
+                reopen(b, &mut opened, &mut content);
             }
             rest = tail;
         }
         line_start = false;
     }
-    b.raw("\n```");
+    if content {
+        b.raw("\n```");
+    } else {
+        b.truncate(opened);
+    }
 }
 
 /// Splits `text` into pieces whose escaped form is at most `limit` UTF-16 code
@@ -405,7 +457,8 @@ mod tests {
         // A fence mid-line is not a fence: its backticks show as written.
         assert_eq!(escape_markdown_v2("a ```b``` c"), "a \\`\\`\\`b\\`\\`\\` c");
         // An unclosed fence is closed; an odd info string stays visible as code.
-        assert_eq!(escape_markdown_v2("```open"), "```open\n\n```");
+        assert_eq!(escape_markdown_v2("```open"), "");
+        assert_eq!(escape_markdown_v2("a\n```\n\n```\nb"), "a\nb");
         assert_eq!(escape_markdown_v2("```a b.c\nx"), "```\na b.c\nx\n```");
         assert_eq!(escape_markdown_v2("p1\n\n\np2"), "p1\n\n\np2");
     }
