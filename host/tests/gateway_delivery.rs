@@ -272,7 +272,7 @@ fn three_seconds_of_500s_delay_the_answer_and_lose_nothing() {
     assert!(gaps.last() > gaps.first(), "{gaps:?}");
     assert!(
         gaps.iter()
-            .all(|g| *g <= POLICY.max_delay + Duration::from_millis(300)),
+            .all(|g| *g <= POLICY.max_delay + Duration::from_secs(1)),
         "{gaps:?}"
     );
 }
