@@ -250,10 +250,14 @@ impl HandledUpdates {
     }
 
     /// Claims `update_id`: true if it is new (the caller handles it), false if
-    /// it was handled before. Committed before the update is acted on.
+    /// it was handled before. Committed before the update is acted on, on the
+    /// bulk connection: it is on every message's critical path, and without an
+    /// fsync it costs microseconds instead of milliseconds. A crash of the
+    /// process loses nothing (WAL); a power cut may lose the last claims, and
+    /// an update Telegram then delivers again would be answered again.
     pub fn claim(&self, update_id: i64) -> Result<bool> {
         let now = now_ms() as i64;
-        self.store.with(|c| {
+        self.store.with_bulk(|c| {
             c.prepare_cached(
                 "INSERT OR IGNORE INTO telegram_updates (bot, update_id, handled_ms) VALUES (?1, ?2, ?3)",
             )?
