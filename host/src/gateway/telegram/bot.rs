@@ -264,7 +264,7 @@ impl Bot {
                     Err(error) => {
                         // Not claimed, so not handled: fetch it again after a pause.
                         eprintln!(
-                            "clambot gateway: could not record update {id} ({error:#});                              retrying in {backoff:?}"
+                            "clambot gateway: could not record update {id} ({error:#}); retrying in {backoff:?}"
                         );
                         confirmed = Some(id);
                         tokio::time::sleep(backoff).await;
