@@ -16,6 +16,7 @@ use clambot::agent::{Agent, AgentParts, AgentSettings};
 use clambot::gate::redact::Redactor;
 use clambot::gate::{BoxFuture, GateSetup};
 use clambot::gateway::config::{Access, AllowEntry};
+use clambot::gateway::delivery::Delivery;
 use clambot::gateway::heartbeat::Heartbeat;
 use clambot::gateway::scheduler::{Clock, Scheduler};
 use clambot::gateway::telegram::api::BotApi;
@@ -546,7 +547,10 @@ fn cron_jobs_fire_on_the_clock_through_the_gate_and_report_denials() {
         jobs: CronJobs::new(Arc::clone(&state.store)),
         turns: Arc::new(agent),
         deliver: Arc::new(TelegramDelivery {
-            api: BotApi::new(&telegram.url(), TOKEN).expect("api"),
+            delivery: Delivery::new(
+                BotApi::new(&telegram.url(), TOKEN).expect("api"),
+                Arc::clone(&state.store),
+            ),
             owner_chat: Some(OWNER),
         }) as Arc<dyn Deliver>,
         clock: clock.clone(),

@@ -35,6 +35,8 @@ pub struct GatewayArgs {
 
 /// How often the scheduler looks for due jobs.
 const SCHEDULER_TICK: Duration = Duration::from_secs(10);
+/// How often answers kept in the outbox are retried.
+const OUTBOX_FLUSH: Duration = Duration::from_secs(30);
 
 pub fn run(args: GatewayArgs) -> Result<ExitCode> {
     let home = Home::from_env()?;
@@ -98,10 +100,14 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode> {
                     in_flight.clone(),
                     cancel_turns.clone(),
                 ));
+                let delivery = bot.delivery.clone();
                 services.spawn(bot.run(stop.clone()));
+                // What the outbox holds (from before a restart, or kept while
+                // Telegram was down) is retried in the background.
+                services.spawn(delivery.clone().run(OUTBOX_FLUSH, stop.clone()));
                 eprintln!("clambot gateway: Telegram polling");
                 Arc::new(TelegramDelivery {
-                    api,
+                    delivery,
                     owner_chat: telegram.owner_chat(),
                 })
             }

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::telegram::api::{BotApi, Button};
+use super::delivery::Delivery;
+use super::telegram::api::Button;
 use crate::gate::BoxFuture;
 use crate::gate::approver::{Approval, ApprovalRequest, Approver};
 
@@ -103,7 +104,7 @@ impl PendingApprovals {
 /// Asks one person in one chat.
 #[derive(Debug, Clone)]
 pub struct ChatApprover {
-    pub api: BotApi,
+    pub delivery: Delivery,
     pub chat: i64,
     pub user: i64,
     pub pending: Arc<PendingApprovals>,
@@ -141,8 +142,8 @@ impl Approver for ChatApprover {
                 vec![button("Reject", "reject")],
             ];
             let asked = self
-                .api
-                .send_message(self.chat, &text, false, Some(&buttons))
+                .delivery
+                .send_now(self.chat, &text, Some(&buttons))
                 .await;
             let approval = match asked {
                 Err(error) => {
@@ -162,10 +163,13 @@ impl Approver for ChatApprover {
                         }
                         _ => format!("✓ {} — allowed", request.function),
                     };
-                    let _ = self
-                        .api
-                        .edit_message_text(self.chat, message.message_id, &outcome)
-                        .await;
+                    if let Err(error) = self
+                        .delivery
+                        .edit(self.chat, message.message_id, &outcome)
+                        .await
+                    {
+                        eprintln!("clambot gateway: could not mark the question answered: {error}");
+                    }
                     approval
                 }
             };

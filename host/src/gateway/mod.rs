@@ -10,6 +10,7 @@
 
 pub mod approver;
 pub mod config;
+pub mod delivery;
 pub mod heartbeat;
 pub mod scheduler;
 pub mod telegram;
@@ -20,8 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::gate::BoxFuture;
-use telegram::api::BotApi;
-use telegram::format::{escape_markdown_v2, reply_chunks};
+use delivery::Delivery;
 
 /// Where results that no person is waiting for go (cron, heartbeat).
 pub trait Deliver: Send + Sync + std::fmt::Debug {
@@ -29,10 +29,11 @@ pub trait Deliver: Send + Sync + std::fmt::Debug {
     fn deliver<'a>(&'a self, channel: Option<&'a str>, text: &'a str) -> BoxFuture<'a, ()>;
 }
 
-/// Delivers to Telegram chats: the job's, else the owner's.
+/// Delivers to Telegram chats: the job's, else the owner's. Results go
+/// through the outbox, so one that Telegram does not take now is delivered later.
 #[derive(Debug, Clone)]
 pub struct TelegramDelivery {
-    pub api: BotApi,
+    pub delivery: Delivery,
     pub owner_chat: Option<i64>,
 }
 
@@ -49,17 +50,8 @@ impl Deliver for TelegramDelivery {
                 );
                 return;
             };
-            for chunk in reply_chunks(text) {
-                if self
-                    .api
-                    .send_message(chat, &escape_markdown_v2(&chunk), true, None)
-                    .await
-                    .is_err()
-                    && let Err(error) = self.api.send_message(chat, &chunk, false, None).await
-                {
-                    eprintln!("clambot gateway: could not deliver to {chat}: {error:#}\n{text}");
-                }
-            }
+            // A result Telegram did not take is kept and delivered later (and logged).
+            self.delivery.answer(chat, text).await;
         })
     }
 }

@@ -17,6 +17,7 @@ pub mod cron;
 pub mod memory;
 pub mod sessions;
 pub mod snapshots;
+pub mod telegram;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -128,6 +129,35 @@ const MIGRATIONS: &[&str] = &[
         text        TEXT NOT NULL,
         created_ms  INTEGER NOT NULL
     );
+    "#,
+    // 4: the Telegram gateway's outbox (answer pieces not yet delivered, and status
+    // messages to delete after them), the turns under way (so a turn a crash
+    // cut short is reported and its status message removed at the next start), and the
+    // update ids it has handled (so a redelivered update is not answered twice).
+    r#"
+    CREATE TABLE telegram_outbox (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        chat        INTEGER NOT NULL,
+        markdown    TEXT NOT NULL,
+        plain       TEXT NOT NULL,
+        delete_id   INTEGER,
+        created_ms  INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        last_error  TEXT
+    );
+    CREATE INDEX telegram_outbox_by_chat ON telegram_outbox(chat, id);
+    CREATE TABLE telegram_turns (
+        id          INTEGER PRIMARY KEY,
+        chat        INTEGER NOT NULL,
+        status_id   INTEGER,
+        started_ms  INTEGER NOT NULL
+    );
+    CREATE TABLE telegram_updates (
+        bot         INTEGER NOT NULL,
+        update_id   INTEGER NOT NULL,
+        handled_ms  INTEGER NOT NULL,
+        PRIMARY KEY (bot, update_id)
+    ) WITHOUT ROWID;
     "#,
 ];
 

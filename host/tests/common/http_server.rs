@@ -160,7 +160,11 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, handler: &Handler) {
                     head.push_str(&format!("{name}: {value}\r\n"));
                 }
                 head.push_str("\r\n");
-                if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&body).is_err() {
+                // One write: head and body in two small writes meet Nagle's
+                // algorithm and the client's delayed ACK (~40 ms per answer).
+                let mut answer = head.into_bytes();
+                answer.extend_from_slice(&body);
+                if writer.write_all(&answer).is_err() {
                     return;
                 }
             }

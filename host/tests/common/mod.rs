@@ -46,7 +46,9 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+pub mod fault_proxy;
 pub mod http_server;
 pub mod model_server;
+pub mod telegram_emulator;
 pub mod telegram_server;
 pub mod world;

@@ -19,9 +19,15 @@ struct State {
     next_update: i64,
     next_message: i64,
     calls: Vec<(String, Value)>,
+    /// When each call arrived (parallel to `calls`).
+    call_times: Vec<Instant>,
+    /// When each update was first handed out by getUpdates.
+    handed: HashMap<i64, Instant>,
     /// MarkdownV2 messages containing this are refused ("can't parse entities").
     refuse_markdown_with: Option<String>,
     files: HashMap<String, Vec<u8>>,
+    /// Whether sendMessageDraft exists (Bot API 9.3+); otherwise it is a 404.
+    drafts: bool,
 }
 
 pub struct FakeTelegram {
@@ -95,6 +101,11 @@ impl FakeTelegram {
         }}));
     }
 
+    /// Takes sendMessageDraft, as Telegram does for bots that may stream.
+    pub fn accept_drafts(&self) {
+        self.state.lock().expect("lock").drafts = true;
+    }
+
     pub fn refuse_markdown_with(&self, needle: &str) {
         self.state.lock().expect("lock").refuse_markdown_with = Some(needle.into());
     }
@@ -109,6 +120,28 @@ impl FakeTelegram {
             .filter(|(m, _)| m == method)
             .map(|(_, body)| body.clone())
             .collect()
+    }
+
+    /// Bodies of the calls to `method`, with when each arrived.
+    pub fn calls_at(&self, method: &str) -> Vec<(Value, Instant)> {
+        let state = self.state.lock().expect("lock");
+        state
+            .calls
+            .iter()
+            .zip(&state.call_times)
+            .filter(|((m, _), _)| m == method)
+            .map(|((_, body), at)| (body.clone(), *at))
+            .collect()
+    }
+
+    /// When getUpdates first handed out update `id`.
+    pub fn handed_at(&self, id: i64) -> Option<Instant> {
+        self.state.lock().expect("lock").handed.get(&id).copied()
+    }
+
+    /// The id the next pushed update gets.
+    pub fn next_update_id(&self) -> i64 {
+        self.state.lock().expect("lock").next_update
     }
 
     /// Waits until `check` holds (or panics after `timeout`).
@@ -171,6 +204,15 @@ fn handle(state: &Mutex<State>, seen: &Seen) -> Reply {
             state
                 .updates
                 .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+            let now = Instant::now();
+            let ids: Vec<i64> = state
+                .updates
+                .iter()
+                .filter_map(|u| u["update_id"].as_i64())
+                .collect();
+            for id in ids {
+                state.handed.entry(id).or_insert(now);
+            }
             state.updates.iter().cloned().collect()
         };
         if updates.is_empty() {
@@ -181,6 +223,7 @@ fn handle(state: &Mutex<State>, seen: &Seen) -> Reply {
     }
     let mut state = state.lock().expect("lock");
     state.calls.push((method.to_owned(), body.clone()));
+    state.call_times.push(Instant::now());
     match method {
         "sendMessage" => {
             if body["parse_mode"] == "MarkdownV2"
@@ -205,6 +248,7 @@ fn handle(state: &Mutex<State>, seen: &Seen) -> Reply {
         "editMessageText" | "deleteMessage" | "answerCallbackQuery" | "sendChatAction" => {
             ok(json!(true))
         }
+        "sendMessageDraft" if state.drafts => ok(json!(true)),
         other => Reply::text(
             404,
             "application/json",

@@ -1,8 +1,17 @@
 //! The Telegram front end: long polling, access control on every message and
 //! every button press, commands, uploads, and one agent turn per message with a
 //! typing indicator and a status message edited through the phases.
+//!
+//! Threat model for polling: a `getUpdates` batch is decoded one update at a
+//! time, so one malformed update (from a buggy or hostile server, or a new
+//! Telegram field) is logged without its content and skipped, and the offset
+//! moves past it; it never makes the batch unreadable or stalls the bot. Each
+//! update id is claimed in the database before the update is acted on, so an
+//! update delivered again (a lost confirmation, a restart) is not answered
+//! twice. Everything sent goes through [`Delivery`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -11,12 +20,18 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::api::{BotApi, Message, Update};
-use super::format::{escape_markdown_v2, reply_chunks};
+use super::format::reply_chunks;
 use crate::agent::turn::{AnnouncingApprover, Phase, Progress, TurnRequest, Turns};
 use crate::gate::grants::Grants;
 use crate::gateway::approver::{ChatApprover, PendingApprovals};
 use crate::gateway::config::Access;
+use crate::gateway::delivery::{Delivery, RetryPolicy, retry};
 use crate::state::HostState;
+use crate::store::telegram::{HandledUpdates, LiveTurns};
+
+/// What a chat is told about a turn that a stop (a crash, a kill) cut short.
+const INTERRUPTED: &str = "I was stopped while working on your last message and could not \
+    finish it. Please send it again if you still need it.";
 
 /// How long one getUpdates call waits for news.
 const POLL_SECONDS: u64 = 25;
@@ -24,6 +39,14 @@ const POLL_SECONDS: u64 = 25;
 /// Everything the bot needs.
 pub struct Bot {
     pub api: BotApi,
+    /// Every send, edit and delete goes through here.
+    pub delivery: Delivery,
+    /// Update ids already handled (persisted).
+    handled: HandledUpdates,
+    /// Whether `sendMessageDraft` works ([`DRAFTS_UNKNOWN`] until tried).
+    drafts: Arc<AtomicU8>,
+    /// The next draft id (non-zero).
+    next_draft: AtomicI64,
     pub turns: Arc<dyn Turns>,
     pub state: HostState,
     pub access: Access,
@@ -48,22 +71,104 @@ impl std::fmt::Debug for Bot {
     }
 }
 
-/// Edits the status message as the turn moves through its phases.
+/// The phases of a turn, for the status message.
 #[derive(Debug)]
-struct StatusMessage {
-    api: BotApi,
-    chat: i64,
-    message: i64,
+struct StatusPhases(tokio::sync::watch::Sender<String>);
+
+impl Progress for StatusPhases {
+    fn phase(&self, phase: Phase) {
+        self.0.send_replace(format!("… {phase}"));
+    }
 }
 
-impl Progress for StatusMessage {
-    fn phase(&self, phase: Phase) {
-        let (api, chat, message) = (self.api.clone(), self.chat, self.message);
-        tokio::spawn(async move {
-            let _ = api
-                .edit_message_text(chat, message, &format!("… {phase}"))
-                .await;
-        });
+/// Whether Telegram takes `sendMessageDraft` from this bot (unknown until tried).
+const DRAFTS_UNKNOWN: u8 = 0;
+const DRAFTS_YES: u8 = 1;
+const DRAFTS_NO: u8 = 2;
+
+/// A draft is a 30-second preview: shown again this often while the turn runs.
+const DRAFT_REFRESH: Duration = Duration::from_secs(20);
+
+/// Shows the phases until `done`: in a private chat as a message draft
+/// (`sendMessageDraft`, replaced by the answer, nothing to clean up), else —
+/// or if Telegram does not take drafts — as a status message, edited through
+/// the phases. Returns the status message's id, to delete behind the answer.
+async fn show_phases(
+    delivery: Delivery,
+    chat: i64,
+    mut phases: tokio::sync::watch::Receiver<String>,
+    done: CancellationToken,
+    drafts: Arc<AtomicU8>,
+    draft_id: i64,
+    turn: Option<(LiveTurns, i64)>,
+) -> Option<i64> {
+    let api = delivery.api().clone();
+    // Drafts exist only in private chats (positive ids).
+    if chat > 0 && drafts.load(Ordering::Relaxed) != DRAFTS_NO {
+        match api.send_message_draft(chat, draft_id, "… thinking").await {
+            Ok(()) => {
+                drafts.store(DRAFTS_YES, Ordering::Relaxed);
+                let mut text = "… thinking".to_owned();
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = done.cancelled() => return None,
+                        changed = phases.changed() => {
+                            if changed.is_err() {
+                                return None;
+                            }
+                            text = phases.borrow_and_update().clone();
+                        }
+                        () = tokio::time::sleep(DRAFT_REFRESH) => {}
+                    }
+                    // Best effort: a draft is ephemeral, and the answer replaces it.
+                    let _ = api.send_message_draft(chat, draft_id, &text).await;
+                }
+            }
+            // A refusal (no such method, not for this bot) holds for the process;
+            // a passing failure only for this turn.
+            Err(error) if error.is_transient() => {
+                eprintln!("clambot gateway: no message draft this time ({error})");
+            }
+            Err(error) => {
+                if drafts.swap(DRAFTS_NO, Ordering::Relaxed) != DRAFTS_NO {
+                    eprintln!(
+                        "clambot gateway: message drafts unavailable ({error}); using status messages"
+                    );
+                }
+            }
+        }
+    }
+    // Not retried when the outcome is unknown: a second status message that
+    // might exist could never be named, so never deleted.
+    let policy = delivery.policy().short().certain_only();
+    let id = match retry(policy, || api.send_message(chat, "… thinking", false, None)).await {
+        Ok(message) => message.message_id,
+        Err(error) => {
+            eprintln!("clambot gateway: no status message in chat {chat}: {error}");
+            return None;
+        }
+    };
+    // Named with the turn, so a stop that cuts the turn short cannot leave it behind.
+    if let Some((live, turn)) = &turn
+        && let Err(error) = live.status(*turn, id)
+    {
+        eprintln!("clambot gateway: recording the status message: {error:#}");
+    }
+    loop {
+        tokio::select! {
+            biased;
+            () = done.cancelled() => return Some(id),
+            changed = phases.changed() => {
+                if changed.is_err() {
+                    return Some(id);
+                }
+                let text = phases.borrow_and_update().clone();
+                if let Err(error) = delivery.edit(chat, id, &text).await {
+                    eprintln!("clambot gateway: could not update the status message: {error}");
+                }
+            }
+        }
     }
 }
 
@@ -80,8 +185,14 @@ impl Bot {
         in_flight: TaskTracker,
         cancel_turns: CancellationToken,
     ) -> Self {
+        let delivery = Delivery::new(api.clone(), Arc::clone(&state.store));
+        let handled = HandledUpdates::new(Arc::clone(&state.store), api.bot_id());
         Self {
             api,
+            delivery,
+            handled,
+            drafts: Arc::new(AtomicU8::new(DRAFTS_UNKNOWN)),
+            next_draft: AtomicI64::new(1 + (crate::store::now_ms() % 1_000_000_000) as i64),
             turns,
             state,
             access,
@@ -95,32 +206,107 @@ impl Bot {
         }
     }
 
+    /// The same bot with another retry policy for what it sends.
+    #[must_use]
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.delivery = self.delivery.with_policy(policy);
+        self
+    }
+
     /// Polls until `stop`; a failing poll is retried with backoff, never fatal.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let mut offset = 0;
+        // Past the newest update handled before (a restart); Telegram resends
+        // anything unconfirmed after it.
+        let mut offset = match self.handled.next_offset() {
+            Ok(offset) => offset.unwrap_or(0),
+            Err(error) => {
+                eprintln!("clambot gateway: reading the handled updates: {error:#}");
+                0
+            }
+        };
+        if let Err(error) = self.handled.prune() {
+            eprintln!("clambot gateway: pruning the handled updates: {error:#}");
+        }
+        self.recover_unfinished_turns();
         let mut backoff = Duration::from_millis(500);
         loop {
-            let updates = tokio::select! {
+            let asked = std::time::Instant::now();
+            let polled = tokio::select! {
                 () = stop.cancelled() => return,
-                updates = self.api.get_updates(offset, POLL_SECONDS) => updates,
+                polled = self.api.get_updates(offset, POLL_SECONDS) => polled,
             };
-            match updates {
-                Ok(updates) => {
-                    backoff = Duration::from_millis(500);
-                    for update in updates {
-                        offset = offset.max(update.update_id + 1);
-                        Arc::clone(&self).handle(update).await;
-                    }
-                }
+            let polled = match polled {
+                Ok(polled) => polled,
                 Err(error) => {
-                    eprintln!("clambot gateway: {error:#}; retrying in {backoff:?}");
+                    eprintln!("clambot gateway: {error}; retrying in {backoff:?}");
                     tokio::select! {
                         () = stop.cancelled() => return,
                         () = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(500);
+            for skipped in &polled.skipped {
+                eprintln!("clambot gateway: skipped an unreadable {skipped}");
+            }
+            let empty = polled.updates.is_empty() && polled.skipped.is_empty();
+            let mut confirmed = polled.next_offset;
+            for update in polled.updates {
+                let id = update.update_id;
+                match self.handled.claim(id) {
+                    Ok(true) => Arc::clone(&self).handle(update).await,
+                    Ok(false) => {
+                        eprintln!("clambot gateway: update {id} was handled before; skipped")
+                    }
+                    Err(error) => {
+                        // Not claimed, so not handled: fetch it again after a pause.
+                        eprintln!(
+                            "clambot gateway: could not record update {id} ({error:#}); retrying in {backoff:?}"
+                        );
+                        confirmed = Some(id);
+                        tokio::time::sleep(backoff).await;
+                        break;
+                    }
                 }
             }
+            if let Some(next) = confirmed {
+                offset = offset.max(next);
+            }
+            // A server that answers an empty poll at once (no long polling) is
+            // not asked again in a tight loop.
+            if empty && asked.elapsed() < Duration::from_millis(200) {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                }
+            }
+        }
+    }
+
+    /// Turns the last stop cut short: each chat is told, and the status message
+    /// goes (both through the outbox, so also if Telegram is down now).
+    fn recover_unfinished_turns(&self) {
+        let piece = reply_chunks(INTERRUPTED)
+            .into_iter()
+            .next()
+            .expect("one piece");
+        match self
+            .delivery
+            .outbox()
+            .recover_unfinished(&(piece.markdown, piece.plain))
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                eprintln!(
+                    "clambot gateway: {n} turn(s) were cut short by the last stop; told their chats"
+                );
+                let delivery = self.delivery.clone();
+                self.in_flight
+                    .spawn(async move { delivery.flush_all().await });
+            }
+            Err(error) => eprintln!("clambot gateway: recovering unfinished turns: {error:#}"),
         }
     }
 
@@ -147,7 +333,10 @@ impl Bot {
                     Err(refused) => refused.explain().to_owned(),
                 }
             };
-            let _ = self.api.answer_callback_query(&query.id, &text).await;
+            // Answered in order (with short retries: a press wants its answer now).
+            if let Err(error) = self.delivery.answer_callback(&query.id, &text).await {
+                eprintln!("clambot gateway: could not answer a button press: {error}");
+            }
             return;
         }
         let Some(message) = update.message else {
@@ -158,10 +347,15 @@ impl Bot {
         };
         let chat = message.chat.id;
         if !self.access.allows(from.id, from.username.as_deref()) {
-            let _ = self
-                .api
-                .send_message(chat, "Sorry, this bot is private.", false, None)
-                .await;
+            let delivery = self.delivery.clone();
+            self.in_flight.spawn(async move {
+                if let Err(error) = delivery
+                    .send_now(chat, "Sorry, this bot is private.", None)
+                    .await
+                {
+                    eprintln!("clambot gateway: could not refuse a stranger: {error}");
+                }
+            });
             return;
         }
         let waiting_secret = self
@@ -197,19 +391,15 @@ impl Bot {
             .spawn(async move { bot.turn(chat, from.id, prompt).await });
     }
 
+    /// Queues a reply and delivers it in the background (the poll loop goes on).
     async fn say(&self, chat: i64, text: &str) {
-        for chunk in reply_chunks(text) {
-            let sent = self
-                .api
-                .send_message(chat, &escape_markdown_v2(&chunk), true, None)
-                .await;
-            if sent.is_err() {
-                // MarkdownV2 refused (or any other failure): plain text, as written.
-                if let Err(error) = self.api.send_message(chat, &chunk, false, None).await {
-                    eprintln!("clambot gateway: could not send a reply: {error:#}");
-                }
-            }
+        if let Err(error) = self.delivery.enqueue(chat, text, None, None) {
+            eprintln!("clambot gateway: could not keep a reply for chat {chat}: {error:#}");
+            return;
         }
+        let delivery = self.delivery.clone();
+        self.in_flight
+            .spawn(async move { delivery.flush(chat).await });
     }
 
     /// One agent turn; a panic inside it is reported and contained.
@@ -228,22 +418,31 @@ impl Bot {
                 }
             });
         }
-        let status = self
-            .api
-            .send_message(chat, "… thinking", false, None)
-            .await
-            .ok();
-        let progress: Arc<dyn Progress> = match &status {
-            Some(status) => Arc::new(StatusMessage {
-                api: self.api.clone(),
-                chat,
-                message: status.message_id,
-            }),
-            None => Arc::new(crate::agent::turn::Quiet),
+        // Marked as under way, so a stop that cuts it short is reported at the next start.
+        let live = LiveTurns::new(Arc::clone(&self.state.store));
+        let turn = match live.begin(chat) {
+            Ok(turn) => Some(turn),
+            Err(error) => {
+                eprintln!("clambot gateway: recording a turn: {error:#}");
+                None
+            }
         };
+        // The phases show (a draft or a status message) while the turn already runs.
+        let (phases, phases_seen) = tokio::sync::watch::channel(String::new());
+        let status_done = CancellationToken::new();
+        let status = tokio::spawn(show_phases(
+            self.delivery.clone(),
+            chat,
+            phases_seen,
+            status_done.clone(),
+            Arc::clone(&self.drafts),
+            self.next_draft.fetch_add(1, Ordering::Relaxed),
+            turn.map(|turn| (live, turn)),
+        ));
+        let progress: Arc<dyn Progress> = Arc::new(StatusPhases(phases));
         let approver = Arc::new(AnnouncingApprover {
             inner: Arc::new(ChatApprover {
-                api: self.api.clone(),
+                delivery: self.delivery.clone(),
                 chat,
                 user,
                 pending: Arc::clone(&self.pending),
@@ -270,10 +469,12 @@ impl Bot {
             }
             Err(_) => "The turn was stopped.".to_owned(),
         };
-        if let Some(status) = status {
-            let _ = self.api.delete_message(chat, status.message_id).await;
-        }
-        self.say(chat, &text).await;
+        // The answer follows the status message, whose deletion is queued with
+        // it: both wait in the outbox if Telegram does not take them now.
+        // Phases stop before the answer goes, so no draft or edit lands after it.
+        status_done.cancel();
+        let status = status.await.ok().flatten();
+        self.delivery.answer_turn(chat, &text, status, turn).await;
     }
 
     async fn command(&self, message: &Message, user: i64, text: &str) {
@@ -343,11 +544,11 @@ impl Bot {
             self.state.secrets.set(name, value.trim())
         };
         // The value leaves the chat history whether or not it was stored.
-        let deleted = self
-            .api
-            .delete_message(chat, message.message_id)
-            .await
-            .is_ok();
+        let deleted = retry(self.delivery.policy().short(), || {
+            self.api.delete_message(chat, message.message_id)
+        })
+        .await
+        .is_ok();
         let reply = match stored {
             Ok(()) if deleted => format!("Stored {name}. I deleted your message with the value."),
             Ok(()) => format!(
