@@ -8,6 +8,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    clambot::sandbox::cache::announce_compiles();
     match cli::dispatch(cli) {
         Ok(code) => code,
         // A workspace overlapping clambot's own state is a configuration that

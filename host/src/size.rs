@@ -21,3 +21,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn show_size(bytes: u64) -> String {
     bytesize::ByteSize::b(bytes).display().iec().to_string()
 }
+
+/// Shows a duration the way the flags take it (`30s`, `1m 30s`, `250ms`):
+/// rounded to milliseconds, or to microseconds under one millisecond, so a
+/// message never carries a nanosecond tail nor a bare count of millis.
+pub fn show_duration(duration: Duration) -> String {
+    let rounded = if duration >= Duration::from_millis(1) {
+        Duration::from_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+    } else {
+        Duration::from_micros(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX))
+    };
+    humantime::format_duration(rounded).to_string()
+}

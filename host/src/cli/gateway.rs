@@ -47,7 +47,7 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode> {
         setup::wit_api_text(),
     )?;
     for notice in notices {
-        eprintln!("clambot gateway: {notice}");
+        clambot::gateway_log!("{notice}");
     }
     let agent = Arc::new(agent);
     let turns: Arc<dyn Turns> = Arc::clone(&agent) as Arc<dyn Turns>;
@@ -99,14 +99,14 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode> {
                     cancel_turns.clone(),
                 ));
                 services.spawn(bot.run(stop.clone()));
-                eprintln!("clambot gateway: Telegram polling");
+                clambot::gateway_log!("Telegram polling");
                 Arc::new(TelegramDelivery {
                     api,
                     owner_chat: telegram.owner_chat(),
                 })
             }
             None => {
-                eprintln!("clambot gateway: no [telegram] in config.toml; results go to this log");
+                clambot::gateway_log!("no [telegram] in config.toml; results go to this log");
                 Arc::new(LogDelivery)
             }
         };
@@ -136,12 +136,11 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode> {
             };
             let (stop, in_flight) = (stop.clone(), in_flight.clone());
             services.spawn(async move { in_flight.track_future(heartbeat.run(every, stop)).await });
-            eprintln!("clambot gateway: heartbeat every {}", humantime::format_duration(every));
+            clambot::gateway_log!("heartbeat every {}", humantime::format_duration(every));
         }
 
         wait_for_signal().await;
-        eprintln!(
-            "clambot gateway: stopping; in-flight turns have {} to finish",
+        clambot::gateway_log!("stopping; in-flight turns have {} to finish",
             humantime::format_duration(grace)
         );
         stop.cancel();
@@ -149,7 +148,7 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode> {
         services.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), services.wait()).await;
         agent.wait_background().await;
-        eprintln!("clambot gateway: stopped");
+        clambot::gateway_log!("stopped");
         Ok(ExitCode::SUCCESS)
     })
 }

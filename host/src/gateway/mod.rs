@@ -11,6 +11,7 @@
 pub mod approver;
 pub mod config;
 pub mod heartbeat;
+pub mod log;
 pub mod scheduler;
 pub mod telegram;
 
@@ -44,9 +45,7 @@ impl Deliver for TelegramDelivery {
                 .and_then(|id| id.parse().ok())
                 .or(self.owner_chat);
             let Some(chat) = chat else {
-                eprintln!(
-                    "clambot gateway: no chat to deliver to (set [telegram] owner-chat):\n{text}"
-                );
+                crate::gateway_log!("no chat to deliver to (set [telegram] owner-chat):\n{text}");
                 return;
             };
             for chunk in reply_chunks(text) {
@@ -57,7 +56,7 @@ impl Deliver for TelegramDelivery {
                     .is_err()
                     && let Err(error) = self.api.send_message(chat, &chunk, false, None).await
                 {
-                    eprintln!("clambot gateway: could not deliver to {chat}: {error:#}\n{text}");
+                    crate::gateway_log!("could not deliver to {chat}: {error:#}\n{text}");
                 }
             }
         })
@@ -71,7 +70,7 @@ pub struct LogDelivery;
 impl Deliver for LogDelivery {
     fn deliver<'a>(&'a self, channel: Option<&'a str>, text: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            eprintln!("clambot gateway [{}]: {text}", channel.unwrap_or("owner"));
+            log::write(Some(channel.unwrap_or("owner")), &text);
         })
     }
 }

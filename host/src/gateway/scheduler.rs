@@ -60,7 +60,7 @@ impl Scheduler {
     pub async fn run(&self, every: Duration, stop: CancellationToken) {
         loop {
             if let Err(error) = self.tick().await {
-                eprintln!("clambot gateway: the scheduler: {error:#}");
+                crate::gateway_log!("the scheduler: {error:#}");
             }
             tokio::select! {
                 () = stop.cancelled() => return,

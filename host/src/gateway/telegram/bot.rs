@@ -113,7 +113,10 @@ impl Bot {
                     }
                 }
                 Err(error) => {
-                    eprintln!("clambot gateway: {error:#}; retrying in {backoff:?}");
+                    crate::gateway_log!(
+                        "{error:#}; retrying in {}",
+                        crate::size::show_duration(backoff)
+                    );
                     tokio::select! {
                         () = stop.cancelled() => return,
                         () = tokio::time::sleep(backoff) => {}
@@ -206,7 +209,7 @@ impl Bot {
             if sent.is_err() {
                 // MarkdownV2 refused (or any other failure): plain text, as written.
                 if let Err(error) = self.api.send_message(chat, &chunk, false, None).await {
-                    eprintln!("clambot gateway: could not send a reply: {error:#}");
+                    crate::gateway_log!("could not send a reply: {error:#}");
                 }
             }
         }
