@@ -33,3 +33,27 @@ pub fn show_duration(duration: Duration) -> String {
     };
     humantime::format_duration(rounded).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes_read_as_people_write_them() {
+        for (duration, shown) in [
+            (Duration::from_millis(30_000), "30s"),
+            (Duration::from_millis(600_000), "10m"),
+            (Duration::from_millis(90_500), "1m 30s 500ms"),
+            (Duration::from_nanos(1_234_567_891), "1s 234ms"),
+            (Duration::from_nanos(12_345), "12us"),
+            (Duration::from_secs(300), "5m"),
+        ] {
+            assert_eq!(show_duration(duration), shown);
+            // What is shown parses back (to the rounded value).
+            assert!(parse_duration(shown).is_ok(), "{shown}");
+        }
+        assert_eq!(show_size(536_870_912), "512.0 MiB");
+        assert_eq!(show_size(64 * 1024 * 1024), "64.0 MiB");
+        assert_eq!(parse_size(&show_size(536_870_912)), Ok(536_870_912));
+    }
+}

@@ -524,3 +524,57 @@ fn every_gateway_log_line_starts_with_its_utc_time() {
         assert!(rest.starts_with("clambot gateway"), "{line}");
     }
 }
+
+#[test]
+fn limits_in_messages_read_in_human_units() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let old = dir.path().join("old.toml");
+    let new = dir.path().join("new.toml");
+    std::fs::write(
+        &old,
+        "version = 1\n[run]\ntimeout = \"30s\"\nmemory = \"64MiB\"\nmax-egress = \"1MiB\"\n",
+    )
+    .expect("old");
+    std::fs::write(
+        &new,
+        "version = 1\n[run]\ntimeout = \"10m\"\nmemory = \"512MiB\"\nmax-egress = \"512KiB\"\n",
+    )
+    .expect("new");
+    let out = clambot(
+        &home,
+        &[
+            "policy",
+            "diff",
+            &old.display().to_string(),
+            &new.display().to_string(),
+        ],
+    );
+    let shown = text(&out.stdout) + &text(&out.stderr);
+    assert!(shown.contains("timeout raised from 30s to 10m"), "{shown}");
+    assert!(
+        shown.contains("memory raised from 64.0 MiB to 512.0 MiB"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("max-egress lowered from 1.0 MiB to 512.0 KiB"),
+        "{shown}"
+    );
+    for raw in ["600000", "536870912", "30000", "67108864"] {
+        assert!(!shown.contains(raw), "a raw number {raw}: {shown}");
+    }
+
+    // A run's limits, when reached, are named in the same units.
+    let file = dir.path().join("s.js");
+    std::fs::write(&file, "while (true) {}").expect("script");
+    let out = clambot(
+        &home,
+        &["run", &file.display().to_string(), "--timeout", "1500ms"],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).contains("timed out after 1s 500ms"),
+        "{}",
+        text(&out.stderr)
+    );
+}

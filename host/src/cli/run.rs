@@ -129,8 +129,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         for call in &outcome.calls {
             writeln!(
                 stderr,
-                "clambot: call {} {:?} by {} ({:?})",
-                call.function, call.verdict, call.rule, call.duration
+                "clambot: call {} {:?} by {} ({})",
+                call.function,
+                call.verdict,
+                call.rule,
+                clambot::size::show_duration(call.duration)
             )?;
         }
     }

@@ -142,9 +142,9 @@ impl TerminalApprover {
 
     fn prompt(&self, request: &ApprovalRequest) -> Approval {
         let text = format!(
-            "\n{}  (no answer within {}s rejects) > ",
+            "\n{}  (no answer within {} rejects) > ",
             question(request),
-            self.timeout.as_secs()
+            crate::size::show_duration(self.timeout)
         );
         {
             let mut output = self.output.lock().unwrap_or_else(PoisonError::into_inner);
@@ -170,8 +170,8 @@ impl TerminalApprover {
                 ))
             }),
             Err(mpsc::RecvTimeoutError::Timeout) => Approval::Reject(format!(
-                "no answer at the terminal within {}s",
-                self.timeout.as_secs()
+                "no answer at the terminal within {}",
+                crate::size::show_duration(self.timeout)
             )),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 Approval::Reject("the terminal closed".into())

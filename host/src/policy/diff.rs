@@ -131,30 +131,50 @@ fn narrowed(what: String) -> Change {
 }
 
 fn run_changes(old: &RunSettings, new: &RunSettings, changes: &mut Vec<Change>) {
-    let limits = [
+    // Each limit in the unit people write it in (`30s`, `64 MiB`), never raw millis or bytes.
+    let millis = |ms: u64| crate::size::show_duration(std::time::Duration::from_millis(ms));
+    let size = |bytes: u64| crate::size::show_size(bytes);
+    let count = |n: u64| n.to_string();
+    type Shown<'a> = &'a dyn Fn(u64) -> String;
+    let limits: [(&str, Option<u64>, Option<u64>, Shown<'_>); 5] = [
         (
             "timeout",
             old.timeout.map(|d| d.as_millis() as u64),
             new.timeout.map(|d| d.as_millis() as u64),
+            &millis,
         ),
-        ("memory", old.memory, new.memory),
-        ("max-output", old.max_output, new.max_output),
-        ("max-calls", old.max_calls, new.max_calls),
-        ("max-egress", old.max_egress, new.max_egress),
+        ("memory", old.memory, new.memory, &size),
+        ("max-output", old.max_output, new.max_output, &size),
+        ("max-calls", old.max_calls, new.max_calls, &count),
+        ("max-egress", old.max_egress, new.max_egress, &size),
     ];
-    for (key, a, b) in limits {
-        changes.extend(limit_change(&format!("[run] {key}"), a, b));
+    for (key, a, b, show) in limits {
+        changes.extend(limit_change(&format!("[run] {key}"), a, b, show));
     }
 }
 
 /// How a numeric limit moved. No limit means the (larger) default, so removing
 /// one is a widening.
-fn limit_change(what: &str, old: Option<u64>, new: Option<u64>) -> Option<Change> {
+/// `show` writes a value in its unit.
+fn limit_change(
+    what: &str,
+    old: Option<u64>,
+    new: Option<u64>,
+    show: &dyn Fn(u64) -> String,
+) -> Option<Change> {
     match (old, new) {
-        (Some(a), Some(b)) if b > a => Some(widened(format!("{what} raised from {a} to {b}"))),
-        (Some(a), Some(b)) if b < a => Some(narrowed(format!("{what} lowered from {a} to {b}"))),
-        (Some(a), None) => Some(widened(format!("{what} limit of {a} removed"))),
-        (None, Some(b)) => Some(narrowed(format!("{what} limited to {b}"))),
+        (Some(a), Some(b)) if b > a => Some(widened(format!(
+            "{what} raised from {} to {}",
+            show(a),
+            show(b)
+        ))),
+        (Some(a), Some(b)) if b < a => Some(narrowed(format!(
+            "{what} lowered from {} to {}",
+            show(a),
+            show(b)
+        ))),
+        (Some(a), None) => Some(widened(format!("{what} limit of {} removed", show(a)))),
+        (None, Some(b)) => Some(narrowed(format!("{what} limited to {}", show(b)))),
         _ => None,
     }
 }
@@ -230,6 +250,7 @@ fn rule_changes(name: &str, old: &Rule, new: &Rule, grants: bool, changes: &mut 
             &format!("{name}: max-calls"),
             old.max_calls,
             new.max_calls,
+            &|n| n.to_string(),
         ));
         let (a, b): (BTreeSet<_>, BTreeSet<_>) =
             (old.secrets.iter().collect(), new.secrets.iter().collect());
