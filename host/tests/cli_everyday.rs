@@ -223,6 +223,10 @@ fn status_and_every_list_speak_json() {
         Json::Array(vec![])
     );
     assert!(json_of(&home, &["tools", "list", "--json"]).is_array());
+    assert_eq!(
+        json_of(&home, &["memory", "list", "--json"]),
+        Json::Array(vec![])
+    );
 
     ok(
         &home,

@@ -39,15 +39,18 @@ pub fn announce_compiles() {
 }
 
 fn announce(what: &str) {
-    if !ANNOUNCE.load(Ordering::Relaxed) || !std::io::stderr().is_terminal() {
-        return;
+    if ANNOUNCE.load(Ordering::Relaxed) && std::io::stderr().is_terminal() {
+        eprintln!("{}", announcement(what));
     }
-    let line = match what.strip_prefix("tool-") {
+}
+
+/// The line a cache miss of `what` prints.
+fn announcement(what: &str) -> String {
+    match what.strip_prefix("tool-") {
         Some(tool) => format!("clambot: compiling the tool `{tool}` (first use, once)…"),
         None if what == "guest" => "clambot: compiling the sandbox (first run, once)…".to_owned(),
         None => format!("clambot: compiling the {what} component (first use, once)…"),
-    };
-    eprintln!("{line}");
+    }
 }
 
 fn cache_path(dir: &Path, engine: &Engine, what: &str, component_hash: &str) -> PathBuf {
@@ -120,4 +123,21 @@ pub fn load(
 fn store(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     crate::atomic::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_miss_names_what_is_compiled() {
+        assert_eq!(
+            announcement("guest"),
+            "clambot: compiling the sandbox (first run, once)…"
+        );
+        assert_eq!(
+            announcement("tool-csvstats"),
+            "clambot: compiling the tool `csvstats` (first use, once)…"
+        );
+    }
 }
