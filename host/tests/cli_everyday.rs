@@ -128,6 +128,39 @@ fn the_man_page_renders_every_subcommand() {
             "the man page lacks a section for {name}"
         );
     }
+    // Rendered by groff (when the machine has it): no warnings, every name shown.
+    if let Ok(mut groff) = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        groff
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(man.as_bytes())
+            .expect("write");
+        let rendered = groff.wait_with_output().expect("groff");
+        assert!(rendered.status.success());
+        assert_eq!(text(&rendered.stderr), "", "groff warnings");
+        // grotty's bold and underline are overstrikes (`C\bC`, `_\bC`): keep the last letter.
+        let mut page = String::new();
+        for c in text(&rendered.stdout).chars() {
+            if c == '\u{8}' {
+                page.pop();
+            } else {
+                page.push(c);
+            }
+        }
+        for name in &names {
+            assert!(
+                page.contains(&format!("CLAMBOT {}", name.to_uppercase())),
+                "the rendered page lacks {name}"
+            );
+        }
+    }
     // Sub-subcommands get their own sections, with their options.
     assert!(man.contains(".SH \"CLAMBOT CRON ADD\""));
     assert!(man.contains("\\-\\-every"));
