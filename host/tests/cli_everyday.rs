@@ -466,19 +466,46 @@ fn the_first_run_says_it_is_compiling_and_a_warm_cache_says_nothing() {
     std::fs::create_dir_all(&home).expect("home");
     let file = dir.path().join("s.js");
     std::fs::write(&file, "return 'done'").expect("script");
+    // A tool component the policy pins: loading it compiles it too, once.
+    let tool = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tools/textkit/textkit.wasm"
+    ))
+    .expect("the committed textkit tool");
+    std::fs::create_dir_all(home.join("tools/textkit")).expect("tools dir");
+    std::fs::write(home.join("tools/textkit/textkit.wasm"), &tool).expect("tool");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version = 1\n[tools.textkit]\nsha256 = \"{}\"\nimports = [\"http\"]\n",
+            hex::encode(Sha256::digest(&tool))
+        ),
+    )
+    .expect("policy");
     let run = || {
         let mut command = Command::new(env!("CARGO_BIN_EXE_clambot"));
         command
-            .args(["run", &file.display().to_string()])
+            .args([
+                "run",
+                &file.display().to_string(),
+                "--policy",
+                &policy.display().to_string(),
+            ])
             .env("CLAMBOT_HOME", &home)
             .env("TERM", "xterm");
         command
     };
     let mut cold = spawn_command(run(), Some(120_000)).expect("spawn in a pty");
-    cold.exp_string("clambot: compiling the sandbox (first run, once)")
-        .expect("the progress line");
-    let rest = cold.exp_eof().expect("the run ends");
-    assert!(rest.contains("\"done\""), "{rest}");
+    let cold_text = cold.exp_eof().expect("the run ends");
+    assert!(cold_text.contains("\"done\""), "{cold_text}");
+    for line in [
+        // (rexpect reads the pty as Latin-1, so the trailing `…` is left out.)
+        "clambot: compiling the sandbox (first run, once)",
+        "clambot: compiling the tool `textkit` (first use, once)",
+    ] {
+        assert_eq!(cold_text.matches(line).count(), 1, "{line} in {cold_text}");
+    }
 
     let mut warm = spawn_command(run(), Some(120_000)).expect("spawn in a pty");
     let all = warm.exp_eof().expect("the run ends");
@@ -491,7 +518,12 @@ fn the_first_run_says_it_is_compiling_and_a_warm_cache_says_nothing() {
     // Not a terminal: never printed, even when compiling (a fresh cache).
     let other = dir.path().join("other");
     let piped = Command::new(env!("CARGO_BIN_EXE_clambot"))
-        .args(["run", &file.display().to_string()])
+        .args([
+            "run",
+            &file.display().to_string(),
+            "--policy",
+            &policy.display().to_string(),
+        ])
         .env("CLAMBOT_HOME", &other)
         .output()
         .expect("run");
