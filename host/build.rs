@@ -10,4 +10,6 @@ fn main() {
     let hash = hex::encode(Sha256::digest(&bytes));
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(out.join("guest_sha256.rs"), format!("\"{hash}\"")).expect("writing the hash");
+    // `clambot --version` names the guest it embeds (a prefix is enough to tell builds apart).
+    println!("cargo:rustc-env=CLAMBOT_GUEST_SHA256_SHORT={}", &hash[..12]);
 }

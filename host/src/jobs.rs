@@ -262,7 +262,8 @@ fn check_action(action: &Json) -> Result<(), ToolError> {
         let args = crate::tools::string_arg(clam, "args-json")?;
         if args.len() > MAX_ARGS_BYTES {
             return Err(ToolError::Invalid(format!(
-                "the clam's arguments are larger than {MAX_ARGS_BYTES} bytes"
+                "the clam's arguments are larger than {}",
+                crate::size::show_size(MAX_ARGS_BYTES as u64)
             )));
         }
         match serde_json::from_str::<Json>(args) {

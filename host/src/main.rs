@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         // A server outlives its terminal; a dead peer is an error it handles.
         sigpipe(libc::SIG_IGN);
     }
+    clambot::sandbox::cache::announce_compiles();
     match cli::dispatch(cli) {
         Ok(code) => code,
         // A workspace overlapping clambot's own state is a configuration that

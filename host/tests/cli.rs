@@ -74,7 +74,7 @@ fn each_failure_has_its_exit_code_and_a_one_line_reason() {
             "while (true) console.log('flood')",
             &["--max-output", "1KiB"],
             6,
-            "output limit of 1024 bytes reached",
+            "output limit of 1.0 KiB reached",
         ),
     ];
     for (source, flags, code, reason) in cases {

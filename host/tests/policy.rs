@@ -1007,7 +1007,7 @@ fn run_max_egress_counts_url_headers_and_body() {
     ) else {
         panic!("over 100 bytes")
     };
-    assert!(reason.contains("at most 100 bytes"), "{reason}");
+    assert!(reason.contains("at most 100 B;"), "{reason}");
     assert_eq!(usage.egress(), 58, "a refused call is not charged");
     // Exactly up to the limit is fine: 58 + 14 + 4 + 24 = 100.
     assert!(allowed(&decide_with(

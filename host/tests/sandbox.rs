@@ -257,7 +257,7 @@ fn output_flood_is_truncated_with_a_marker_and_bounded() {
         "captured {} bytes",
         text.len()
     );
-    assert!(text.ends_with("…[output truncated: the run's limit of 65536 bytes was reached]\n"));
+    assert!(text.ends_with("…[output truncated: the run's limit of 64.0 KiB was reached]\n"));
 }
 
 #[test]

@@ -18,7 +18,11 @@ use clambot::terminal::{self, Newlines};
 #[derive(Debug, Subcommand)]
 pub enum ClamsCommand {
     /// The saved clams, with their versions and use counts.
-    List,
+    List {
+        /// A JSON array: name, version, description, runs, failures, created, updated, calls.
+        #[arg(long)]
+        json: bool,
+    },
     /// A clam's metadata and script.
     Show { name: String },
     /// Runs a clam with arguments (no model call), under the agent's policy.
@@ -40,15 +44,28 @@ pub fn run(command: ClamsCommand) -> Result<ExitCode> {
     let config = ConfigFile::load(&setup::config_file(&home))?;
     let store = setup::clam_store(&home, &config);
     match command {
-        ClamsCommand::List => {
+        ClamsCommand::List { json } => {
             let (clams, problems) = store.list();
-            if clams.is_empty() && problems.is_empty() {
+            if json {
+                let list: Vec<_> = clams
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "name": c.meta.name, "version": c.meta.version,
+                            "description": c.meta.description, "runs": c.meta.runs,
+                            "failures": c.meta.failures, "created": c.meta.created,
+                            "updated": c.meta.updated, "calls": c.meta.calls,
+                        })
+                    })
+                    .collect();
+                super::output::print_json(&list)?;
+            } else if clams.is_empty() && problems.is_empty() {
                 println!(
                     "No clams yet. Accepted scripts are saved in {}.",
                     store.save_dir().display()
                 );
             }
-            for clam in clams {
+            for clam in clams.iter().filter(|_| !json) {
                 // Names and descriptions are the model's words.
                 let line = format!(
                     "{:<28} v{:<3} runs {:<4} failures {:<3} {}",

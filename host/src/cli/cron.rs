@@ -19,7 +19,12 @@ use clambot::terminal;
 #[derive(Debug, Subcommand)]
 pub enum CronCommand {
     /// The jobs, with their schedules and next run times.
-    List,
+    List {
+        /// A JSON array: id, name, enabled, once, schedule, schedule_text, action,
+        /// next_run, last_run, created, channel.
+        #[arg(long)]
+        json: bool,
+    },
     /// Adds a job: one schedule (--cron, --every or --at) and one action (--clam or --prompt).
     Add {
         name: String,
@@ -76,7 +81,30 @@ pub fn run(command: CronCommand) -> Result<ExitCode> {
         })
     };
     match command {
-        CronCommand::List => {
+        CronCommand::List { json: true } => {
+            let list: Vec<_> = jobs
+                .list()?
+                .into_iter()
+                .map(|job| {
+                    let anchor = chrono::DateTime::from_timestamp_millis(job.created_ms as i64)
+                        .unwrap_or(now);
+                    serde_json::json!({
+                        "id": job.id, "name": job.name, "enabled": job.enabled,
+                        "once": job.once, "schedule": job.schedule,
+                        "schedule_text": parse_schedule(&job.schedule, anchor, anchor)
+                            .map(|s| s.describe()).ok(),
+                        "action": job.action,
+                        "next_run": super::output::rfc3339_ms(job.next_run_ms),
+                        "last_run": super::output::rfc3339_ms(job.last_run_ms),
+                        "created": super::output::rfc3339_ms(Some(job.created_ms)),
+                        "channel": job.channel,
+                    })
+                })
+                .collect();
+            super::output::print_json(&list)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        CronCommand::List { json: false } => {
             let all = jobs.list()?;
             if all.is_empty() {
                 println!("No jobs.");

@@ -49,7 +49,7 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode> {
         setup::wit_api_text(),
     )?;
     for notice in notices {
-        eprintln!("clambot gateway: {notice}");
+        clambot::gateway_log!("{notice}");
     }
     let agent = Arc::new(agent);
     let turns: Arc<dyn Turns> = Arc::clone(&agent) as Arc<dyn Turns>;
@@ -105,14 +105,14 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode> {
                 // What the outbox holds (from before a restart, or kept while
                 // Telegram was down) is retried in the background.
                 services.spawn(delivery.clone().run(OUTBOX_FLUSH, stop.clone()));
-                eprintln!("clambot gateway: Telegram polling");
+                clambot::gateway_log!("Telegram polling");
                 Arc::new(TelegramDelivery {
                     delivery,
                     owner_chat: telegram.owner_chat(),
                 })
             }
             None => {
-                eprintln!("clambot gateway: no [telegram] in config.toml; results go to this log");
+                clambot::gateway_log!("no [telegram] in config.toml; results go to this log");
                 Arc::new(LogDelivery)
             }
         };
@@ -142,12 +142,11 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode> {
             };
             let (stop, in_flight) = (stop.clone(), in_flight.clone());
             services.spawn(async move { in_flight.track_future(heartbeat.run(every, stop)).await });
-            eprintln!("clambot gateway: heartbeat every {}", humantime::format_duration(every));
+            clambot::gateway_log!("heartbeat every {}", humantime::format_duration(every));
         }
 
         wait_for_signal().await;
-        eprintln!(
-            "clambot gateway: stopping; in-flight turns have {} to finish",
+        clambot::gateway_log!("stopping; in-flight turns have {} to finish",
             humantime::format_duration(grace)
         );
         stop.cancel();
@@ -155,7 +154,7 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode> {
         services.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), services.wait()).await;
         agent.wait_background().await;
-        eprintln!("clambot gateway: stopped");
+        clambot::gateway_log!("stopped");
         Ok(ExitCode::SUCCESS)
     })
 }

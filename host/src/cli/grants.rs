@@ -13,7 +13,11 @@ use clambot::terminal;
 #[derive(Debug, Subcommand)]
 pub enum GrantsCommand {
     /// List stored grants: id, function, scope, the rule that asked, when.
-    List,
+    List {
+        /// A JSON array: id, function, scope, rule, created.
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a grant by id (a prefix of at least 4 characters), or all of them.
     Revoke {
         /// The grant id from `clambot grants list`.
@@ -29,7 +33,20 @@ pub fn run(command: GrantsCommand) -> Result<ExitCode> {
     let home = Home::from_env()?;
     let grants = Grants::open(std::sync::Arc::new(home.open_store()?));
     match command {
-        GrantsCommand::List => {
+        GrantsCommand::List { json: true } => {
+            let list: Vec<_> = grants
+                .list()?
+                .into_iter()
+                .map(|g| {
+                    serde_json::json!({
+                        "id": g.id, "function": g.function, "scope": g.scope,
+                        "rule": g.rule, "created": g.created,
+                    })
+                })
+                .collect();
+            super::output::print_json(&list)?;
+        }
+        GrantsCommand::List { json: false } => {
             let list = grants.list()?;
             if list.is_empty() {
                 println!("no grants ({})", home.database_file().display());

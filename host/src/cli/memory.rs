@@ -1,4 +1,4 @@
-//! `clambot memory export|forget`: what the agent remembers, readable by a person.
+//! `clambot memory export|list|forget`: what the agent remembers, readable by a person.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +22,12 @@ pub enum MemoryCommand {
     },
     /// Forget a fact by id (ids are in the export).
     Forget { id: String },
+    /// The remembered facts, one per line: id, when, text (control characters escaped).
+    List {
+        /// A JSON array: id, text, created.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(command: MemoryCommand) -> Result<ExitCode> {
@@ -36,6 +42,29 @@ pub fn run(command: MemoryCommand) -> Result<ExitCode> {
         MemoryCommand::Export { output: Some(path) } => {
             clambot::atomic::write(&path, memory.export_markdown()?.as_bytes())?;
             println!("wrote {}", path.display());
+        }
+        MemoryCommand::List { json: true } => {
+            let facts: Vec<_> = memory
+                .all_facts()?
+                .into_iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "id": f.id, "text": f.text,
+                        "created": super::output::rfc3339_ms(Some(f.created_ms)),
+                    })
+                })
+                .collect();
+            super::output::print_json(&facts)?;
+        }
+        MemoryCommand::List { json: false } => {
+            for fact in memory.all_facts()? {
+                println!(
+                    "{}  {}  {}",
+                    fact.id,
+                    super::output::rfc3339_ms(Some(fact.created_ms)).unwrap_or_default(),
+                    super::audit::escape(&fact.text)
+                );
+            }
         }
         MemoryCommand::Forget { id } => {
             if !memory.forget(&id)? {

@@ -1,7 +1,9 @@
 //! Command-line interface: argument parsing and one module per subcommand.
 
 mod agent;
+mod audit;
 mod clams;
+mod completions;
 mod cron;
 pub mod exit;
 mod gateway;
@@ -9,6 +11,7 @@ mod grants;
 mod line_editor;
 mod memory;
 mod onboard;
+mod output;
 mod policy;
 mod run;
 mod secrets;
@@ -23,11 +26,20 @@ use clap::{Parser, Subcommand};
 /// clambot runs model-written JavaScript only inside a WebAssembly sandbox; every
 /// effect a script has on the world is a host call that policy.toml must allow.
 #[derive(Debug, Parser)]
-#[command(name = "clambot", version, about, long_about = None, after_help = AFTER_HELP)]
+#[command(name = "clambot", version = VERSION, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// `clambot --version`: the crate version and the embedded guest component's
+/// SHA-256 prefix (the same hash that keys the precompiled-component cache).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (guest sha256 ",
+    env!("CLAMBOT_GUEST_SHA256_SHORT"),
+    ")"
+);
 
 const AFTER_HELP: &str = concat!(
     "All per-user state (config, data, cache) lives under $CLAMBOT_HOME (default ~/.clambot).\n\n",
@@ -67,6 +79,12 @@ enum Command {
     /// Export (as Markdown) or forget what the agent remembers.
     #[command(subcommand)]
     Memory(memory::MemoryCommand),
+    /// The gated calls from the audit log: by run, denied only, since a time.
+    Audit(audit::AuditArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff) for clambot and every subcommand.
+    Man(completions::ManArgs),
 }
 
 impl Cli {
@@ -90,5 +108,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Grants(command) => grants::run(command),
         Command::Secrets(command) => secrets::run(command),
         Command::Memory(command) => memory::run(command),
+        Command::Audit(args) => audit::run(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
     }
 }

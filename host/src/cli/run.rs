@@ -127,8 +127,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if args.verbose {
         for call in &outcome.calls {
             let line = format!(
-                "call {} {:?} by {} ({:?})",
-                call.function, call.verdict, call.rule, call.duration
+                "call {} {:?} by {} ({})",
+                call.function,
+                call.verdict,
+                call.rule,
+                clambot::size::show_duration(call.duration)
             );
             writeln!(stderr, "clambot: {}", terminal::inline(&line))?;
         }

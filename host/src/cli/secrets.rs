@@ -21,7 +21,11 @@ pub enum SecretsCommand {
         name: String,
     },
     /// List the names of the secrets that are set (never their values).
-    List,
+    List {
+        /// A JSON array of the names (never values).
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a secret.
     Remove { name: String },
 }
@@ -45,7 +49,8 @@ pub fn run(command: SecretsCommand) -> Result<ExitCode> {
                 home.secrets_file().display()
             );
         }
-        SecretsCommand::List => {
+        SecretsCommand::List { json: true } => super::output::print_json(&store.names()?)?,
+        SecretsCommand::List { json: false } => {
             let names = store.names()?;
             if names.is_empty() {
                 println!("no secrets ({})", home.secrets_file().display());

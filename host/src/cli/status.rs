@@ -12,15 +12,28 @@ use clambot::home::Home;
 use clambot::state::HostState;
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {}
+pub struct StatusArgs {
+    /// One JSON object: home, ready, and checks [{name, ok, detail}] (see docs/json-output.md).
+    #[arg(long)]
+    json: bool,
+}
 
-pub fn run(_args: StatusArgs) -> Result<ExitCode> {
+pub fn run(args: StatusArgs) -> Result<ExitCode> {
     let home = Home::from_env()?;
     let mut ready = true;
+    let json = args.json;
+    let checks = std::cell::RefCell::new(Vec::new());
     let line = |what: &str, ok: bool, text: String| {
-        println!("{} {what:<10} {text}", if ok { "ok  " } else { "MISS" });
+        if !json {
+            println!("{} {what:<10} {text}", if ok { "ok  " } else { "MISS" });
+        }
+        checks
+            .borrow_mut()
+            .push(serde_json::json!({"name": what, "ok": ok, "detail": text}));
     };
-    println!("home          {}", home.root().display());
+    if !json {
+        println!("home          {}", home.root().display());
+    }
 
     let config_path = setup::config_file(&home);
     let config = match ConfigFile::load(&config_path) {
@@ -82,7 +95,7 @@ pub fn run(_args: StatusArgs) -> Result<ExitCode> {
                         false,
                         first.lines().next().unwrap_or_default().to_owned(),
                     );
-                    for rest in first.lines().skip(1) {
+                    for rest in first.lines().skip(1).filter(|_| !json) {
                         println!("                {rest}");
                     }
                     ready = false;
@@ -138,8 +151,16 @@ pub fn run(_args: StatusArgs) -> Result<ExitCode> {
             setup::clams_dir(&home).display()
         ),
     );
-    for problem in &problems {
+    for problem in problems.iter().filter(|_| !json) {
         println!("                {}", clambot::terminal::inline(problem));
+    }
+    if json {
+        super::output::print_json(&serde_json::json!({
+            "home": home.root(),
+            "ready": ready,
+            "checks": checks.take(),
+        }))?;
+        return Ok(ExitCode::from(if ready { 0 } else { 1 }));
     }
     println!();
     if ready {

@@ -22,6 +22,9 @@ pub enum ToolsCommand {
         /// The policy to load tools under [default: the agent's].
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        /// A JSON array: name, status (loaded|refused), functions, sha256, path, reason.
+        #[arg(long)]
+        json: bool,
     },
     /// A loaded tool's functions as JavaScript signatures, with their docs.
     Inspect {
@@ -54,7 +57,32 @@ fn open(policy: Option<PathBuf>) -> Result<Toolbox> {
 
 pub fn run(command: ToolsCommand) -> Result<ExitCode> {
     match command {
-        ToolsCommand::List { policy } => {
+        ToolsCommand::List { policy, json: true } => {
+            let toolbox = open(policy)?;
+            let mut list: Vec<_> = toolbox
+                .tools
+                .iter()
+                .map(|tool| {
+                    serde_json::json!({
+                        "name": tool.name(), "status": "loaded",
+                        "functions": tool.functions.len(), "sha256": tool.sha256,
+                        "path": tool.path, "reason": null,
+                    })
+                })
+                .collect();
+            list.extend(toolbox.refused.iter().map(|refusal| {
+                serde_json::json!({
+                    "name": refusal.tool(), "status": "refused", "functions": null,
+                    "sha256": null, "path": null, "reason": refusal.to_string(),
+                })
+            }));
+            super::output::print_json(&list)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ToolsCommand::List {
+            policy,
+            json: false,
+        } => {
             let toolbox = open(policy)?;
             if toolbox.tools.is_empty() && toolbox.refused.is_empty() {
                 println!("No tool components found, and policy names none.");

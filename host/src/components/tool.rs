@@ -244,9 +244,10 @@ impl Tool {
         let result = raw.map_err(|error| {
             let what = format!("tools.{name}.{}", function.name);
             match error.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => {
-                    ToolError::Limit(format!("{what} ran past its time limit of {timeout:?}"))
-                }
+                Some(Trap::Interrupt) => ToolError::Limit(format!(
+                    "{what} ran past its time limit of {}",
+                    crate::size::show_duration(timeout)
+                )),
                 _ if memory_hit => ToolError::Limit(format!(
                     "{what} ran out of memory (limit {})",
                     crate::size::show_size(self.memory())

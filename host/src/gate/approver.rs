@@ -167,8 +167,8 @@ impl TerminalApprover {
                 ))
             }),
             Err(mpsc::RecvTimeoutError::Timeout) => Approval::Reject(format!(
-                "no answer at the terminal within {}s",
-                self.timeout.as_secs()
+                "no answer at the terminal within {}",
+                crate::size::show_duration(self.timeout)
             )),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 Approval::Reject("the terminal closed".into())
@@ -203,9 +203,9 @@ pub fn question(request: &ApprovalRequest) -> String {
 /// The question as the one-shot terminal approver shows it, with its prompt.
 pub fn prompt_text(request: &ApprovalRequest, timeout: Duration) -> String {
     format!(
-        "\n{}  (no answer within {}s rejects) > ",
+        "\n{}  (no answer within {} rejects) > ",
         question(request),
-        timeout.as_secs()
+        crate::size::show_duration(timeout)
     )
 }
 

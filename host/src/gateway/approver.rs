@@ -168,7 +168,7 @@ impl Approver for ChatApprover {
                         .edit(self.chat, message.message_id, &outcome)
                         .await
                     {
-                        eprintln!("clambot gateway: could not mark the question answered: {error}");
+                        crate::gateway_log!("could not mark the question answered: {error}");
                     }
                     approval
                 }

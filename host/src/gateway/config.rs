@@ -117,9 +117,9 @@ impl TelegramSection {
                     .map_err(|e| anyhow::anyhow!("[telegram] upload-max {text:?}: {e}"))?;
                 if max > DEFAULT_UPLOAD_MAX {
                     bail!(
-                        "[telegram] upload-max {text:?} is more than a script can read ({} bytes): \
+                        "[telegram] upload-max {text:?} is more than a script can read ({}): \
                          an upload that size would be saved and never usable",
-                        DEFAULT_UPLOAD_MAX
+                        crate::size::show_size(DEFAULT_UPLOAD_MAX)
                     );
                 }
                 Ok(max)

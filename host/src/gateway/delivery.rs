@@ -250,13 +250,13 @@ impl Delivery {
     ) -> Delivered {
         if let Err(error) = self.enqueue(chat, text, status, turn) {
             // The database refused the row: deliver without it rather than drop the answer.
-            eprintln!(
-                "clambot gateway: could not keep an answer for chat {chat} in the outbox \
+            crate::gateway_log!(
+                "could not keep an answer for chat {chat} in the outbox \
                  ({error:#}); sending it without a copy"
             );
             for piece in reply_chunks(text) {
                 if let Err(error) = self.send_piece(chat, &piece.markdown, &piece.plain).await {
-                    eprintln!("clambot gateway: an answer to chat {chat} is lost: {error}");
+                    crate::gateway_log!("an answer to chat {chat} is lost: {error}");
                     return Delivered::Kept(error);
                 }
             }
@@ -310,7 +310,7 @@ impl Delivery {
         let rows = match self.outbox.pending(chat) {
             Ok(rows) => rows,
             Err(error) => {
-                eprintln!("clambot gateway: reading the outbox: {error:#}");
+                crate::gateway_log!("reading the outbox: {error:#}");
                 return Delivered::Sent;
             }
         };
@@ -321,27 +321,27 @@ impl Delivery {
                     // Refused for good (the chat is gone, the bot was blocked, the
                     // message to delete is gone): keeping it would block the chat.
                     if !matches!(row.outgoing, Outgoing::Delete(_)) {
-                        eprintln!(
-                            "clambot gateway: Telegram refused a message to chat {chat}; dropped: {error}"
+                        crate::gateway_log!(
+                            "Telegram refused a message to chat {chat}; dropped: {error}"
                         );
                     }
                 }
                 Err(error) => {
-                    eprintln!(
-                        "clambot gateway: could not deliver to chat {chat} within {}: {error}; \
+                    crate::gateway_log!(
+                        "could not deliver to chat {chat} within {}: {error}; \
                          kept in the outbox",
                         humantime::format_duration(self.policy.total)
                     );
                     if let Err(db) = self.outbox.failed(row.id, &error.to_string()) {
-                        eprintln!("clambot gateway: recording the failure: {db:#}");
+                        crate::gateway_log!("recording the failure: {db:#}");
                     }
                     return Delivered::Kept(error);
                 }
             }
             if let Err(error) = self.outbox.remove(row.id) {
                 // Sent but still listed: it would go out again. Say so loudly.
-                eprintln!(
-                    "clambot gateway: a delivered message to chat {chat} could not leave the \
+                crate::gateway_log!(
+                    "a delivered message to chat {chat} could not leave the \
                      outbox ({error:#}); it may be sent again"
                 );
             }
@@ -354,7 +354,7 @@ impl Delivery {
         let chats = match self.outbox.chats() {
             Ok(chats) => chats,
             Err(error) => {
-                eprintln!("clambot gateway: reading the outbox: {error:#}");
+                crate::gateway_log!("reading the outbox: {error:#}");
                 return 0;
             }
         };

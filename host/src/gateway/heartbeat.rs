@@ -55,7 +55,7 @@ impl Heartbeat {
                 () = tokio::time::sleep(every) => {}
             }
             if let Err(error) = self.beat().await {
-                eprintln!("clambot gateway: the heartbeat: {error:#}");
+                crate::gateway_log!("the heartbeat: {error:#}");
             }
         }
     }

@@ -12,6 +12,7 @@ pub mod approver;
 pub mod config;
 pub mod delivery;
 pub mod heartbeat;
+pub mod log;
 pub mod scheduler;
 pub mod telegram;
 
@@ -45,9 +46,7 @@ impl Deliver for TelegramDelivery {
                 .and_then(|id| id.parse().ok())
                 .or(self.owner_chat);
             let Some(chat) = chat else {
-                eprintln!(
-                    "clambot gateway: no chat to deliver to (set [telegram] owner-chat):\n{text}"
-                );
+                crate::gateway_log!("no chat to deliver to (set [telegram] owner-chat):\n{text}");
                 return;
             };
             // A result Telegram did not take is kept and delivered later (and logged).
@@ -63,7 +62,7 @@ pub struct LogDelivery;
 impl Deliver for LogDelivery {
     fn deliver<'a>(&'a self, channel: Option<&'a str>, text: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            eprintln!("clambot gateway [{}]: {text}", channel.unwrap_or("owner"));
+            log::write(Some(channel.unwrap_or("owner")), &text);
         })
     }
 }

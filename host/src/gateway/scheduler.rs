@@ -67,7 +67,7 @@ impl Scheduler {
     pub async fn run(&self, every: Duration, stop: CancellationToken) {
         loop {
             if let Err(error) = self.tick().await {
-                eprintln!("clambot gateway: the scheduler: {error:#}");
+                crate::gateway_log!("the scheduler: {error:#}");
             }
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -118,7 +118,7 @@ impl Scheduler {
             Ok(bounds) => bounds,
             Err(error) => {
                 let text = format!("Job {} was not run: {error:#}", job.name);
-                eprintln!("clambot gateway: the scheduler: {text}");
+                crate::gateway_log!("the scheduler: {text}");
                 self.deliver.deliver(job.channel.as_deref(), &text).await;
                 return;
             }

@@ -576,8 +576,9 @@ impl Policy {
             return Some(Decision::Limit {
                 rule: format!("{} [run] max-egress", self.name),
                 reason: format!(
-                    "this run may send at most {max} bytes; this call would bring it to {}",
-                    usage.egress + bytes
+                    "this run may send at most {}; this call would bring it to {}",
+                    crate::size::show_size(max),
+                    crate::size::show_size(usage.egress + bytes)
                 ),
             });
         }

@@ -5,7 +5,9 @@
 //! hash, so a new component or a new wasmtime never loads a stale artefact.
 
 use std::hash::{Hash, Hasher};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use wasmtime::Engine;
@@ -22,6 +24,33 @@ pub enum CacheStatus {
     Unavailable(String),
     /// No cache directory was configured.
     Disabled,
+}
+
+/// Whether a cache miss announces itself on stderr (see [`announce_compiles`]).
+static ANNOUNCE: AtomicBool = AtomicBool::new(false);
+
+/// Makes every cache miss print one line on stderr before compiling
+/// ("clambot: compiling the sandbox (first run, once)…"), when stderr is a
+/// terminal: a person waiting seconds for the first run is told why, and
+/// scripts and logs reading stderr never see it. The `clambot` binary turns it
+/// on; the library stays silent unless asked. A warm cache prints nothing.
+pub fn announce_compiles() {
+    ANNOUNCE.store(true, Ordering::Relaxed);
+}
+
+fn announce(what: &str) {
+    if ANNOUNCE.load(Ordering::Relaxed) && std::io::stderr().is_terminal() {
+        eprintln!("{}", announcement(what));
+    }
+}
+
+/// The line a cache miss of `what` prints.
+fn announcement(what: &str) -> String {
+    match what.strip_prefix("tool-") {
+        Some(tool) => format!("clambot: compiling the tool `{tool}` (first use, once)…"),
+        None if what == "guest" => "clambot: compiling the sandbox (first run, once)…".to_owned(),
+        None => format!("clambot: compiling the {what} component (first use, once)…"),
+    }
 }
 
 fn cache_path(dir: &Path, engine: &Engine, what: &str, component_hash: &str) -> PathBuf {
@@ -70,6 +99,7 @@ pub fn load(
         }
         // A corrupt or truncated entry is replaced below.
     }
+    announce(what);
     let precompiled = engine
         .precompile_component(bytes)
         .map_err(anyhow::Error::from)
@@ -93,4 +123,21 @@ pub fn load(
 fn store(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     crate::atomic::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_miss_names_what_is_compiled() {
+        assert_eq!(
+            announcement("guest"),
+            "clambot: compiling the sandbox (first run, once)…"
+        );
+        assert_eq!(
+            announcement("tool-csvstats"),
+            "clambot: compiling the tool `csvstats` (first use, once)…"
+        );
+    }
 }

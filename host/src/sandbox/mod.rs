@@ -125,13 +125,17 @@ pub struct ScriptFailure {
 pub enum RunError {
     #[error("{}", describe_script_failure(.0))]
     Script(Box<ScriptFailure>),
-    #[error("timed out after {0:?}")]
+    #[error("timed out after {}", crate::size::show_duration(*.0))]
     Timeout(Duration),
     #[error("out of memory (limit {})", crate::size::show_size(*.0))]
     OutOfMemory(u64),
-    #[error("output limit of {0} bytes reached")]
+    #[error("output limit of {} reached", crate::size::show_size(*.0 as u64))]
     OutputLimit(usize),
-    #[error("result is {size} bytes, over the limit of {limit}")]
+    #[error(
+        "the result is {}, over the limit of {}",
+        crate::size::show_size(*.size as u64),
+        crate::size::show_size(*.limit as u64)
+    )]
     ResultTooLarge { size: usize, limit: usize },
     #[error("stack overflow (recursion too deep)")]
     StackOverflow,

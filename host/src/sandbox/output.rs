@@ -101,7 +101,10 @@ pub fn bound_text(text: &mut String, limit: usize) {
 
 /// The line that replaces output past the limit.
 pub fn truncation_marker(limit: usize) -> String {
-    format!("…[output truncated: the run's limit of {limit} bytes was reached]")
+    format!(
+        "…[output truncated: the run's limit of {} was reached]",
+        crate::size::show_size(limit as u64)
+    )
 }
 
 #[derive(Debug)]
@@ -120,7 +123,7 @@ pub struct OutputCapture {
 
 /// Returned (as a trap) to the guest when the limit is reached.
 #[derive(Debug, thiserror::Error)]
-#[error("the run's output limit of {0} bytes was reached")]
+#[error("the run's output limit of {} was reached", crate::size::show_size(*.0 as u64))]
 pub struct OutputLimitReached(pub usize);
 
 impl OutputCapture {

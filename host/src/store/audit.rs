@@ -87,3 +87,48 @@ pub fn calls_of_run(store: &Store, run: &str) -> anyhow::Result<Vec<AuditRow>> {
         rows.collect()
     })
 }
+
+/// Which indexed calls [`query`] returns; every filter given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only this run's calls.
+    pub run: Option<String>,
+    /// Only calls that did not go through: `deny`, `rejected`, `limit`, `invalid`.
+    pub denied: bool,
+    /// Only calls at or after this RFC 3339 time (the index's own format,
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, which sorts as text).
+    pub since: Option<String>,
+}
+
+/// The decisions [`AuditQuery::denied`] selects: every call the gate did not let through.
+pub const REFUSED_DECISIONS: [&str; 4] = ["deny", "rejected", "limit", "invalid"];
+
+/// The indexed calls matching `filter`, oldest first.
+pub fn query(store: &Store, filter: &AuditQuery) -> anyhow::Result<Vec<AuditRow>> {
+    store.with(|c| {
+        let mut statement = c.prepare_cached(
+            "SELECT time, run, function, decision, rule, fingerprint, error, duration_us
+             FROM audit
+             WHERE (?1 IS NULL OR run = ?1)
+               AND (?2 = 0 OR decision IN ('deny', 'rejected', 'limit', 'invalid'))
+               AND (?3 IS NULL OR time >= ?3)
+             ORDER BY id",
+        )?;
+        let rows = statement.query_map(
+            params![filter.run, i64::from(filter.denied), filter.since],
+            |row| {
+                Ok(AuditRow {
+                    time: row.get(0)?,
+                    run: row.get(1)?,
+                    function: row.get(2)?,
+                    decision: row.get(3)?,
+                    rule: row.get(4)?,
+                    fingerprint: row.get(5)?,
+                    error: row.get(6)?,
+                    duration_us: row.get(7)?,
+                })
+            },
+        )?;
+        rows.collect()
+    })
+}

@@ -702,7 +702,10 @@ impl BotApi {
         {
             bytes.extend_from_slice(&chunk);
             if bytes.len() as u64 > max_bytes {
-                bail!("the file is larger than {max_bytes} bytes");
+                bail!(
+                    "the file is larger than {}",
+                    crate::size::show_size(max_bytes)
+                );
             }
         }
         Ok(bytes)

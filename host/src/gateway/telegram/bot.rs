@@ -128,12 +128,12 @@ async fn show_phases(
             // A refusal (no such method, not for this bot) holds for the process;
             // a passing failure only for this turn.
             Err(error) if error.is_transient() => {
-                eprintln!("clambot gateway: no message draft this time ({error})");
+                crate::gateway_log!("no message draft this time ({error})");
             }
             Err(error) => {
                 if drafts.swap(DRAFTS_NO, Ordering::Relaxed) != DRAFTS_NO {
-                    eprintln!(
-                        "clambot gateway: message drafts unavailable ({error}); using status messages"
+                    crate::gateway_log!(
+                        "message drafts unavailable ({error}); using status messages"
                     );
                 }
             }
@@ -145,7 +145,7 @@ async fn show_phases(
     let id = match retry(policy, || api.send_message(chat, "… thinking", false, None)).await {
         Ok(message) => message.message_id,
         Err(error) => {
-            eprintln!("clambot gateway: no status message in chat {chat}: {error}");
+            crate::gateway_log!("no status message in chat {chat}: {error}");
             return None;
         }
     };
@@ -153,7 +153,7 @@ async fn show_phases(
     if let Some((live, turn)) = &turn
         && let Err(error) = live.status(*turn, id)
     {
-        eprintln!("clambot gateway: recording the status message: {error:#}");
+        crate::gateway_log!("recording the status message: {error:#}");
     }
     loop {
         tokio::select! {
@@ -165,7 +165,7 @@ async fn show_phases(
                 }
                 let text = phases.borrow_and_update().clone();
                 if let Err(error) = delivery.edit(chat, id, &text).await {
-                    eprintln!("clambot gateway: could not update the status message: {error}");
+                    crate::gateway_log!("could not update the status message: {error}");
                 }
             }
         }
@@ -220,12 +220,12 @@ impl Bot {
         let mut offset = match self.handled.next_offset() {
             Ok(offset) => offset.unwrap_or(0),
             Err(error) => {
-                eprintln!("clambot gateway: reading the handled updates: {error:#}");
+                crate::gateway_log!("reading the handled updates: {error:#}");
                 0
             }
         };
         if let Err(error) = self.handled.prune() {
-            eprintln!("clambot gateway: pruning the handled updates: {error:#}");
+            crate::gateway_log!("pruning the handled updates: {error:#}");
         }
         self.recover_unfinished_turns();
         let mut backoff = Duration::from_millis(500);
@@ -238,7 +238,10 @@ impl Bot {
             let polled = match polled {
                 Ok(polled) => polled,
                 Err(error) => {
-                    eprintln!("clambot gateway: {error}; retrying in {backoff:?}");
+                    crate::gateway_log!(
+                        "{error:#}; retrying in {}",
+                        crate::size::show_duration(backoff)
+                    );
                     tokio::select! {
                         () = stop.cancelled() => return,
                         () = tokio::time::sleep(backoff) => {}
@@ -249,7 +252,7 @@ impl Bot {
             };
             backoff = Duration::from_millis(500);
             for skipped in &polled.skipped {
-                eprintln!("clambot gateway: skipped an unreadable {skipped}");
+                crate::gateway_log!("skipped an unreadable {skipped}");
             }
             let empty = polled.updates.is_empty() && polled.skipped.is_empty();
             let mut confirmed = polled.next_offset;
@@ -258,12 +261,13 @@ impl Bot {
                 match self.handled.claim(id) {
                     Ok(true) => Arc::clone(&self).handle(update).await,
                     Ok(false) => {
-                        eprintln!("clambot gateway: update {id} was handled before; skipped")
+                        crate::gateway_log!("update {id} was handled before; skipped")
                     }
                     Err(error) => {
                         // Not claimed, so not handled: fetch it again after a pause.
-                        eprintln!(
-                            "clambot gateway: could not record update {id} ({error:#}); retrying in {backoff:?}"
+                        crate::gateway_log!(
+                            "could not record update {id} ({error:#}); retrying in {}",
+                            crate::size::show_duration(backoff)
                         );
                         confirmed = Some(id);
                         tokio::time::sleep(backoff).await;
@@ -299,14 +303,14 @@ impl Bot {
         {
             Ok(0) => {}
             Ok(n) => {
-                eprintln!(
-                    "clambot gateway: {n} turn(s) were cut short by the last stop; told their chats"
+                crate::gateway_log!(
+                    "{n} turn(s) were cut short by the last stop; told their chats"
                 );
                 let delivery = self.delivery.clone();
                 self.in_flight
                     .spawn(async move { delivery.flush_all().await });
             }
-            Err(error) => eprintln!("clambot gateway: recovering unfinished turns: {error:#}"),
+            Err(error) => crate::gateway_log!("recovering unfinished turns: {error:#}"),
         }
     }
 
@@ -335,7 +339,7 @@ impl Bot {
             };
             // Answered in order (with short retries: a press wants its answer now).
             if let Err(error) = self.delivery.answer_callback(&query.id, &text).await {
-                eprintln!("clambot gateway: could not answer a button press: {error}");
+                crate::gateway_log!("could not answer a button press: {error}");
             }
             return;
         }
@@ -353,7 +357,7 @@ impl Bot {
                     .send_now(chat, "Sorry, this bot is private.", None)
                     .await
                 {
-                    eprintln!("clambot gateway: could not refuse a stranger: {error}");
+                    crate::gateway_log!("could not refuse a stranger: {error}");
                 }
             });
             return;
@@ -394,7 +398,7 @@ impl Bot {
     /// Queues a reply and delivers it in the background (the poll loop goes on).
     async fn say(&self, chat: i64, text: &str) {
         if let Err(error) = self.delivery.enqueue(chat, text, None, None) {
-            eprintln!("clambot gateway: could not keep a reply for chat {chat}: {error:#}");
+            crate::gateway_log!("could not keep a reply for chat {chat}: {error:#}");
             return;
         }
         let delivery = self.delivery.clone();
@@ -423,7 +427,7 @@ impl Bot {
         let turn = match live.begin(chat) {
             Ok(turn) => Some(turn),
             Err(error) => {
-                eprintln!("clambot gateway: recording a turn: {error:#}");
+                crate::gateway_log!("recording a turn: {error:#}");
                 None
             }
         };
