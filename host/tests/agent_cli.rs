@@ -236,3 +236,28 @@ fn onboard_force_backs_up_what_was_edited_and_records_the_base_url() {
         edited
     );
 }
+
+#[test]
+fn clambot_run_uses_the_homes_policy_without_policy_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join("workspace")).expect("workspace");
+    std::fs::write(home.join("workspace/a.txt"), "from the workspace").expect("file");
+    let script = dir.path().join("read.js");
+    std::fs::write(&script, "return await fs.readText('a.txt');").expect("script");
+    let script = script.display().to_string();
+
+    // No policy in the home: every call is denied (exit 3).
+    let out = clambot(&home, &[], &["run", &script]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+
+    // The home's policy is the one `run` uses, like agent and gateway.
+    std::fs::write(
+        home.join("policy.toml"),
+        "version = 1\n[[allow]]\ncall = \"fs.read-text\"\npath = [\"*.txt\"]\n",
+    )
+    .expect("policy");
+    let out = clambot(&home, &[], &["run", &script]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "\"from the workspace\"");
+}

@@ -1441,6 +1441,9 @@ fn jobs_stored_before_makers_were_recorded_are_owner_made_only_if_only_the_owner
         .with(|c| {
             c.execute_batch(
                 r#"DROP TABLE policy_snapshots;
+                   DROP TABLE telegram_outbox;
+                   DROP TABLE telegram_turns;
+                   DROP TABLE telegram_updates;
                    ALTER TABLE cron_jobs DROP COLUMN origin;
                    INSERT INTO cron_jobs (id, name, schedule, action, once, enabled, created_ms, next_run_ms, last_run_ms, channel)
                    VALUES ('job-a', 'from-cli', '{"every":60}', '{"prompt":"hi"}', 0, 1, 0, 60000, NULL, 'telegram:42'),

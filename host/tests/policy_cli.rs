@@ -71,20 +71,40 @@ fn check_exits_0_on_the_repository_policy() {
 }
 
 #[test]
-fn check_reads_policy_toml_in_the_current_directory_by_default() {
-    let out = clambot_in(&repo_root(), &["policy", "check"]);
+fn check_and_explain_read_the_agents_policy_by_default() {
+    // One policy, one home: not ./policy.toml, but $CLAMBOT_HOME/policy.toml.
+    let home = tempfile::tempdir().expect("home");
+    std::fs::copy(
+        repo_root().join("policy.toml"),
+        home.path().join("policy.toml"),
+    )
+    .expect("copy");
+    let in_home = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_clambot"))
+            .args(args)
+            .current_dir(tempfile::tempdir().expect("cwd").path())
+            .env("CLAMBOT_HOME", home.path())
+            .output()
+            .expect("clambot runs")
+    };
+    let out = in_home(&["policy", "check"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let expected = home.path().join("policy.toml").display().to_string();
     assert!(
-        stdout(&out).starts_with("policy.toml: ok ("),
+        stdout(&out).starts_with(&format!("{expected}: ok (")),
         "{}",
         stdout(&out)
     );
+    let out = in_home(&["policy", "explain"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stdout(&out).is_empty());
 
-    let empty = tempfile::tempdir().expect("dir");
-    let out = clambot_in(empty.path(), &["policy", "check"]);
-    assert_eq!(out.status.code(), Some(1), "no policy.toml here");
+    // With no policy in the home there is nothing to check, even with a
+    // policy.toml in the current directory.
+    let out = clambot_in(&repo_root(), &["policy", "check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
-        stderr(&out).starts_with("policy.toml:0:0: cannot read the policy"),
+        stderr(&out).contains("cannot read the policy"),
         "{}",
         stderr(&out)
     );

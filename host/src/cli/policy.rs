@@ -14,18 +14,18 @@ pub enum PolicyCommand {
     /// Load a policy as a run would and report every problem with file:line:col
     /// (exit 1 if any), then warn about rules that can never take effect.
     Check {
-        /// The policy file.
-        #[arg(default_value = "policy.toml")]
-        file: PathBuf,
+        /// The policy file [default: the agent's: `[agent] policy` in config.toml,
+        /// else $CLAMBOT_HOME/policy.toml].
+        file: Option<PathBuf>,
         /// Also fail (exit 1) when there are warnings.
         #[arg(long)]
         strict: bool,
     },
     /// Say in plain words what a policy allows, asks about and denies, one line per rule.
     Explain {
-        /// The policy file.
-        #[arg(default_value = "policy.toml")]
-        file: PathBuf,
+        /// The policy file [default: the agent's: `[agent] policy` in config.toml,
+        /// else $CLAMBOT_HOME/policy.toml].
+        file: Option<PathBuf>,
     },
     /// Compare what two policies let a script do (not their text).
     #[command(after_help = DIFF_AFTER_HELP)]
@@ -117,54 +117,14 @@ fn pins(policy: &Policy) -> (Vec<String>, Vec<String>) {
 
 pub fn run(command: PolicyCommand) -> Result<ExitCode> {
     match command {
-        PolicyCommand::Check { file, strict } => Ok(match Policy::load(&file) {
-            Ok(policy) => {
-                let (pin_errors, pin_warnings) = pins(&policy);
-                if !pin_errors.is_empty() {
-                    for error in &pin_errors {
-                        eprintln!("{error}");
-                    }
-                    return Ok(ExitCode::from(exit::INVALID));
-                }
-                let mut warnings: Vec<String> = check::warnings(&policy)
-                    .iter()
-                    .map(|w| w.render(policy.source()))
-                    .collect();
-                warnings.extend(pin_warnings);
-                for warning in &warnings {
-                    eprintln!("{warning}");
-                }
-                println!(
-                    "{}: ok ({} rules{})",
-                    file.display(),
-                    policy.rules().len(),
-                    match warnings.len() {
-                        0 => String::new(),
-                        1 => ", 1 warning".to_owned(),
-                        n => format!(", {n} warnings"),
-                    }
-                );
-                if strict && !warnings.is_empty() {
-                    ExitCode::from(exit::INVALID)
-                } else {
-                    ExitCode::SUCCESS
-                }
-            }
-            Err(error) => {
-                eprintln!("{}", check::render(&error, &file));
-                ExitCode::from(exit::INVALID)
-            }
-        }),
-        PolicyCommand::Explain { file } => Ok(match Policy::load(&file) {
-            Ok(policy) => {
-                print!("{}", policy.explain());
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("{error}");
-                ExitCode::from(exit::INVALID)
-            }
-        }),
+        PolicyCommand::Check { file, strict } => {
+            let file = file.map_or_else(agents_policy, Ok)?;
+            check_file(&file, strict)
+        }
+        PolicyCommand::Explain { file } => {
+            let file = file.map_or_else(agents_policy, Ok)?;
+            explain_file(&file)
+        }
         PolicyCommand::Diff { old, new, format } => {
             let (old, new) = match (Policy::load(&old), Policy::load(&new)) {
                 (Ok(old), Ok(new)) => (old, new),
@@ -205,4 +165,71 @@ pub fn run(command: PolicyCommand) -> Result<ExitCode> {
             })
         }
     }
+}
+
+/// The agent's policy: `[agent] policy` in config.toml, else
+/// `$CLAMBOT_HOME/policy.toml` — the one `clambot agent`, `gateway` and `run` use.
+fn agents_policy() -> Result<PathBuf> {
+    let home = clambot::home::Home::from_env()?;
+    let config =
+        clambot::agent::config::ConfigFile::load(&clambot::agent::setup::config_file(&home))?;
+    Ok(clambot::agent::setup::policy_path(
+        &home,
+        &config,
+        &clambot::agent::setup::Choices::default(),
+    ))
+}
+
+fn check_file(file: &std::path::Path, strict: bool) -> Result<ExitCode> {
+    Ok(match Policy::load(file) {
+        Ok(policy) => {
+            let (pin_errors, pin_warnings) = pins(&policy);
+            if !pin_errors.is_empty() {
+                for error in &pin_errors {
+                    eprintln!("{error}");
+                }
+                return Ok(ExitCode::from(exit::INVALID));
+            }
+            let mut warnings: Vec<String> = check::warnings(&policy)
+                .iter()
+                .map(|w| w.render(policy.source()))
+                .collect();
+            warnings.extend(pin_warnings);
+            for warning in &warnings {
+                eprintln!("{warning}");
+            }
+            println!(
+                "{}: ok ({} rules{})",
+                file.display(),
+                policy.rules().len(),
+                match warnings.len() {
+                    0 => String::new(),
+                    1 => ", 1 warning".to_owned(),
+                    n => format!(", {n} warnings"),
+                }
+            );
+            if strict && !warnings.is_empty() {
+                ExitCode::from(exit::INVALID)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("{}", check::render(&error, file));
+            ExitCode::from(exit::INVALID)
+        }
+    })
+}
+
+fn explain_file(file: &std::path::Path) -> Result<ExitCode> {
+    Ok(match Policy::load(file) {
+        Ok(policy) => {
+            print!("{}", policy.explain());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::from(exit::INVALID)
+        }
+    })
 }

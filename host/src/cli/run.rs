@@ -41,7 +41,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_output: Option<u64>,
 
-    /// The policy every host call is checked against. Without one, every call is denied.
+    /// The policy every host call is checked against [default: the agent's: `[agent]
+    /// policy` in config.toml, else $CLAMBOT_HOME/policy.toml; none there denies every call].
     #[arg(long, value_name = "FILE", env = "CLAMBOT_POLICY")]
     policy: Option<PathBuf>,
 
@@ -60,7 +61,8 @@ const RUN_AFTER_HELP: &str = concat!(
 The result is printed as JSON on stdout; console output goes to stderr, each
 line marked `| ` and with control characters shown escaped (`\\x1b`), so a
 script can neither act on the terminal nor pass a line off as clambot's.
-With no policy every host call (http, fs, cron, memory, secrets, log) is denied.
+Without --policy the run uses the agent's policy ($CLAMBOT_HOME/policy.toml, or
+[agent] policy in config.toml); with no policy file every host call is denied.
 A policy's [run] limits are ceilings: --timeout, --memory and --max-output can
 only lower them. Every host call is recorded in $CLAMBOT_HOME/data/audit/audit.jsonl.
 
@@ -73,21 +75,38 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .with_context(|| Exit::usage(format!("--args is not valid JSON: {}", args.args)))?;
     let source = std::fs::read_to_string(&args.file)
         .with_context(|| Exit::not_found(format!("reading {}", args.file.display())))?;
-    let policy = match &args.policy {
-        Some(path) => match Policy::load(path) {
+    // One policy, one home: without --policy, the agent's (`[agent] policy` in
+    // config.toml, else $CLAMBOT_HOME/policy.toml); no file there denies everything.
+    let home = Home::from_env()?;
+    let policy_file = match &args.policy {
+        Some(path) => path.clone(),
+        None => {
+            let config = clambot::agent::config::ConfigFile::load(
+                &clambot::agent::setup::config_file(&home),
+            )?;
+            clambot::agent::setup::policy_path(
+                &home,
+                &config,
+                &clambot::agent::setup::Choices::default(),
+            )
+        }
+    };
+    let policy = if args.policy.is_none() && !policy_file.exists() {
+        Policy::deny_all()
+    } else {
+        match Policy::load(&policy_file) {
             Ok(policy) => policy,
             Err(error) => {
                 eprintln!("{error}");
                 eprintln!("clambot: the policy has errors; nothing was run");
                 return Ok(ExitCode::from(exit::POLICY));
             }
-        },
-        None => Policy::deny_all(),
+        }
     };
     let limits = effective_limits(&args, &policy)?;
-    let state = HostState::open(Home::from_env()?)?;
-    if let Some(path) = &args.policy {
-        state.check_policy_file(path)?;
+    let state = HostState::open(home)?;
+    if !policy.is_implicit() {
+        state.check_policy_file(&policy_file)?;
     }
     let approver: Arc<dyn Approver> = match TerminalApprover::from_tty(DEFAULT_PROMPT_TIMEOUT) {
         Some(terminal) if !args.non_interactive => Arc::new(terminal),
