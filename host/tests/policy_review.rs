@@ -1141,7 +1141,7 @@ proptest! {
             ];
             for other in others {
                 let same = url::Url::parse(&other).is_ok_and(|o| {
-                    clambot::policy::http::PathReadings::of(o.path()).primary().to_owned() == clambot::policy::http::PathReadings::of(parsed.path()).primary().to_owned()
+                    clambot::policy::http::PathReadings::of(o.path()).primary() == clambot::policy::http::PathReadings::of(parsed.path()).primary()
                         && o.host_str() == parsed.host_str()
                         && o.port_or_known_default() == parsed.port_or_known_default()
                         && o.scheme() == parsed.scheme()
