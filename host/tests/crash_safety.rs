@@ -159,3 +159,50 @@ fn tag_order(value: &str) -> (u64, u64) {
     let index = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     (round, index)
 }
+
+/// A process that opens the database twice (the gateway does: the agent's
+/// store and the host state's) keeps SQLite's locks, so another process's
+/// last close cannot delete the write-ahead log under it: what another
+/// process writes afterwards is seen, and what this process writes lands in
+/// the file. (Before, a file descriptor opened and closed on an existing
+/// database dropped the locks, and a job `clambot cron add` stored was never
+/// seen by the running gateway.)
+#[test]
+fn two_stores_in_one_process_see_what_another_process_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = clambot::home::Home::at(dir.path().join("home"));
+    let first = Arc::new(home.open_store().expect("first store"));
+    let _second = home.open_store().expect("second store");
+    let jobs = clambot::store::cron::CronJobs::new(Arc::clone(&first));
+    assert!(jobs.list().expect("list").is_empty());
+    let clambot = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_clambot"))
+            .args(args)
+            .env_clear()
+            .env("CLAMBOT_HOME", dir.path().join("home"))
+            .env("HOME", dir.path())
+            .output()
+            .expect("clambot runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Each of these opens the database, writes or reads, and closes it.
+    clambot(&["cron", "list"]);
+    clambot(&["cron", "add", "ping", "--every", "1h", "--prompt", "p"]);
+    clambot(&["cron", "list"]);
+    let seen: Vec<_> = jobs
+        .list()
+        .expect("list")
+        .into_iter()
+        .map(|j| j.name)
+        .collect();
+    assert_eq!(seen, ["ping"], "this process sees the other's write");
+    // And this process's own write is in the file, for the next process.
+    let job = jobs.get("ping").expect("get").expect("the job");
+    assert!(jobs.set_enabled(&job.id, false, None).expect("disable"));
+    let list = clambot(&["cron", "list"]);
+    assert!(list.contains("disabled"), "{list}");
+}

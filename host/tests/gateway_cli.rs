@@ -36,34 +36,114 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A home with a Telegram config pointing at the fake Bot API, the bot token
+/// set through `clambot secrets set`, and the model server as the provider.
+struct GatewayHome {
+    _dir: tempfile::TempDir,
+    home: std::path::PathBuf,
+    base: String,
+}
+
+impl GatewayHome {
+    fn new(telegram: &FakeTelegram, models: &ModelServer) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        let setup = Self {
+            home,
+            base: format!("{}/v1", models.base()),
+            _dir: dir,
+        };
+        std::fs::create_dir_all(&setup.home).expect("home");
+        std::fs::write(
+            setup.home.join("config.toml"),
+            format!(
+                "[telegram]\nallow-from = [42]\napi-url = \"{}\"\n\n[gateway]\nshutdown-grace = \"1s\"\n",
+                telegram.url()
+            ),
+        )
+        .expect("config");
+        let mut set = clambot(
+            &setup.home,
+            &setup.env(),
+            &["secrets", "set", "telegram_bot_token"],
+        );
+        set.stdin(Stdio::piped());
+        let mut child = set.spawn().expect("spawn");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(TOKEN.as_bytes())
+            .expect("write");
+        assert!(child.wait().expect("wait").success());
+        setup
+    }
+
+    fn env(&self) -> [(&str, &str); 2] {
+        [
+            ("OPENAI_API_KEY", "k"),
+            ("OPENAI_BASE_URL", self.base.as_str()),
+        ]
+    }
+}
+
+/// A running `clambot gateway` whose stderr is collected as it is written, so
+/// a test can wait for a line; killed when the test ends, pass or fail.
+struct Gateway {
+    child: std::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Gateway {
+    fn start(home: &Path, env: &[(&str, &str)]) -> Self {
+        let mut command = clambot(home, env, &["gateway"]);
+        command.stderr(Stdio::piped()).stdout(Stdio::null());
+        let mut child = command.spawn().expect("gateway starts");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().expect("stderr");
+        let sink = std::sync::Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buffer) {
+                sink.lock()
+                    .expect("stderr")
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        Self { child, stderr }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr").clone()
+    }
+
+    fn wait_for_log(&self, line: &str, timeout: Duration) {
+        let started = Instant::now();
+        while !self.stderr().contains(line) {
+            assert!(
+                started.elapsed() < timeout,
+                "the gateway never logged {line:?}: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn the_gateway_answers_and_stops_on_sigterm_within_its_grace() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let home = dir.path().join("home");
     let telegram = FakeTelegram::start();
     let models = ModelServer::start();
-    let base = format!("{}/v1", models.base());
-    let env = [("OPENAI_API_KEY", "k"), ("OPENAI_BASE_URL", base.as_str())];
-    std::fs::create_dir_all(&home).expect("home");
-    std::fs::write(
-        home.join("config.toml"),
-        format!(
-            "[telegram]\nallow-from = [42]\napi-url = \"{}\"\n\n[gateway]\nshutdown-grace = \"1s\"\n",
-            telegram.url()
-        ),
-    )
-    .expect("config");
-    let mut set = clambot(&home, &env, &["secrets", "set", "telegram_bot_token"]);
-    set.stdin(Stdio::piped());
-    let mut child = set.spawn().expect("spawn");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(TOKEN.as_bytes())
-        .expect("write");
-    assert!(child.wait().expect("wait").success());
+    let setup = GatewayHome::new(&telegram, &models);
+    let (home, env) = (&setup.home, setup.env());
 
     models
         .json(
@@ -72,9 +152,7 @@ fn the_gateway_answers_and_stops_on_sigterm_within_its_grace() {
         )
         .json(Role::Facts, json!({"facts": []}))
         .push(Role::Selector, Answer::Hang);
-    let mut gateway = clambot(&home, &env, &["gateway"]);
-    gateway.stderr(Stdio::piped());
-    let mut child = gateway.spawn().expect("gateway starts");
+    let mut gateway = Gateway::start(home, &env);
     telegram.message(42, 42, "owner", "hello gateway");
     telegram.wait_until("the answer", Duration::from_secs(20), |t| {
         t.texts_to(42)
@@ -88,12 +166,12 @@ fn the_gateway_answers_and_stops_on_sigterm_within_its_grace() {
     });
     let started = Instant::now();
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &gateway.child.id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
     let exit = loop {
-        if let Some(exit) = child.try_wait().expect("wait") {
+        if let Some(exit) = gateway.child.try_wait().expect("wait") {
             break exit;
         }
         assert!(
@@ -102,15 +180,9 @@ fn the_gateway_answers_and_stops_on_sigterm_within_its_grace() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read");
+    gateway.wait_for_log("clambot gateway: stopped", Duration::from_secs(5));
+    let stderr = gateway.stderr();
     assert!(exit.success(), "{stderr}");
-    assert!(stderr.contains("clambot gateway: stopped"), "{stderr}");
     assert!(!stderr.contains(TOKEN), "the token is never printed");
     // The hanging turn was cancelled within the 1 s grace (plus the wind-down).
     assert!(
@@ -243,34 +315,11 @@ fn cron_commands_validate_and_persist() {
 }
 
 #[test]
-#[ignore = "open bug (issue 20.5): a job added by `clambot cron add` while the gateway runs is never seen by its scheduler"]
 fn a_job_added_while_the_gateway_runs_fires_whatever_ran_in_between() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let home = dir.path().join("home");
     let telegram = FakeTelegram::start();
     let models = ModelServer::start();
-    let base = format!("{}/v1", models.base());
-    let env = [("OPENAI_API_KEY", "k"), ("OPENAI_BASE_URL", base.as_str())];
-    std::fs::create_dir_all(&home).expect("home");
-    std::fs::write(
-        home.join("config.toml"),
-        format!(
-            "[telegram]\nallow-from = [42]\napi-url = \"{}\"\n\n[gateway]\nshutdown-grace = \"1s\"\n",
-            telegram.url()
-        ),
-    )
-    .expect("config");
-    let mut set = clambot(&home, &env, &["secrets", "set", "telegram_bot_token"]);
-    set.stdin(Stdio::piped());
-    let mut child = set.spawn().expect("spawn");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(TOKEN.as_bytes())
-        .expect("write");
-    assert!(child.wait().expect("wait").success());
+    let setup = GatewayHome::new(&telegram, &models);
+    let (home, env) = (&setup.home, setup.env());
     models
         .json(
             Role::Selector,
@@ -278,13 +327,14 @@ fn a_job_added_while_the_gateway_runs_fires_whatever_ran_in_between() {
         )
         .json(Role::Facts, json!({"facts": []}));
 
-    let mut gateway = clambot(&home, &env, &["gateway"]);
-    gateway.stderr(Stdio::piped()).stdout(Stdio::null());
-    let gateway = Killed(gateway.spawn().expect("gateway starts"));
-    std::thread::sleep(Duration::from_millis(500));
+    let gateway = Gateway::start(home, &env);
+    // The scheduler has looked (and found nothing) before the job exists: the
+    // job must be seen by a later look, not by the first.
+    gateway.wait_for_log("cron scheduler", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(1500));
     // Other commands before and after the add, as a person would run them.
     assert!(
-        output(clambot(&home, &env, &["cron", "list"]))
+        output(clambot(home, &env, &["cron", "list"]))
             .status
             .success()
     );
@@ -306,48 +356,31 @@ fn a_job_added_while_the_gateway_runs_fires_whatever_ran_in_between() {
     ));
     assert!(add.status.success(), "{}", text(&add.stderr));
     assert!(
-        output(clambot(&home, &env, &["cron", "list"]))
+        output(clambot(home, &env, &["cron", "list"]))
             .status
             .success()
     );
     assert!(
-        output(clambot(&home, &env, &["status"]))
+        output(clambot(home, &env, &["status"]))
             .status
             .code()
             .is_some()
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Due in 2 s; the scheduler looks every second.
+    let deadline = Instant::now() + Duration::from_secs(15);
     while !telegram
         .texts_to(42)
         .iter()
         .any(|m| m.contains("PONGFROMCRON"))
     {
         if Instant::now() > deadline {
-            let mut gateway = gateway;
-            let _ = gateway.0.kill();
-            let mut stderr = String::new();
-            let _ = gateway
-                .0
-                .stderr
-                .take()
-                .map(|mut e| e.read_to_string(&mut stderr));
-            let list = text(&output(clambot(&home, &env, &["cron", "list"])).stdout);
+            let list = text(&output(clambot(home, &env, &["cron", "list"])).stdout);
             panic!(
-                "the job never ran; model asked {:?}\ncron list: {list}\ngateway: {stderr}",
-                models.asked().iter().map(|a| a.role).collect::<Vec<_>>()
+                "the job never ran; model asked {:?}\ncron list: {list}\ngateway: {}",
+                models.asked().iter().map(|a| a.role).collect::<Vec<_>>(),
+                gateway.stderr()
             );
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
-    drop(gateway);
-}
-
-/// A child process killed when the test ends, pass or fail.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }

@@ -33,8 +33,10 @@ pub struct GatewayArgs {
     policy: Option<PathBuf>,
 }
 
-/// How often the scheduler looks for due jobs.
-const SCHEDULER_TICK: Duration = Duration::from_secs(10);
+/// How often the scheduler looks for due jobs: a job fires within this of its
+/// time, including one another process (`clambot cron add`) has just stored.
+/// A look is one query over at most `MAX_JOBS` rows.
+const SCHEDULER_TICK: Duration = Duration::from_secs(1);
 /// How often answers kept in the outbox are retried.
 const OUTBOX_FLUSH: Duration = Duration::from_secs(30);
 
@@ -132,6 +134,10 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode> {
                     .track_future(scheduler.run(SCHEDULER_TICK, stop))
                     .await
             });
+            clambot::gateway_log!(
+                "cron scheduler looking for due jobs every {}",
+                humantime::format_duration(SCHEDULER_TICK)
+            );
         }
         if let Some(every) = heartbeat_every {
             let heartbeat = Heartbeat {

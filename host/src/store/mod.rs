@@ -180,13 +180,6 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::atomic::create_private_dir(dir)?;
         }
-        // Created 0600 up front: SQLite gives its -wal and -shm files the same mode.
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)
-            .with_context(|| format!("creating the database {}", path.display()))?;
         // Several clambot processes may open a fresh home at once (parallel first
         // runs, the CLI beside a starting gateway). Switching to WAL and migrating
         // are each one writer's job: the others wait here on an exclusive lock of a
@@ -203,6 +196,7 @@ impl Store {
             .with_context(|| format!("creating the lock file {}", lock_path.display()))?;
         lock.lock()
             .with_context(|| format!("locking {}", lock_path.display()))?;
+        create_private_file(path)?;
         let connection = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -306,6 +300,29 @@ impl Store {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         Ok(f(&mut connection)?)
+    }
+}
+
+/// Creates the database file 0600 if it is not there (SQLite gives its -wal
+/// and -shm files the database's mode). An existing file is never opened
+/// here: closing any descriptor of a file drops every POSIX lock this process
+/// holds on it, SQLite's included, and without its locks another process's
+/// last close deletes the write-ahead log this process still reads and writes
+/// (a gateway would then never see a job `clambot cron add` stored). The lock
+/// on `clambot.db.lock` keeps another thread of this process from connecting
+/// between the check and the create.
+fn create_private_file(path: &Path) -> Result<()> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => {
+            Err(error).with_context(|| format!("creating the database {}", path.display()))
+        }
     }
 }
 
