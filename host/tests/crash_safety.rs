@@ -188,6 +188,7 @@ fn two_stores_in_one_process_see_what_another_process_writes() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     };
     // Each of these opens the database, writes or reads, and closes it.
     clambot(&["cron", "list"]);
