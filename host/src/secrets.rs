@@ -8,14 +8,17 @@
 //! a response, an error, a log or an audit line is replaced. The file is read on
 //! each use rather than cached, so `clambot secrets set` takes effect at once in
 //! a running agent; it is refused if anyone but the owner can read it.
-//! [`SecretStore::stamp`] tells a live redactor when to read it again, so a
-//! value set while a run is in progress is redacted from then on.
+//! [`SecretStore::changes`] and [`SecretStore::stamp`] tell a live redactor
+//! when to read it again, so a value set while a run is in progress is
+//! redacted from then on.
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -55,10 +58,19 @@ impl fmt::Debug for SecretValue {
 #[derive(Debug)]
 pub struct SecretStore {
     backing: Backing,
-    /// Bumped on every change made through this value (the in-memory store's
-    /// stamp; a file's is its metadata).
-    generation: std::sync::atomic::AtomicU64,
+    /// Bumped after every change made in this process: shared by every handle
+    /// on the same file (and the in-memory store's stamp). A change by
+    /// another process shows in the file's [`StoreStamp`] instead.
+    generation: Arc<AtomicU64>,
 }
+
+/// The change counters of the files this process has opened, by path, so that
+/// two handles on one file share theirs.
+static GENERATIONS: LazyLock<Mutex<HashMap<PathBuf, Arc<AtomicU64>>>> =
+    LazyLock::new(Default::default);
+
+/// Makes each [`StoreStamp::Unreadable`] unlike every other.
+static UNREADABLE: AtomicU64 = AtomicU64::new(0);
 
 /// What a store looked like when it was read: if it still looks the same, its
 /// values have not changed. For a file, its identity, size and times (a write
@@ -87,9 +99,18 @@ enum Backing {
 impl SecretStore {
     /// The store in `path` (which need not exist yet).
     pub fn open(path: &Path) -> Self {
+        // Lexically absolute (no file system access), so `./x` and `/cwd/x` meet.
+        let key = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let generation = Arc::clone(
+            GENERATIONS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key)
+                .or_default(),
+        );
         Self {
             backing: Backing::File(path.to_owned()),
-            generation: std::sync::atomic::AtomicU64::new(0),
+            generation,
         }
     }
 
@@ -97,15 +118,20 @@ impl SecretStore {
     pub fn in_memory() -> Self {
         Self {
             backing: Backing::Memory(Mutex::new(BTreeMap::new())),
-            generation: std::sync::atomic::AtomicU64::new(0),
+            generation: Arc::default(),
         }
     }
 
-    /// How the store looks now (cheap: one `stat`), so a reader can tell
-    /// whether to read it again.
+    /// How many changes this process has made to the store (no system call):
+    /// a reader that saw the same count has seen every change made here.
+    pub fn changes(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// How the store looks now (one `stat`), so a reader can tell whether
+    /// another process changed it.
     pub fn stamp(&self) -> StoreStamp {
         use std::os::unix::fs::MetadataExt;
-        use std::sync::atomic::Ordering;
         match &self.backing {
             Backing::Memory(_) => StoreStamp::Memory(self.generation.load(Ordering::SeqCst)),
             Backing::File(path) => match std::fs::metadata(path) {
@@ -117,7 +143,7 @@ impl SecretStore {
                     ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
                 },
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => StoreStamp::Missing,
-                Err(_) => StoreStamp::Unreadable(self.generation.fetch_add(1, Ordering::SeqCst)),
+                Err(_) => StoreStamp::Unreadable(UNREADABLE.fetch_add(1, Ordering::Relaxed)),
             },
         }
     }
@@ -203,8 +229,13 @@ impl SecretStore {
     }
 
     fn save(&self, secrets: BTreeMap<String, String>) -> Result<()> {
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Counted once written: a reader that sees the new count finds the new file.
+        let saved = self.write(secrets);
+        self.generation.fetch_add(1, Ordering::Release);
+        saved
+    }
+
+    fn write(&self, secrets: BTreeMap<String, String>) -> Result<()> {
         match &self.backing {
             Backing::Memory(map) => {
                 *map.lock().unwrap_or_else(|p| p.into_inner()) = secrets;

@@ -1271,13 +1271,13 @@ fn a_secret_set_while_a_run_is_in_progress_is_redacted_from_that_moment() {
 }
 
 #[test]
-fn a_live_redactor_learns_a_value_set_in_another_process_through_the_file() {
+fn a_live_redactor_learns_a_value_set_through_another_handle_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("secrets.json");
     let mine = Arc::new(SecretStore::open(&path));
     let redactor = Redactor::live(Arc::clone(&mine)).expect("redactor");
     assert!(!redactor.has_secrets());
-    // Another handle on the file: another process.
+    // Another handle on the file, in this process: known at the next use.
     SecretStore::open(&path)
         .set("a", "first-value-1")
         .expect("set");
@@ -1293,6 +1293,41 @@ fn a_live_redactor_learns_a_value_set_in_another_process_through_the_file() {
         out,
         format!("{REDACTED} {REDACTED}"),
         "values once known stay known"
+    );
+}
+
+#[test]
+fn a_live_redactor_learns_a_value_another_process_set_within_its_look_interval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let path = home.join("data/secrets.json");
+    let redactor = Redactor::live(Arc::new(SecretStore::open(&path))).expect("redactor");
+    assert_eq!(
+        redactor.text("x other-process-value y"),
+        "x other-process-value y"
+    );
+    let mut set = std::process::Command::new(env!("CARGO_BIN_EXE_clambot"))
+        .args(["secrets", "set", "late"])
+        .env_clear()
+        .env("CLAMBOT_HOME", &home)
+        .env("HOME", dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("clambot runs");
+    use std::io::Write;
+    set.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"other-process-value")
+        .expect("write");
+    assert!(set.wait().expect("wait").success());
+    // The redactor looks at the file at most every 100 ms.
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    assert_eq!(
+        redactor.text("x other-process-value y"),
+        format!("x {REDACTED} y")
     );
 }
 

@@ -36,6 +36,7 @@
 //! so. Credential-carrying HTTP headers are also replaced by name in records.
 
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use base64::Engine as _;
@@ -76,10 +77,19 @@ pub struct Redactor {
 
 #[derive(Debug, Default, Clone)]
 struct State {
-    /// The store as it was when last read.
+    /// The store's change count (this process) when last read.
+    changes: u64,
+    /// The store as it was when last read, and when it was last looked at.
     stamp: Option<StoreStamp>,
+    looked: Option<Instant>,
     patterns: Arc<Patterns>,
 }
+
+/// How often a live redactor looks at the secrets file for changes made by
+/// another process (a `stat`; the redactor is used several times per host
+/// call). Changes made in this process, and values injected into the run,
+/// are known at once.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 impl Clone for Redactor {
     fn clone(&self) -> Self {
@@ -101,8 +111,8 @@ impl Redactor {
         Self {
             source: None,
             state: RwLock::new(State {
-                stamp: None,
                 patterns: Arc::new(Patterns::build(secrets.into_iter().collect())),
+                ..State::default()
             }),
         }
     }
@@ -110,12 +120,15 @@ impl Redactor {
     /// A redactor that knows every value in `store`, now and whenever it
     /// changes later. Fails if the store cannot be read now.
     pub fn live(store: Arc<SecretStore>) -> anyhow::Result<Self> {
+        let changes = store.changes();
         let stamp = store.stamp();
         let values = store.values()?;
         Ok(Self {
             source: Some(store),
             state: RwLock::new(State {
+                changes,
                 stamp: Some(stamp),
+                looked: Some(Instant::now()),
                 patterns: Arc::new(Patterns::build(values)),
             }),
         })
@@ -135,21 +148,26 @@ impl Redactor {
     /// The patterns, refreshed first if the store changed since they were built.
     /// If the store cannot be read, the values known so far stay in force.
     fn patterns(&self) -> Arc<Patterns> {
-        let current = {
+        let store = {
             let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
             match &self.source {
                 None => return Arc::clone(&state.patterns),
                 Some(store) => {
-                    let stamp = store.stamp();
-                    if state.stamp.as_ref() == Some(&stamp) {
+                    let recent = state.looked.is_some_and(|at| at.elapsed() < LOOK_EVERY);
+                    if store.changes() == state.changes && recent {
                         return Arc::clone(&state.patterns);
                     }
-                    (store, stamp)
+                    store
                 }
             }
         };
-        let (store, stamp) = current;
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        let changes = store.changes();
+        let stamp = store.stamp();
+        state.looked = Some(Instant::now());
+        if changes == state.changes && state.stamp.as_ref() == Some(&stamp) {
+            return Arc::clone(&state.patterns);
+        }
         if let Ok(fresh) = store.values() {
             let mut values = state.patterns.values.clone();
             let before = values.len();
@@ -161,6 +179,7 @@ impl Redactor {
             if values.len() != before {
                 state.patterns = Arc::new(Patterns::build(values));
             }
+            state.changes = changes;
             state.stamp = Some(stamp);
         }
         Arc::clone(&state.patterns)
