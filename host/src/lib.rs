@@ -22,6 +22,7 @@ pub mod state;
 pub mod store;
 pub mod terminal;
 pub mod tools;
+pub mod unicode;
 pub mod workspace;
 
 /// The guest component, built from `guest-quickjs/` and committed (see README).

@@ -37,22 +37,7 @@ pub enum Newlines {
 
 /// Whether `c` must not reach a terminal as itself.
 pub fn is_unsafe(c: char) -> bool {
-    matches!(c,
-        // C0 controls (TAB and LF are decided by the caller), DEL, C1 controls.
-        '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
-        // Line and paragraph separators: line breaks to some terminals.
-        | '\u{2028}' | '\u{2029}'
-        // Bidi controls: marks, embeddings and overrides, isolates.
-        | '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        // Zero-width and invisible format characters (Unicode category Cf).
-        | '\u{ad}' | '\u{600}'..='\u{605}' | '\u{6dd}' | '\u{70f}' | '\u{890}' | '\u{891}'
-        | '\u{8e2}' | '\u{180e}' | '\u{200b}'..='\u{200d}' | '\u{2060}'..='\u{2064}'
-        | '\u{206a}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}' | '\u{110bd}'
-        | '\u{110cd}' | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}'
-        | '\u{1d173}'..='\u{1d17a}' | '\u{e0001}' | '\u{e0020}'..='\u{e007f}'
-        // Invisible letters that render as blank space of no width.
-        | '\u{34f}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}' | '\u{3164}' | '\u{ffa0}'
-    )
+    c != '\t' && c != '\n' && crate::unicode::acts_on_terminal(c)
 }
 
 /// `text` with every character a terminal would act on (see the module docs)

@@ -608,7 +608,7 @@ fn url_patterns_with_invisible_or_unplain_paths_are_refused_at_load() {
         assert!(message.starts_with("p.toml:4:8: "), "{pattern}: {message}");
         assert!(message.contains(says), "{pattern}: {message}");
         assert!(
-            !message.chars().any(clambot::net::url_vet::is_invisible),
+            !message.chars().any(clambot::unicode::is_hidden),
             "the message shows invisible characters escaped: {message:?}"
         );
     }

@@ -1324,7 +1324,7 @@ fn a_live_redactor_learns_a_value_another_process_set_within_its_look_interval()
         .expect("write");
     assert!(set.wait().expect("wait").success());
     // The redactor looks at the file at most every 100 ms.
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    std::thread::sleep(Duration::from_millis(150));
     assert_eq!(
         redactor.text("x other-process-value y"),
         format!("x {REDACTED} y")

@@ -340,7 +340,7 @@ fn a_job_added_while_the_gateway_runs_fires_whatever_ran_in_between() {
     );
     let at = (chrono::Utc::now() + chrono::TimeDelta::seconds(2)).to_rfc3339();
     let add = output(clambot(
-        &home,
+        home,
         &env,
         &[
             "cron",

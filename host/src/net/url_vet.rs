@@ -208,33 +208,7 @@ pub fn vet_url(raw: &str) -> Result<VettedUrl, UrlProblem> {
 /// C1), Unicode whitespace, and the invisible format characters (zero-width,
 /// bidi overrides and isolates, BOM) that make a URL read as something else.
 fn is_control_or_space(c: char) -> bool {
-    c.is_control() || c.is_whitespace() || is_invisible(c)
-}
-
-/// The invisible format characters: zero-width spaces and joiners, bidi marks,
-/// embeddings, overrides and isolates, word joiners, the BOM. Policy patterns
-/// refuse them too.
-pub fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{034F}'
-            | '\u{061C}'
-            | '\u{115F}'
-            | '\u{1160}'
-            | '\u{17B4}'
-            | '\u{17B5}'
-            | '\u{180B}'..='\u{180F}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{3164}'
-            | '\u{FE00}'..='\u{FE0F}'
-            | '\u{FEFF}'
-            | '\u{FFA0}'
-            | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{E0000}'..='\u{E0FFF}'
-    )
+    c.is_whitespace() || crate::unicode::is_hidden(c)
 }
 
 /// Decodes percent-escapes once: `%XX` in either case, and the `%uXXXX` form

@@ -18,7 +18,7 @@ use super::condition::Step;
 use super::cover::{contains, pieces};
 use super::diagnostic::{Diagnostic, did_you_mean};
 use super::http::HostPattern;
-use super::{CallPattern, Policy, Rule, RuleKind, escape, is_invisible};
+use super::{CallPattern, Policy, Rule, RuleKind, escape};
 
 /// One warning, located like a load error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,11 +224,7 @@ impl Checker<'_> {
                 if let Some(ty) = landed
                     && let Some(why) = type_mismatch(&ty, &condition.comparisons)
                 {
-                    let effect = if rule.kind == RuleKind::Deny {
-                        "this deny refuses nothing"
-                    } else {
-                        "this rule matches nothing"
-                    };
+                    let effect = inert_effect(rule);
                     self.warn(
                         rule,
                         Some(&condition.path.source),
@@ -246,11 +242,7 @@ impl Checker<'_> {
             let hint = did_you_mean(source, known.iter().map(String::as_str))
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
-            let effect = if rule.kind == RuleKind::Deny {
-                "this deny refuses nothing"
-            } else {
-                "this rule matches nothing"
-            };
+            let effect = inert_effect(rule);
             self.warn(
                 rule,
                 Some(source),
@@ -356,7 +348,7 @@ impl Checker<'_> {
         let Some(note) = &rule.note else { return };
         if note
             .chars()
-            .any(|c| c != '\n' && c != '\t' && is_invisible(c))
+            .any(|c| c != '\n' && c != '\t' && crate::unicode::is_hidden(c))
         {
             self.warn(
                 rule,
@@ -441,6 +433,15 @@ fn has_unreserved_escape(path: &str) -> bool {
             .and_then(|h| u8::from_str_radix(h, 16).ok())
             .is_some_and(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
     })
+}
+
+/// What a rule whose condition is never true does: nothing.
+fn inert_effect(rule: &Rule) -> &'static str {
+    if rule.kind == RuleKind::Deny {
+        "this deny refuses nothing"
+    } else {
+        "this rule matches nothing"
+    }
 }
 
 #[cfg(test)]

@@ -160,7 +160,7 @@ pub fn render(d: &Diagnostic, text: Option<&str>) -> String {
     let shown: String = line
         .chars()
         .map(|c| {
-            if c != '\t' && super::is_invisible(c) {
+            if c != '\t' && crate::unicode::is_hidden(c) {
                 '�'
             } else {
                 c

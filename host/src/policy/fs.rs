@@ -26,10 +26,8 @@
 //! to the workspace and refuses links.
 
 use std::fmt;
-use std::sync::LazyLock;
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
-use regex::Regex;
 use unicode_normalization::UnicodeNormalization as _;
 
 /// A workspace-relative path after normalisation (`a/b/c`, or `.` for the root),
@@ -37,19 +35,11 @@ use unicode_normalization::UnicodeNormalization as _;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct WorkspacePath(String);
 
-/// Characters refused in paths and path globs: invisible, or able to make a
-/// path look like another (see the module documentation).
-static INVISIBLE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\p{Noncharacter_Code_Point}[\p{Zs}--\x20]]",
-    )
-    .expect("the invisible-character class compiles")
-});
-
 /// The first character of `text` a path may not hold, with why.
 pub fn refused_character(text: &str) -> Option<String> {
-    let found = INVISIBLE.find(text)?;
-    let c = found.as_str().chars().next()?;
+    let c = text
+        .chars()
+        .find(|&c| crate::unicode::is_refused_in_names(c))?;
     let what = if c == '\0' {
         "a NUL byte"
     } else if c.is_control() {

@@ -131,7 +131,7 @@ impl UrlPattern {
         if source.trim().is_empty() {
             return Err(format!("empty URL pattern; expected {URL_FORMS}"));
         }
-        if let Some(c) = source.chars().find(|c| url_vet::is_invisible(*c)) {
+        if let Some(c) = source.chars().find(|c| crate::unicode::is_hidden(*c)) {
             return bad(&format!(
                 "it contains the invisible character U+{:04X} (zero-width or bidi), which makes it read as something else",
                 u32::from(c)
@@ -389,7 +389,7 @@ impl Method {
 fn shown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if url_vet::is_invisible(c) || c.is_control() {
+        if crate::unicode::is_hidden(c) || c.is_control() {
             out.push_str(&format!("\\u{{{:04X}}}", u32::from(c)));
         } else {
             out.push(c);

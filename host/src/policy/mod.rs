@@ -1353,7 +1353,7 @@ fn unknown_field_hint(message: &str) -> Option<String> {
 /// another pattern in review (`secrets\u{200B}/**` looks like `secrets/**`) and
 /// match what no reviewer expects.
 fn visible<'t>(what: &str, text: &'t str) -> Result<&'t str, String> {
-    match text.chars().find(|c| is_invisible(*c)) {
+    match text.chars().find(|c| crate::unicode::is_hidden(*c)) {
         Some(c) => Err(format!(
             "the {what} `{}` contains the invisible character U+{:04X}; it would not match what it appears to — remove it",
             escape(text),
@@ -1363,39 +1363,12 @@ fn visible<'t>(what: &str, text: &'t str) -> Result<&'t str, String> {
     }
 }
 
-/// Whether `c` is invisible or changes how text around it is shown: controls,
-/// zero-width and joiner characters, bidirectional overrides and isolates, the
-/// byte-order mark, soft hyphen and other format characters.
-pub fn is_invisible(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{00AD}'
-                | '\u{034F}'
-                | '\u{061C}'
-                | '\u{115F}'
-                | '\u{1160}'
-                | '\u{17B4}'
-                | '\u{17B5}'
-                | '\u{180B}'..='\u{180F}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{206F}'
-                | '\u{3164}'
-                | '\u{FE00}'..='\u{FE0F}'
-                | '\u{FEFF}'
-                | '\u{FFA0}'
-                | '\u{FFF0}'..='\u{FFFB}'
-                | '\u{E0000}'..='\u{E007F}'
-        )
-}
-
 /// `text` with every invisible or control character shown as `\u{…}`, so that
 /// a note or glob cannot repaint a terminal line or hide what it says.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if is_invisible(c) {
+        if crate::unicode::is_hidden(c) {
             out.push_str(&format!("\\u{{{:04X}}}", u32::from(c)));
         } else {
             out.push(c);

@@ -602,9 +602,9 @@ fn safe_file_name(name: &str) -> String {
     let cleaned: String = name
         .chars()
         .map(|c| {
-            let visible =
-                crate::policy::fs::refused_character(c.encode_utf8(&mut [0; 4])).is_none();
-            if (c.is_alphanumeric() && visible) || matches!(c, '.' | '-' | '_') {
+            if (c.is_alphanumeric() && !crate::unicode::is_refused_in_names(c))
+                || matches!(c, '.' | '-' | '_')
+            {
                 c
             } else {
                 '_'
