@@ -4,32 +4,17 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::model_server::{ModelServer, Role};
 use serde_json::json;
 
 /// The binary with a clean environment: only what the test passes.
 fn clambot(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
-    std::fs::create_dir_all(home).expect("home");
-    let _ = std::os::unix::fs::symlink(common::cache_dir(), home.join("cache"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_clambot"));
-    command
-        .args(args)
-        .env_clear()
-        .env("CLAMBOT_HOME", home)
-        .env("HOME", home)
-        // No Ollama probe can reach a real server.
-        .env("OLLAMA_HOST", "http://127.0.0.1:9");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("clambot runs")
+    common::cli::run(home, env, args)
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::cli::text;
 
 #[test]
 fn without_a_provider_agent_says_how_to_configure_one() {

@@ -6,15 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn clambot(home: &Path, args: &[&str]) -> Output {
-    // Share the precompiled guest with the other tests so each spawn is quick.
-    let cache = common::cache_dir();
-    std::fs::create_dir_all(home).expect("home");
-    let _ = std::os::unix::fs::symlink(&cache, home.join("cache"));
-    Command::new(env!("CARGO_BIN_EXE_clambot"))
-        .args(args)
-        .env("CLAMBOT_HOME", home)
-        .output()
-        .expect("clambot runs")
+    common::cli::run(home, &[], args)
 }
 
 fn script(dir: &Path, name: &str, source: &str) -> String {
@@ -23,9 +15,7 @@ fn script(dir: &Path, name: &str, source: &str) -> String {
     path.display().to_string()
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::cli::text;
 
 #[test]
 fn run_prints_the_result_on_stdout_and_console_on_stderr() {

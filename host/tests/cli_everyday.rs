@@ -15,26 +15,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-fn command(home: &Path, args: &[&str]) -> Command {
-    std::fs::create_dir_all(home).expect("home");
-    // Share the precompiled guest with the other tests so each spawn is quick.
-    let _ = std::os::unix::fs::symlink(common::cache_dir(), home.join("cache"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_clambot"));
-    command
-        .args(args)
-        .env("CLAMBOT_HOME", home)
-        .env_remove("CLAMBOT_POLICY")
-        .env("OLLAMA_HOST", "http://127.0.0.1:9");
-    command
-}
+use common::cli::command;
 
 fn clambot(home: &Path, args: &[&str]) -> Output {
     command(home, args).output().expect("clambot runs")
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::cli::text;
 
 fn ok(home: &Path, args: &[&str]) -> String {
     let out = clambot(home, args);

@@ -505,12 +505,7 @@ fn listing_a_huge_directory_is_bounded() {
 // --- The workspace never overlaps clambot's own state (the real binary). ---
 
 fn clambot(home: &Path, workspace: Option<&Path>, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_clambot"));
-    command
-        .args(args)
-        .env("CLAMBOT_HOME", home)
-        .env_remove("CLAMBOT_WORKSPACE")
-        .stdin(std::process::Stdio::null());
+    let mut command = common::cli::command(home, args);
     if let Some(workspace) = workspace {
         command.env("CLAMBOT_WORKSPACE", workspace);
     }

@@ -267,18 +267,7 @@ fn clambot(home: &Path, args: &[&str]) -> Output {
     command(home, args).output().expect("clambot runs")
 }
 
-fn command(home: &Path, args: &[&str]) -> Command {
-    // Share the precompiled guest with the other tests so each spawn is quick.
-    std::fs::create_dir_all(home).expect("home");
-    let _ = std::os::unix::fs::symlink(common::cache_dir(), home.join("cache"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_clambot"));
-    command
-        .args(args)
-        .env("CLAMBOT_HOME", home)
-        .env_remove("CLAMBOT_POLICY")
-        .stdin(Stdio::null());
-    command
-}
+use common::cli::command;
 
 fn script(dir: &Path, name: &str, source: &str) -> String {
     let path = dir.join(name);
@@ -286,9 +275,7 @@ fn script(dir: &Path, name: &str, source: &str) -> String {
     path.display().to_string()
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::cli::text;
 
 fn log_policy(dir: &Path) -> String {
     let path = dir.join("policy.toml");

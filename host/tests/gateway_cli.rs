@@ -14,17 +14,8 @@ use common::telegram_server::{FakeTelegram, TOKEN};
 use serde_json::json;
 
 fn clambot(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
-    std::fs::create_dir_all(home).expect("home");
-    let _ = std::os::unix::fs::symlink(common::cache_dir(), home.join("cache"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_clambot"));
-    command
-        .args(args)
-        .env_clear()
-        .env("CLAMBOT_HOME", home)
-        .env("HOME", home);
-    for (k, v) in env {
-        command.env(k, v);
-    }
+    let mut command = common::cli::command(home, args);
+    command.envs(env.iter().copied());
     command
 }
 
@@ -32,9 +23,7 @@ fn output(mut command: Command) -> Output {
     command.output().expect("clambot runs")
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::cli::text;
 
 /// A home with a Telegram config pointing at the fake Bot API, the bot token
 /// set through `clambot secrets set`, and the model server as the provider.

@@ -663,11 +663,7 @@ fn absent_run_table_means_the_defaults() {
 
 fn clambot(args: &[&str]) -> Output {
     let home = tempfile::tempdir().expect("home");
-    Command::new(env!("CARGO_BIN_EXE_clambot"))
-        .args(args)
-        .env("CLAMBOT_HOME", home.path())
-        .output()
-        .expect("clambot runs")
+    common::cli::run(home.path(), &[], args)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {

@@ -14,18 +14,13 @@ use rexpect::session::{PtySession, spawn_command};
 use serde_json::json;
 
 fn command(home: &Path, base: &str, args: &[&str]) -> Command {
-    std::fs::create_dir_all(home).expect("home");
-    let _ = std::os::unix::fs::symlink(common::cache_dir(), home.join("cache"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_clambot"));
+    let mut command = common::cli::command(home, args);
     command
-        .args(args)
-        .env_clear()
-        .env("CLAMBOT_HOME", home)
-        .env("HOME", home)
         .env("TERM", "xterm")
         .env("OPENAI_API_KEY", "sk-repl-test")
         .env("OPENAI_BASE_URL", base)
-        .env("OLLAMA_HOST", "http://127.0.0.1:9");
+        // The pseudo-terminal is the child's stdin.
+        .stdin(std::process::Stdio::inherit());
     command
 }
 

@@ -46,6 +46,7 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+pub mod cli;
 pub mod fault_proxy;
 pub mod http_server;
 pub mod model_server;
