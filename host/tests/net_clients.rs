@@ -354,7 +354,7 @@ fn the_bot_token_never_shows_in_an_error() {
     assert!(shown.contains("[REDACTED]"), "{shown}");
 
     // A transport error (the connection drops mid-answer) carries the URL,
-    // whose path holds the token: cut to its origin.
+    // whose path holds the token: left out.
     let dropper = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = dropper.local_addr().expect("addr");
     std::thread::spawn(move || {
@@ -389,8 +389,5 @@ fn the_bot_token_never_shows_in_an_error() {
     });
     assert!(raw.contains(TOKEN), "reqwest's text has the token: {raw}");
     assert!(!described.contains("SECRET"), "{described}");
-    assert!(
-        described.contains(&format!("http://{closed}")),
-        "{described}"
-    );
+    assert!(described.contains("Connection refused"), "{described}");
 }

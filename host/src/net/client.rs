@@ -14,8 +14,8 @@
 //! - **Bodies are read with a cap** ([`read_body`]): past it the read stops with
 //!   [`BodyError::TooLarge`], a declared `Content-Length` over it before any byte.
 //! - **Error text carries no secret** ([`describe`]): the request URL (whose
-//!   path may hold a token, as the Bot API's does) is cut to its origin, and
-//!   the caller's secrets are replaced.
+//!   path may hold a token, as the Bot API's does) is left out, and the
+//!   caller's secrets are replaced.
 //!
 //! What it does not do: judge addresses (that is [`super::address`], applied by
 //! the http tool to what it pins with [`Lookup::Pinned`]) or decide what may be
@@ -127,8 +127,9 @@ pub async fn read_body(mut response: reqwest::Response, limit: u64) -> Result<Ve
 
 /// A transport error in words fit for a log or a user: its causes ("error
 /// sending request: client error (Connect): tcp connect error: Connection
-/// refused"), the request URL cut to its origin (a path or query can hold a
-/// token), and every one of `secrets` replaced by `[REDACTED]`.
+/// refused"), without the request URL (a path or query can hold a token; any
+/// other mention of it is cut to its origin), and every one of `secrets`
+/// replaced by `[REDACTED]`.
 pub fn describe(error: &reqwest::Error, secrets: &[&str]) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
@@ -138,8 +139,10 @@ pub fn describe(error: &reqwest::Error, secrets: &[&str]) -> String {
         source = cause.source();
     }
     if let Some(url) = error.url() {
-        let origin = url.origin().ascii_serialization();
-        text = text.replace(url.as_str(), &origin);
+        // The caller knows which endpoint it called; any other mention of the
+        // URL keeps only its origin.
+        text = text.replace(&format!(" for url ({url})"), "");
+        text = text.replace(url.as_str(), &url.origin().ascii_serialization());
     }
     scrub(&text, secrets)
 }
