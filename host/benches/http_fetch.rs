@@ -98,10 +98,8 @@ fn bench(c: &mut Criterion) {
     let check = rt.block_on(sandbox.run(&one));
     assert_eq!(check.result.as_deref(), Ok("200"), "{:?}", check.result);
 
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client");
+    // The same client the http tool builds, without the gate and the guest.
+    let client = clambot::net::client::build(&Default::default()).expect("client");
     let mut group = c.benchmark_group("http");
     group.bench_function("guest_trivial_run", |b| {
         b.iter(|| rt.block_on(sandbox.run(&trivial)))

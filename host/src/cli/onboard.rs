@@ -158,11 +158,10 @@ fn ollama_answers(base: &str) -> bool {
         return false;
     };
     runtime.block_on(async {
-        let Ok(client) = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(2))
-            .build()
-        else {
+        let Ok(client) = clambot::net::client::build(&clambot::net::client::ClientOptions {
+            timeout: Some(Duration::from_secs(2)),
+            ..Default::default()
+        }) else {
             return false;
         };
         client

@@ -38,7 +38,7 @@ use crate::policy::{Caller, Usage};
 use crate::sandbox::limits::Deadline;
 use crate::sandbox::output::OutputCapture;
 use approver::{Approval, ApprovalRequest, Approver, NonInteractive};
-use audit::{AuditLog, AuditRecord, Verdict};
+use audit::{AuditLog, Decided, Ending, RunAudit, Stopped, Verdict};
 use grants::Grants;
 use redact::Redactor;
 use value::{json_to_val, val_to_json};
@@ -127,6 +127,9 @@ pub struct RunContext {
     /// Calls a tool component made while serving one of this run's calls; the
     /// gate moves them into the run's record.
     pub nested_calls: std::sync::Mutex<Vec<CallRecord>>,
+    /// The run's share of the audit log (its volume budget), shared with the
+    /// gates of the tool components serving it.
+    audit: Option<Arc<RunAudit>>,
     /// What the run has spent of its budgets (calls, egress, per-rule counts).
     /// Shared with the gates of the tool components serving it, so a tool's own
     /// calls draw on the run's `[run]` limits instead of fresh ones per call.
@@ -281,6 +284,10 @@ impl RunGate {
         script_sha256: String,
         deadline: Arc<Deadline>,
     ) -> Self {
+        let audit = setup
+            .audit
+            .as_ref()
+            .map(|log| Arc::new(RunAudit::new(Arc::clone(log), &run_id)));
         Self {
             context: RunContext {
                 output,
@@ -290,6 +297,7 @@ impl RunGate {
                 caller: Caller::Script,
                 nested_calls: std::sync::Mutex::default(),
                 usage: Arc::default(),
+                audit,
             },
             script_sha256,
             implementations,
@@ -319,6 +327,7 @@ impl RunGate {
                 caller: tool.clone(),
                 nested_calls: std::sync::Mutex::default(),
                 usage: Arc::clone(&run.usage),
+                audit: run.audit.clone(),
             },
             script_sha256: component_sha256,
             implementations,
@@ -470,6 +479,52 @@ impl RunGate {
                 }
             }
         };
+        // The decision is on record before anything happens (and counted
+        // against the run's audit volume, which can refuse the call).
+        let (mut verdict, mut rule, mut refusal) = (verdict, rule, refusal);
+        let pending = match &self.context.audit {
+            None => None,
+            Some(audit) => {
+                let audited_args = self.context.gate.redactor.json(&args);
+                // Over the redacted arguments: a hash of a secret would let it be guessed.
+                let fingerprint = self
+                    .context
+                    .gate
+                    .policy
+                    .scope_for(
+                        &self.caller,
+                        &Call {
+                            interface,
+                            function,
+                            args: &audited_args,
+                        },
+                    )
+                    .fingerprint();
+                let decided = Decided {
+                    script_sha256: &self.script_sha256,
+                    function: &name,
+                    verdict,
+                    rule: &rule,
+                    fingerprint: &fingerprint,
+                    args: &audited_args,
+                };
+                match audit.decided(&decided, refusal.as_ref().map(ToolError::code), started) {
+                    Ok(pending) => pending,
+                    Err(Stopped::Volume { reason }) => {
+                        verdict = Verdict::Limit;
+                        rule = audit::AUDIT_VOLUME_RULE.to_owned();
+                        refusal = Some(ToolError::Limit(reason));
+                        None
+                    }
+                    Err(Stopped::Unwritable(e)) => {
+                        refusal = Some(ToolError::Failed(format!(
+                            "the audit log could not be written ({e:#}); the call was not made"
+                        )));
+                        None
+                    }
+                }
+            }
+        };
         let denial = match &refusal {
             Some(ToolError::Denied { reason, .. }) => Some(Denial {
                 reason: reason.clone(),
@@ -477,13 +532,7 @@ impl RunGate {
             }),
             _ => None,
         };
-        let audited_args = self
-            .context
-            .gate
-            .audit
-            .as_ref()
-            .map(|_| self.context.gate.redactor.json(&args));
-        let outcome = match refusal {
+        let mut outcome = match refusal {
             Some(error) => Err(error),
             None => match self.implementations.get(interface) {
                 // Whatever an implementation hands back (a response body, a file, an
@@ -511,60 +560,28 @@ impl RunGate {
                     .unwrap_or_else(std::sync::PoisonError::into_inner),
             );
         }
-        let error = outcome.as_ref().err().map(ToolError::code);
-        if let (Some(audit), Some(audited_args)) = (&self.context.gate.audit, audited_args) {
-            // Over the redacted arguments: a hash of a secret would let it be guessed.
-            let fingerprint = self
-                .context
-                .gate
-                .policy
-                .scope_for(
-                    &self.caller,
-                    &Call {
-                        interface,
-                        function,
-                        args: &audited_args,
-                    },
-                )
-                .fingerprint();
-            let result_bytes = outcome.as_ref().map_or(0, |v| v.to_string().len() as u64);
-            let record = AuditRecord {
-                time: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
-                run: &self.context.run_id,
-                script_sha256: &self.script_sha256,
-                function: &name,
-                decision: verdict,
-                rule: &rule,
-                fingerprint: &fingerprint,
-                args: &audited_args,
-                duration_us: duration.as_micros() as u64,
-                result_bytes,
-                error,
+        if let Some(pending) = pending {
+            let ending = Ending {
+                error: outcome.as_ref().err().map(ToolError::code),
+                refused_by: match &outcome {
+                    Err(ToolError::Denied { rule, .. }) => Some(rule.as_str()),
+                    _ => None,
+                },
+                result_bytes: outcome.as_ref().map_or(0, |v| v.to_string().len() as u64),
             };
-            if let Err(e) = audit.record(&record) {
-                // The record is written once the call has finished (it carries the
-                // duration and result size), so the effect has happened; what the
-                // gate can still do is withhold the result and say why.
-                let failure = ToolError::Failed(format!(
+            if let Err(e) = pending.complete(&ending) {
+                // The effect has happened; what the gate can still do is withhold
+                // the result and say why.
+                outcome = Err(ToolError::Failed(format!(
                     "the audit log could not be written ({e:#}); the call's result is withheld"
-                ));
-                self.calls.push(CallRecord {
-                    function: name,
-                    verdict,
-                    rule,
-                    error: Some(failure.code()),
-                    duration,
-                    denial,
-                    caller: self.caller.clone(),
-                });
-                return Err(failure);
+                )));
             }
         }
         self.calls.push(CallRecord {
             function: name,
             verdict,
             rule,
-            error,
+            error: outcome.as_ref().err().map(ToolError::code),
             duration,
             denial,
             caller: self.caller.clone(),

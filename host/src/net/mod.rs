@@ -1,9 +1,11 @@
-//! Network safety: which addresses may never be reached ([`address`]), which
-//! URLs are refused before any lookup ([`url_vet`]), and name resolution behind
+//! Network safety: the one HTTP client builder ([`client`]), which addresses
+//! may never be reached ([`address`]), which URLs are refused before any lookup
+//! ([`url_vet`]), and name resolution behind
 //! a trait ([`Resolver`]) so tests can answer for `api.example.com` while the
 //! address rules still judge what they answer.
 
 pub mod address;
+pub mod client;
 pub mod url_vet;
 
 use std::fmt;

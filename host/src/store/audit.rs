@@ -1,13 +1,15 @@
 //! The audit index: one row per gated call, beside the JSONL log (written in
 //! batches: at the end of each run, or every few hundred calls), so "what did
-//! run X do" and "what was denied today" are queries instead of file scans. The
-//! JSONL file stays the complete record (arguments included); the index holds no
-//! arguments at all, so it cannot leak what the log redacts.
+//! run X do" and "what was denied today" are queries instead of file scans. A
+//! row carries the call's final decision: a host tool's refusal after the gate
+//! is `deny`/`invalid`/`limit` here, and a call cut short is `interrupted` in
+//! `error`. The JSONL file stays the complete record (arguments included); the
+//! index holds no arguments at all, so it cannot leak what the log redacts. It
+//! is the per-run index: pruned by age with the files, never by size.
 
 use rusqlite::params;
 
 use super::Store;
-use crate::gate::audit::AuditRecord;
 
 /// One row of the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,23 +22,6 @@ pub struct AuditRow {
     pub fingerprint: String,
     pub error: Option<String>,
     pub duration_us: u64,
-}
-
-impl AuditRow {
-    /// The indexed part of an audit record (no arguments).
-    pub fn from_record(record: &AuditRecord<'_>) -> anyhow::Result<Self> {
-        let decision = serde_json::to_value(record.decision)?;
-        Ok(Self {
-            time: record.time.clone(),
-            run: record.run.to_owned(),
-            function: record.function.to_owned(),
-            decision: decision.as_str().unwrap_or_default().to_owned(),
-            rule: record.rule.to_owned(),
-            fingerprint: record.fingerprint.to_owned(),
-            error: record.error.map(str::to_owned),
-            duration_us: record.duration_us,
-        })
-    }
 }
 
 /// Adds `rows` to the index in one transaction.
@@ -63,6 +48,13 @@ pub fn insert_all(store: &Store, rows: &[AuditRow]) -> anyhow::Result<()> {
         }
         tx.commit()
     })
+}
+
+/// Deletes the rows older than `time` (RFC 3339, the index's own format): the
+/// index keeps calls as long as the audit files do by age, and is never pruned
+/// by size.
+pub fn delete_before(store: &Store, time: &str) -> anyhow::Result<usize> {
+    store.with_bulk(|c| c.execute("DELETE FROM audit WHERE time < ?1", [time]))
 }
 
 /// The calls of one run, in order.

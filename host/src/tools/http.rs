@@ -35,6 +35,7 @@ use serde_json::{Value as Json, json};
 use crate::gate::{BoxFuture, HostInterface, RunContext, ToolError};
 use crate::html_text;
 use crate::net::address::{self, Verdict};
+use crate::net::client;
 use crate::net::url_vet::{Destination, VettedUrl, vet_url};
 use crate::net::{Resolver, SystemResolver};
 use crate::secrets::SecretStore;
@@ -264,7 +265,7 @@ impl Http {
             request = request.body(body);
         }
         let head_within = self.limits.first_byte.min(total);
-        let mut response = match tokio::time::timeout(head_within, request.send()).await {
+        let response = match tokio::time::timeout(head_within, request.send()).await {
             Err(_) => {
                 return Err(ToolError::Limit(format!(
                     "no response from {} within {}",
@@ -286,31 +287,24 @@ impl Http {
                 )
             })
             .collect();
-        if let Some(length) = response.content_length()
-            && length > self.limits.max_response_bytes
-        {
-            return Err(self.too_large(&outgoing.target));
-        }
-        let mut body = Vec::new();
-        loop {
-            let left = total.saturating_sub(started.elapsed());
-            let chunk = match tokio::time::timeout(left, response.chunk()).await {
-                Err(_) => {
-                    return Err(ToolError::Limit(format!(
-                        "{} took longer than {} to answer",
-                        outgoing.target.url,
-                        humantime::format_duration(total)
-                    )));
-                }
-                Ok(Err(e)) => return Err(send_error(&outgoing.target, &e)),
-                Ok(Ok(None)) => break,
-                Ok(Ok(Some(chunk))) => chunk,
-            };
-            if body.len() as u64 + chunk.len() as u64 > self.limits.max_response_bytes {
+        let left = total.saturating_sub(started.elapsed());
+        let read = client::read_body(response, self.limits.max_response_bytes);
+        let body = match tokio::time::timeout(left, read).await {
+            Err(_) => {
+                return Err(ToolError::Limit(format!(
+                    "{} took longer than {} to answer",
+                    outgoing.target.url,
+                    humantime::format_duration(total)
+                )));
+            }
+            Ok(Err(client::BodyError::TooLarge { .. })) => {
                 return Err(self.too_large(&outgoing.target));
             }
-            body.extend_from_slice(&chunk);
-        }
+            Ok(Err(client::BodyError::Transport(e))) => {
+                return Err(send_error(&outgoing.target, &e));
+            }
+            Ok(Ok(body)) => body,
+        };
         Ok(Received {
             status,
             headers: response_headers,
@@ -364,22 +358,18 @@ impl Http {
         if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
-        let mut builder = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
-            .connect_timeout(self.limits.connect)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("clambot/", env!("CARGO_PKG_VERSION")))
-            // No lookup ever happens inside the client: the judged addresses are
-            // pinned below, and any other name fails.
-            .dns_resolver(Arc::new(NoLookup));
-        if let Some(name) = &key.name {
-            builder = builder.resolve_to_addrs(name, &key.addresses);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| ToolError::Failed(format!("building the HTTP client: {e}")))?;
+        // No lookup ever happens inside the client: the judged addresses are
+        // pinned, and any other name fails.
+        let client = client::build(&client::ClientOptions {
+            connect_timeout: Some(self.limits.connect),
+            timeout: None,
+            pool_idle_timeout: Some(Duration::from_secs(30)),
+            lookup: client::Lookup::Pinned {
+                name: key.name.clone(),
+                addresses: key.addresses.clone(),
+            },
+        })
+        .map_err(|e| ToolError::Failed(format!("building the HTTP client: {e}")))?;
         if clients.len() >= MAX_CACHED_CLIENTS {
             clients.clear();
         }
@@ -409,20 +399,6 @@ impl Received {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
-    }
-}
-
-/// The resolver a client is built with: every lookup fails, because the only
-/// names a client may reach are pinned to judged addresses.
-#[derive(Debug)]
-struct NoLookup;
-
-impl reqwest::dns::Resolve for NoLookup {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let name = name.as_str().to_owned();
-        Box::pin(async move {
-            Err(format!("`{name}` was not judged by the http tool; refusing to resolve it").into())
-        })
     }
 }
 

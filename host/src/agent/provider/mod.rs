@@ -29,6 +29,7 @@ pub use anthropic::Anthropic;
 pub use openai::OpenAiCompatible;
 pub use retry::RetryPolicy;
 
+use crate::net::client::BodyError;
 use retry::Failure;
 
 /// Who wrote a message.
@@ -425,7 +426,7 @@ pub fn key_variable(name: &str) -> Option<&'static str> {
 }
 
 /// The most of a response body read; an answer is far smaller.
-const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+const MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
 /// The most of a server's error text kept in an error.
 const MAX_DETAIL_CHARS: usize = 300;
 
@@ -482,14 +483,13 @@ impl Transport {
             reqwest::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("clambot/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| {
-                ProviderError::Config(format!("cannot set up the HTTP client: {error}"))
-            })?;
+        let client = crate::net::client::build(&crate::net::client::ClientOptions {
+            timeout: Some(config.timeout),
+            ..Default::default()
+        })
+        .map_err(|error| {
+            ProviderError::Config(format!("cannot set up the HTTP client: {error}"))
+        })?;
         Ok(Self {
             provider: config.name.clone(),
             client,
@@ -523,12 +523,14 @@ impl Transport {
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            let bytes = read_body(response).await.map_err(|error| match error {
-                BodyError::Transport(error) => self.transport_failure(error),
-                BodyError::TooLarge => Failure::fatal(ProviderError::Malformed(format!(
-                    "the response body is larger than {MAX_BODY_BYTES} bytes"
-                ))),
-            })?;
+            let bytes = crate::net::client::read_body(response, MAX_BODY_BYTES)
+                .await
+                .map_err(|error| match error {
+                    BodyError::Transport(error) => self.transport_failure(error),
+                    BodyError::TooLarge { limit } => Failure::fatal(ProviderError::Malformed(
+                        format!("the response body is larger than {limit} bytes"),
+                    )),
+                })?;
             Ok((status, retry_after, location, bytes))
         };
         // reqwest's timeout covers the body too; this is a second, outer bound.
@@ -580,10 +582,12 @@ impl Transport {
             return Failure::transient(ProviderError::Timeout(self.timeout), None);
         }
         if error.is_builder() {
-            return Failure::fatal(ProviderError::Config(self.clean(&error_chain(&error))));
+            return Failure::fatal(ProviderError::Config(
+                self.clean(&crate::net::client::describe(&error, &[])),
+            ));
         }
         Failure::transient(
-            ProviderError::Network(self.clean(&error_chain(&error))),
+            ProviderError::Network(self.clean(&crate::net::client::describe(&error, &[]))),
             None,
         )
     }
@@ -628,45 +632,11 @@ impl Transport {
     }
 }
 
-enum BodyError {
-    Transport(reqwest::Error),
-    TooLarge,
-}
-
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(BodyError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// `Retry-After` in (possibly fractional) seconds; the HTTP-date form is ignored.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     let seconds: f64 = value.trim().parse().ok()?;
     Duration::try_from_secs_f64(seconds).ok()
-}
-
-/// A transport error with its causes ("error sending request: client error
-/// (Connect): tcp connect error: Connection refused"), without the URL.
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    // The URL is the configured base and path; dropped all the same, to keep the
-    // sentence short.
-    if let Some(url) = error.url() {
-        text = text.replace(&format!(" for url ({url})"), "");
-    }
-    text
 }
 
 /// What a failed response says went wrong: the message of an OpenAI- or

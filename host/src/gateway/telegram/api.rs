@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
 /// The most an answer from the Bot API may be (a full getUpdates batch is far smaller).
-const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+const MAX_ANSWER_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Telegram would otherwise fetch the first URL of a message to render a
 /// preview: a request to a URL a script, a cron job or an approval question
@@ -156,6 +156,13 @@ pub enum ApiError {
     /// A 2xx answer that is not a Bot API envelope.
     #[error("Telegram {method} (HTTP {status}): unreadable answer")]
     Unreadable { method: String, status: u16 },
+    /// An answer larger than [`MAX_ANSWER_BYTES`]: not read further.
+    #[error("Telegram {method} (HTTP {status}): the answer is larger than {limit} bytes; not read")]
+    TooLarge {
+        method: String,
+        status: u16,
+        limit: u64,
+    },
 }
 
 impl ApiError {
@@ -168,6 +175,7 @@ impl ApiError {
                 | Self::Server { .. }
                 | Self::RateLimited { .. }
                 | Self::Unreadable { .. }
+                | Self::TooLarge { .. }
         )
     }
 
@@ -450,11 +458,11 @@ pub struct Button {
 impl BotApi {
     /// `base` is e.g. `https://api.telegram.org`.
     pub fn new(base: &str, token: &str) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(90))
-            .build()?;
+        let client = crate::net::client::build(&crate::net::client::ClientOptions {
+            connect_timeout: Some(Duration::from_secs(10)),
+            timeout: Some(Duration::from_secs(90)),
+            ..Default::default()
+        })?;
         Ok(Self {
             client,
             base: base.trim_end_matches('/').to_owned(),
@@ -463,15 +471,12 @@ impl BotApi {
     }
 
     fn scrub(&self, text: &str) -> String {
-        if self.token.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(&self.token, "[bot token]")
-        }
+        crate::net::client::scrub(text, &[&self.token])
     }
 
     /// Sends a request; returns a 2xx answer's status and body, or the classified failure.
     async fn call_raw(&self, method: &str, body: Json) -> Result<(u16, Vec<u8>), ApiError> {
+        use crate::net::client::{BodyError, describe, read_body};
         let url = format!("{}/bot{}/{method}", self.base, self.token);
         let response = self
             .client
@@ -481,9 +486,8 @@ impl BotApi {
             .send()
             .await
             .map_err(|e| {
-                let connect = e.is_connect();
-                let detail = self.scrub(&e.without_url().to_string());
-                if connect {
+                let detail = describe(&e, &[&self.token]);
+                if e.is_connect() {
                     ApiError::Unreachable {
                         method: method.to_owned(),
                         detail,
@@ -501,20 +505,19 @@ impl BotApi {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
-        let mut response = response;
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| ApiError::NoAnswer {
-            method: method.to_owned(),
-            detail: self.scrub(&e.without_url().to_string()),
-        })? {
-            bytes.extend_from_slice(&chunk);
-            if bytes.len() > MAX_ANSWER_BYTES {
-                return Err(ApiError::Unreadable {
+        let bytes = read_body(response, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge { limit } => ApiError::TooLarge {
                     method: method.to_owned(),
                     status,
-                });
-            }
-        }
+                    limit,
+                },
+                BodyError::Transport(e) => ApiError::NoAnswer {
+                    method: method.to_owned(),
+                    detail: describe(&e, &[&self.token]),
+                },
+            })?;
         if !(200..300).contains(&status) {
             return Err(self.scrubbed(classify(method, status, retry_header, &bytes)));
         }
@@ -687,28 +690,27 @@ impl BotApi {
             bail!("Telegram getFile gave no file path");
         };
         let url = format!("{}/file/bot{}/{path}", self.base, self.token);
-        let mut response =
-            self.client.get(url).send().await.map_err(|e| {
-                anyhow::anyhow!("downloading the file: {}", self.scrub(&e.to_string()))
-            })?;
+        let token: &[&str] = &[&self.token];
+        let response = self.client.get(url).send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "downloading the file: {}",
+                crate::net::client::describe(&e, token)
+            )
+        })?;
         if !response.status().is_success() {
             bail!("downloading the file: HTTP {}", response.status());
         }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        crate::net::client::read_body(response, max_bytes)
             .await
-            .map_err(|e| anyhow::anyhow!("downloading the file: {}", self.scrub(&e.to_string())))?
-        {
-            bytes.extend_from_slice(&chunk);
-            if bytes.len() as u64 > max_bytes {
-                bail!(
-                    "the file is larger than {}",
-                    crate::size::show_size(max_bytes)
-                );
-            }
-        }
-        Ok(bytes)
+            .map_err(|e| match e {
+                crate::net::client::BodyError::TooLarge { limit } => {
+                    anyhow::anyhow!("the file is larger than {}", crate::size::show_size(limit))
+                }
+                crate::net::client::BodyError::Transport(e) => anyhow::anyhow!(
+                    "downloading the file: {}",
+                    crate::net::client::describe(&e, token)
+                ),
+            })
     }
 }
 
