@@ -66,11 +66,27 @@ fn locate(ctx: &Ctx<'_>, text: &str, filename: &str, flags: u32, layout: Layout,
         return;
     }
     // `low` bytes of the line: the offending character is the last of them.
-    let column = u32::try_from(low).unwrap_or(u32::MAX);
+    // When the message quotes the token (`Unexpected token 'return'`) and the
+    // line has it there, the column moves back to the token's start.
+    let mut end = start + low;
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    let token_start = quoted_token(&error.message)
+        .filter(|token| text[start..end].ends_with(token))
+        .map_or(low, |token| end - start + 1 - token.len());
+    let column = u32::try_from(token_start).unwrap_or(u32::MAX);
     error.column = Some(match (layout, line) {
         (Layout::Wrapped, 1) => crate::script::script_column(1, column - 1),
         _ => column,
     });
+}
+
+/// The token a QuickJS message quotes at its end: `… token 'return'` → `return`.
+fn quoted_token(message: &str) -> Option<&str> {
+    let inner = message.strip_suffix('\'')?;
+    let open = inner.rfind('\'')?;
+    Some(&inner[open + 1..]).filter(|token| !token.is_empty())
 }
 
 /// The byte offset where 1-based line `line` of `text` starts.

@@ -95,9 +95,69 @@ fn a_syntax_error_names_its_line() {
     assert_eq!(failure.kind, "syntax");
     assert!(failure.message.starts_with("SyntaxError: "), "{}", failure.message);
     assert_eq!(failure.line, Some(3));
+    // The offending `;`, though QuickJS-ng 0.15.1 itself says column 1.
+    assert_eq!(failure.column, Some(16));
     let [code, _] = failure.excerpt.clone().expect("an excerpt");
     assert_eq!(code, "3 | const c = (a + ;");
+    assert_eq!(caret_column(&failure), 16);
     assert!(failure.frames.is_empty(), "{:?}", failure.frames);
+}
+
+#[test]
+fn a_syntax_error_quoting_its_token_points_at_the_token_start() {
+    let failure = failure("const a = 1;
+if (a) {
+  const b = [1, 2
+  return b;
+}
+");
+    assert!(failure.message.contains("'return'"), "{}", failure.message);
+    assert_eq!(position(&failure), (4, 3));
+}
+
+#[test]
+fn a_syntax_error_on_the_first_line_is_placed_past_the_wrapper() {
+    let failure = failure("const x = 1 +* 2;");
+    assert_eq!(position(&failure), (1, 14));
+}
+
+#[test]
+fn an_unclosed_block_is_reported_at_the_end_of_the_script() {
+    let failure = failure("async function run(args) {
+  const x = args.items;
+  return x;
+
+");
+    assert_eq!(failure.kind, "syntax");
+    assert_eq!(position(&failure), (3, 12));
+    assert!(failure.message.contains("left open"), "{}", failure.message);
+    let [code, _] = failure.excerpt.clone().expect("an excerpt");
+    assert_eq!(code, "3 |   return x;");
+}
+
+#[test]
+fn check_syntax_parses_scripts_and_modules_as_given() {
+    let rt = common::runtime();
+    let check = |source: &str, module: bool| rt.block_on(common::sandbox().check_syntax(source, module));
+    assert_eq!(check("var a = 1; a++;", false), Ok(()));
+    assert_eq!(check("import { x } from 'y'; export const z = x;", true), Ok(()));
+    // Not wrapped: a top-level `return` is no Script, `import` no Script either.
+    // Each position is on the offending token (where QuickJS noticed it).
+    for (source, module, line, column) in [
+        ("return 1;", false, 1, 6),
+        ("import x from 'y';", false, 1, 8),
+        ("let a = 1;
+let a = 2;", false, 2, 5),
+        ("export default 1; export default 2;", true, 1, 34),
+    ] {
+        match check(source, module) {
+            Err(RunError::Script(failure)) => {
+                assert_eq!(failure.kind, "syntax", "{source}");
+                assert_eq!((failure.line, failure.column), (Some(line), Some(column)), "{source}: {}", failure.message);
+            }
+            other => panic!("{source}: expected a syntax error, got {other:?}"),
+        }
+    }
 }
 
 #[test]

@@ -732,11 +732,17 @@ fn script_failure(
     {
         output::bound_text(text, max_output);
     }
-    let position = match (failure.line, failure.column) {
-        (Some(line), Some(column)) => report::script_position(source, line, column)
-            .or_else(|| (failure.kind == "syntax").then(|| report::end_of_script(source))),
+    let mut position = match (failure.line, failure.column) {
+        (Some(line), Some(column)) => report::script_position(source, line, column),
         _ => None,
     };
+    if position.is_none() && failure.kind == "syntax" && failure.line.is_some() {
+        // The parser met the error in the sandbox's wrapper, after the script.
+        position = Some(report::end_of_script(source));
+        failure.message.push_str(
+            " (after the end of the script: is a brace, bracket or parenthesis left open?)",
+        );
+    }
     let frames = match (&failure.stack, failure.kind.as_str()) {
         // A syntax error's "stack" is the parser's position, already reported.
         (_, "syntax") | (None, _) => Vec::new(),

@@ -88,12 +88,13 @@ pub fn script_position(source: &str, line: u32, column: u32) -> Option<(u32, u32
     Some((line, char_column(text, column)))
 }
 
-/// The end of `source`: its last line and the column after its last character,
-/// where a syntax error the parser met only after the script's text (an
-/// unclosed brace, in the sandbox's wrapper) is reported.
+/// The end of `source`: the line of its last non-blank character and the column
+/// after it, where a syntax error the parser met only after the script's text
+/// (an unclosed brace, found in the sandbox's wrapper) is reported.
 pub fn end_of_script(source: &str) -> (u32, u32) {
-    let line = line_count(source);
-    let last = source_line(source, line).unwrap_or_default();
+    let text = source.trim_end();
+    let line = line_count(text);
+    let last = source_line(text, line).unwrap_or_default();
     let column = u32::try_from(last.chars().count() + 1).unwrap_or(u32::MAX);
     (line, column)
 }
@@ -233,7 +234,8 @@ mod tests {
     #[test]
     fn the_end_of_a_script_is_after_its_last_character() {
         assert_eq!(end_of_script("let a = {\n  b: 1,"), (2, 8));
-        assert_eq!(end_of_script("x\n"), (2, 1));
+        assert_eq!(end_of_script("x\n\n  \n"), (1, 2));
+        assert_eq!(end_of_script(""), (1, 1));
     }
 
     #[test]
