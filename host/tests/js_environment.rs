@@ -18,9 +18,13 @@ fn value(source: &str, policy: Option<&str>) -> Value {
             GateSetup::with_policy(Policy::parse("test.toml", policy).expect("test policy parses"));
     }
     let outcome = common::run(&request);
-    let json = outcome
-        .result
-        .unwrap_or_else(|e| panic!("the script fails: {}\n{}", e.report(), outcome.console.text()));
+    let json = outcome.result.unwrap_or_else(|e| {
+        panic!(
+            "the script fails: {}\n{}",
+            e.report(),
+            outcome.console.text()
+        )
+    });
     serde_json::from_str(&json).expect("the result is JSON")
 }
 
@@ -211,7 +215,9 @@ fn a_forged_tool_error_global_does_not_make_a_denial() {
     match outcome.result {
         Err(error @ RunError::Script(_)) => {
             assert!(!error.is_denial(), "{error}");
-            let RunError::Script(failure) = error else { unreachable!() };
+            let RunError::Script(failure) = error else {
+                unreachable!()
+            };
             assert_eq!(failure.rule, None, "only the gate names rules");
         }
         other => panic!("expected a script error, got {other:?}"),

@@ -66,7 +66,11 @@ fn a_type_error_in_the_middle_of_a_line_points_at_the_failing_access() {
                   const city = user.name.length + user.address.city.length;\n\
                   return city;";
     let failure = failure(source);
-    assert!(failure.message.starts_with("TypeError: "), "{}", failure.message);
+    assert!(
+        failure.message.starts_with("TypeError: "),
+        "{}",
+        failure.message
+    );
     // The failing expression `user.address.city` (reading `.city` of null),
     // not the statement nor the first `user.name.length` on the line.
     let (line, column) = position(&failure);
@@ -93,7 +97,11 @@ fn a_syntax_error_names_its_line() {
     let source = "const a = 1;\nconst b = 2;\nconst c = (a + ;\nreturn c;";
     let failure = failure(source);
     assert_eq!(failure.kind, "syntax");
-    assert!(failure.message.starts_with("SyntaxError: "), "{}", failure.message);
+    assert!(
+        failure.message.starts_with("SyntaxError: "),
+        "{}",
+        failure.message
+    );
     assert_eq!(failure.line, Some(3));
     // The offending `;`, though QuickJS-ng 0.15.1 itself says column 1.
     assert_eq!(failure.column, Some(16));
@@ -105,12 +113,14 @@ fn a_syntax_error_names_its_line() {
 
 #[test]
 fn a_syntax_error_quoting_its_token_points_at_the_token_start() {
-    let failure = failure("const a = 1;
+    let failure = failure(
+        "const a = 1;
 if (a) {
   const b = [1, 2
   return b;
 }
-");
+",
+    );
     assert!(failure.message.contains("'return'"), "{}", failure.message);
     assert_eq!(position(&failure), (4, 3));
 }
@@ -123,11 +133,13 @@ fn a_syntax_error_on_the_first_line_is_placed_past_the_wrapper() {
 
 #[test]
 fn an_unclosed_block_is_reported_at_the_end_of_the_script() {
-    let failure = failure("async function run(args) {
+    let failure = failure(
+        "async function run(args) {
   const x = args.items;
   return x;
 
-");
+",
+    );
     assert_eq!(failure.kind, "syntax");
     assert_eq!(position(&failure), (3, 12));
     assert!(failure.message.contains("left open"), "{}", failure.message);
@@ -138,22 +150,36 @@ fn an_unclosed_block_is_reported_at_the_end_of_the_script() {
 #[test]
 fn check_syntax_parses_scripts_and_modules_as_given() {
     let rt = common::runtime();
-    let check = |source: &str, module: bool| rt.block_on(common::sandbox().check_syntax(source, module));
+    let check =
+        |source: &str, module: bool| rt.block_on(common::sandbox().check_syntax(source, module));
     assert_eq!(check("var a = 1; a++;", false), Ok(()));
-    assert_eq!(check("import { x } from 'y'; export const z = x;", true), Ok(()));
+    assert_eq!(
+        check("import { x } from 'y'; export const z = x;", true),
+        Ok(())
+    );
     // Not wrapped: a top-level `return` is no Script, `import` no Script either.
     // Each position is on the offending token (where QuickJS noticed it).
     for (source, module, line, column) in [
         ("return 1;", false, 1, 6),
         ("import x from 'y';", false, 1, 8),
-        ("let a = 1;
-let a = 2;", false, 2, 5),
+        (
+            "let a = 1;
+let a = 2;",
+            false,
+            2,
+            5,
+        ),
         ("export default 1; export default 2;", true, 1, 34),
     ] {
         match check(source, module) {
             Err(RunError::Script(failure)) => {
                 assert_eq!(failure.kind, "syntax", "{source}");
-                assert_eq!((failure.line, failure.column), (Some(line), Some(column)), "{source}: {}", failure.message);
+                assert_eq!(
+                    (failure.line, failure.column),
+                    (Some(line), Some(column)),
+                    "{source}: {}",
+                    failure.message
+                );
             }
             other => panic!("{source}: expected a syntax error, got {other:?}"),
         }
@@ -175,11 +201,19 @@ async function run(args) {
         Err(RunError::Script(failure)) => *failure,
         other => panic!("expected a script error, got {other:?}"),
     };
-    assert!(failure.message.starts_with("TypeError: "), "{}", failure.message);
+    assert!(
+        failure.message.starts_with("TypeError: "),
+        "{}",
+        failure.message
+    );
     assert_eq!(failure.line, Some(2));
     // The wrapper that calls `run(args)` sits past line 6: not the script's.
     assert_eq!(failure.frames.len(), 2, "{:?}", failure.frames);
-    assert!(failure.frames[0].starts_with("at parse (2:"), "{:?}", failure.frames);
+    assert!(
+        failure.frames[0].starts_with("at parse (2:"),
+        "{:?}",
+        failure.frames
+    );
     assert_eq!(failure.frames[1], "at run (5:16)");
 }
 
@@ -191,7 +225,11 @@ await null;
 const settings = undefined;
 return first + settings.retries;";
     let failure = failure(source);
-    assert!(failure.message.starts_with("TypeError: "), "{}", failure.message);
+    assert!(
+        failure.message.starts_with("TypeError: "),
+        "{}",
+        failure.message
+    );
     // `settings.retries`, the failing expression after the `+`.
     assert_eq!(position(&failure), (4, 16));
     assert_eq!(caret_column(&failure), 16);
@@ -206,7 +244,10 @@ return read('notes.md');";
     assert_eq!(failure.tool_code.as_deref(), Some("denied"));
     assert_eq!(failure.line, Some(1));
     assert!(
-        failure.frames.iter().all(|f| !f.contains("prelude") && !f.contains("native")),
+        failure
+            .frames
+            .iter()
+            .all(|f| !f.contains("prelude") && !f.contains("native")),
         "{:?}",
         failure.frames
     );
@@ -235,18 +276,25 @@ fn clambot_run_prints_the_frames_the_source_line_and_a_caret_before_the_reason()
     let last = lines.last().copied().unwrap_or_default();
     assert!(
         last.starts_with("clambot: ")
-            && last.contains("broken.js: uncaught at 2:44: TypeError: cannot read property 'amount' of null"),
+            && last.contains(
+                "broken.js: uncaught at 2:44: TypeError: cannot read property 'amount' of null"
+            ),
         "{stderr}"
     );
     assert!(
-        stderr.contains("clambot:   2 |   return items.reduce((sum, item) => sum + item.price.amount, 0);\n"),
+        stderr.contains(
+            "clambot:   2 |   return items.reduce((sum, item) => sum + item.price.amount, 0);\n"
+        ),
         "{stderr}"
     );
     let caret = lines
         .iter()
         .find(|l| l.ends_with('^'))
         .unwrap_or_else(|| panic!("a caret line: {stderr}"));
-    let code = lines.iter().find(|l| l.contains("2 | ")).expect("code line");
+    let code = lines
+        .iter()
+        .find(|l| l.contains("2 | "))
+        .expect("code line");
     let under: String = code.chars().skip(caret.chars().count() - 1).collect();
     assert!(
         under.starts_with("item.price.amount"),
@@ -258,6 +306,9 @@ fn clambot_run_prints_the_frames_the_source_line_and_a_caret_before_the_reason()
         "at total (2:16)",
         "at <anonymous> (4:8)",
     ] {
-        assert!(stderr.contains(&format!("clambot:   {frame}\n")), "{frame}: {stderr}");
+        assert!(
+            stderr.contains(&format!("clambot:   {frame}\n")),
+            "{frame}: {stderr}"
+        );
     }
 }

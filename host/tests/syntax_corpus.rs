@@ -144,7 +144,11 @@ fn test262_parser_tests_pass_fail_and_early_cases() {
          listed but not in the corpus:\n{}",
         unexpected.join("\n"),
         fixed.join("\n"),
-        unknown.iter().map(|c| c.as_str()).collect::<Vec<_>>().join("\n")
+        unknown
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 

@@ -626,11 +626,10 @@ impl Sandbox {
                 Ok(result.map(hex::encode))
             }
             Entry::CheckSyntax { module } => {
-                let check = instance
-                    .get_typed_func::<(&str, bool), (Result<(), GuestFailure>,)>(
-                        &mut *store,
-                        &self.check_syntax_export,
-                    )?;
+                let check = instance.get_typed_func::<(&str, bool), (Result<(), GuestFailure>,)>(
+                    &mut *store,
+                    &self.check_syntax_export,
+                )?;
                 let (result,) = check
                     .call_async(&mut *store, (request.source.as_str(), module))
                     .await?;

@@ -26,7 +26,11 @@ const SCRIPT_FILE: &str = "script.js";
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Frame<'a> {
     /// In the script's own text.
-    Script { name: &'a str, line: u32, column: u32 },
+    Script {
+        name: &'a str,
+        line: u32,
+        column: u32,
+    },
     /// A built-in (`at map (native)`).
     Native { name: &'a str },
     /// The sandbox's own code (prelude, `run(args)` wrapper) or unparsable text.
@@ -65,7 +69,9 @@ fn line_count(source: &str) -> u32 {
 
 /// The text of line `line` (1-based).
 fn source_line(source: &str, line: u32) -> Option<&str> {
-    let text = source.split('\n').nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let text = source
+        .split('\n')
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
     Some(text.strip_suffix('\r').unwrap_or(text))
 }
 
@@ -166,7 +172,10 @@ pub fn excerpt(source: &str, line: u32, column: u32) -> Option<[String; 2]> {
     let start = at.saturating_sub(EXCERPT_WIDTH / 2);
     let end = (start + EXCERPT_WIDTH).min(chars.len());
     let piece = |from: usize, to: usize| -> String {
-        terminal::escape(&chars[from..to].iter().collect::<String>(), Newlines::Escape)
+        terminal::escape(
+            &chars[from..to].iter().collect::<String>(),
+            Newlines::Escape,
+        )
     };
     let mut before = piece(start, at);
     let after = piece(at, end);
@@ -210,14 +219,20 @@ mod tests {
                      at <anonymous> (script.js:1:5)\n";
         assert_eq!(
             short_stack(stack, source),
-            ["at <anonymous> (1:18)", "at map (native)", "at <anonymous> (1:5)"]
+            [
+                "at <anonymous> (1:18)",
+                "at map (native)",
+                "at <anonymous> (1:5)"
+            ]
         );
     }
 
     #[test]
     fn deep_stacks_are_cut_with_a_count() {
         let source = "x\n".repeat(20);
-        let stack: String = (1..=9).map(|i| format!("    at f (script.js:{i}:1)\n")).collect();
+        let stack: String = (1..=9)
+            .map(|i| format!("    at f (script.js:{i}:1)\n"))
+            .collect();
         let shown = short_stack(&stack, &source);
         assert_eq!(shown.len(), MAX_FRAMES + 1);
         assert_eq!(shown.last().map(String::as_str), Some("… 4 more"));
