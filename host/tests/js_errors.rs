@@ -75,8 +75,8 @@ fn a_type_error_in_the_middle_of_a_line_points_at_the_failing_access() {
     // not the statement nor the first `user.name.length` on the line.
     let (line, column) = position(&failure);
     assert_eq!(line, 2);
-    let text = source.lines().nth(1).unwrap();
-    let at = text.find("user.address.city").unwrap() + 1;
+    let text = source.lines().nth(1).expect("line 2");
+    let at = text.find("user.address.city").expect("in the line") + 1;
     assert_eq!(column as usize, at, "column {column} in {text:?}");
     assert_eq!(caret_column(&failure), column as usize);
 }
@@ -87,7 +87,10 @@ fn columns_count_characters_on_lines_with_non_ascii_text() {
     let failure = failure(text);
     let (_, column) = position(&failure);
     // The column of `n.x` counted in characters (the bytes before it are more).
-    let expected = text[..text.find("n.x").unwrap()].chars().count() + 1;
+    let expected = text[..text.find("n.x").expect("in the line")]
+        .chars()
+        .count()
+        + 1;
     assert_eq!(column as usize, expected);
     assert_eq!(caret_column(&failure), expected);
 }

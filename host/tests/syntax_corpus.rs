@@ -78,7 +78,11 @@ fn test262_parser_tests_pass_fail_and_early_cases() {
             .collect();
         files.sort();
         for file in files {
-            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            let name = file
+                .file_name()
+                .expect("a file name")
+                .to_string_lossy()
+                .into_owned();
             cases.push((format!("{dir}/{name}"), file, *must_parse));
         }
     }

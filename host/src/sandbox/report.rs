@@ -255,7 +255,8 @@ mod tests {
 
     #[test]
     fn the_caret_sits_under_the_column_and_controls_are_escaped() {
-        let [code, caret] = excerpt("\tlet y = null.x; // \u{1b}[2J", 1, 10).unwrap();
+        let [code, caret] =
+            excerpt("\tlet y = null.x; // \u{1b}[2J", 1, 10).expect("line 1 exists");
         assert_eq!(code, "1 | \tlet y = null.x; // \\x1b[2J");
         assert_eq!(caret, "  | \t        ^");
     }
@@ -263,7 +264,7 @@ mod tests {
     #[test]
     fn a_long_line_is_cut_around_the_column() {
         let line = format!("{}null.x{}", "a".repeat(500), "b".repeat(500));
-        let [code, caret] = excerpt(&line, 1, 501).unwrap();
+        let [code, caret] = excerpt(&line, 1, 501).expect("line 1 exists");
         assert!(code.chars().count() < EXCERPT_WIDTH + 10, "{code}");
         let column = caret.chars().count() - 1;
         assert_eq!(code.chars().nth(column), Some('n'));
