@@ -6,7 +6,9 @@
 //!   `DOMException` named `InvalidCharacterError`), from QuickJS-ng itself;
 //! - `Math.random`'s `name` and `length`: Javy replaces QuickJS's function with
 //!   its own (seeded at first use, so the build's snapshot does not fix the
-//!   sequence), which has neither.
+//!   sequence), which has neither;
+//! - `TextEncoder` and `TextDecoder` as non-enumerable globals, like every
+//!   built-in (Javy assigns them).
 //!
 //! `WeakRef` and `FinalizationRegistry` are switched on in the runtime's
 //! configuration (`script::initialize`).
@@ -23,5 +25,8 @@ pub fn install(ctx: &Ctx<'_>) -> javy::quickjs::Result<()> {
     let random: Function = math.get("random")?;
     random.set_name("random")?;
     random.set_length(0)?;
-    Ok(())
+    ctx.eval::<(), _>(
+        "for (const name of ['TextEncoder', 'TextDecoder'])
+           Object.defineProperty(globalThis, name, { enumerable: false });",
+    )
 }

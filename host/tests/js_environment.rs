@@ -111,6 +111,7 @@ fn host_globals_are_ordinary_properties_but_the_host_objects_are_frozen() {
            writable: d.every((p) => p.writable),
            configurable: d.every((p) => p.configurable),
            enumerable: d.some((p) => p.enumerable),
+           enumerableGlobals: Object.keys(globalThis),
            frozen: [http, fs, cron, memory, secrets, log, console].every(Object.isFrozen),
            fetchKept: (() => { try { http.fetch = 1 } catch (_) {} return typeof http.fetch })(),
          };",
@@ -118,8 +119,8 @@ fn host_globals_are_ordinary_properties_but_the_host_objects_are_frozen() {
     );
     assert_eq!(
         got,
-        json!({"writable": true, "configurable": true, "enumerable": false, "frozen": true,
-               "fetchKept": "function"})
+        json!({"writable": true, "configurable": true, "enumerable": false,
+               "enumerableGlobals": [], "frozen": true, "fetchKept": "function"})
     );
 }
 
