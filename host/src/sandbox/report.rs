@@ -198,7 +198,33 @@ pub fn excerpt(source: &str, line: u32, column: u32) -> Option<[String; 2]> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// The stack and the source are the script's: any text is handled, and
+        /// nothing shown carries a raw control character.
+        #[test]
+        fn any_stack_or_source_is_handled_and_shown_escaped(
+            stack in r"(    at [^\n]{0,20} \((script\.js:[0-9]{1,3}:[0-9]{1,3}|native|prelude\.js:1:1)\)\n|[^\n]{0,30}\n){0,12}",
+            source in r"(?s).{0,200}",
+            line in 0u32..12,
+            column in 0u32..300,
+        ) {
+            let shown = short_stack(&stack, &source);
+            prop_assert!(shown.len() <= MAX_FRAMES + 1);
+            for text in shown.iter().chain(excerpt(&source, line, column).iter().flatten()) {
+                prop_assert!(!text.chars().any(|c| terminal::is_unsafe(c) || c == '\n'), "{text:?}");
+            }
+            if let Some((line, column)) = script_position(&source, line, column) {
+                prop_assert!(source_line(&source, line).is_some());
+                prop_assert!(column >= 1);
+            }
+            let (line, _) = end_of_script(&source);
+            prop_assert!(source_line(&source, line).is_some());
+        }
+    }
 
     #[test]
     fn prelude_host_and_wrapper_frames_are_dropped() {
