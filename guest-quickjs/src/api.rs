@@ -62,7 +62,7 @@ macro_rules! host_api {
                             )*
                             finish(&ctx, $call)
                         },
-                    )?)?;
+                    )?.with_name($name)?.with_length(<[&str]>::len(&[$(stringify!($arg)),*]))?)?;
                 )*
                 table.set(stringify!($iface), functions)?;
             )*
@@ -130,9 +130,7 @@ fn throw_tool_error(ctx: &Ctx<'_>, error: types::Error) -> javy::quickjs::Error 
         types::Error::Failed(message) => ("failed", message, None),
         types::Error::Limit(message) => ("limit", message, None),
     };
-    let constructed = ctx
-        .globals()
-        .get::<_, javy::quickjs::Constructor>("ToolError")
+    let constructed = crate::prelude::tool_error(ctx)
         .and_then(|class| class.construct::<_, Value>((code, message.as_str(), rule)));
     match constructed {
         Ok(error) => ctx.throw(error),

@@ -10,39 +10,17 @@
 //! Even so, whatever a bytecode file could do stays inside this instance, and
 //! every effect still passes the gate.
 
-use std::ffi::CString;
-
-use javy::quickjs::{CatchResultExt, Ctx, Function, Value, qjs};
+use javy::quickjs::{Ctx, Function, Value, qjs};
 
 use crate::ScriptError;
-use crate::script::{SCRIPT_NAME, plain_error, script_error, wrap};
-
-/// The pending exception as a [`ScriptError`] of `kind`.
-fn pending_exception(ctx: &Ctx<'_>, kind: &str) -> ScriptError {
-    let failed: javy::quickjs::Result<()> = Err(javy::quickjs::Error::Exception);
-    match failed.catch(ctx) {
-        Err(caught) => script_error(ctx, kind, caught),
-        Ok(()) => plain_error(kind, "QuickJS reported an error without an exception".into()),
-    }
-}
+use crate::script::{Layout, SCRIPT_NAME, pending_exception, plain_error, wrap};
+use crate::syntax::compile_only;
 
 /// Compiles `source` (wrapped like `run` wraps it) to bytecode.
 pub fn compile(ctx: &Ctx<'_>, source: &str) -> Result<Vec<u8>, ScriptError> {
-    let wrapped = wrap(source);
-    let input = CString::new(wrapped.as_str())
-        .map_err(|_| plain_error("syntax", "the script contains a NUL character".into()))?;
-    let filename = CString::new(SCRIPT_NAME).expect("the script name has no NUL");
+    let flags = qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_COMPILE_ONLY;
+    let compiled = compile_only(ctx, &wrap(source), SCRIPT_NAME, flags, Layout::Wrapped)?;
     let raw_ctx = ctx.as_raw().as_ptr();
-    let flags = (qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_COMPILE_ONLY) as i32;
-    // SAFETY: `input` is NUL-terminated and `len` excludes the NUL, as JS_Eval
-    // requires; the returned value is owned by `compiled` and freed on drop.
-    let compiled = unsafe {
-        let raw = qjs::JS_Eval(raw_ctx, input.as_ptr(), wrapped.len() as _, filename.as_ptr(), flags);
-        Value::from_raw(ctx.clone(), raw)
-    };
-    if compiled.is_exception() {
-        return Err(pending_exception(ctx, "syntax"));
-    }
     let mut size: qjs::size_t = 0;
     // SAFETY: `compiled` is a live function-bytecode value of this context; the
     // buffer QuickJS returns is copied, then freed with the context's allocator.
@@ -54,7 +32,7 @@ pub fn compile(ctx: &Ctx<'_>, source: &str) -> Result<Vec<u8>, ScriptError> {
             qjs::JS_WRITE_OBJ_BYTECODE as i32,
         );
         if buffer.is_null() {
-            return Err(pending_exception(ctx, "syntax"));
+            return Err(pending_exception(ctx, "syntax", Layout::Wrapped));
         }
         let bytes = std::slice::from_raw_parts(buffer, size as usize).to_vec();
         qjs::js_free(raw_ctx, buffer.cast());
@@ -65,25 +43,40 @@ pub fn compile(ctx: &Ctx<'_>, source: &str) -> Result<Vec<u8>, ScriptError> {
 /// Loads bytecode written by [`compile`] and evaluates it to the script's
 /// wrapper function.
 pub fn load<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> Result<Function<'js>, ScriptError> {
-    let raw_ctx = ctx.as_raw().as_ptr();
-    // SAFETY: QuickJS reads `bytes` within its length. JS_EvalFunction takes
-    // ownership of the object it is given; its result is owned by `value`.
-    let value = unsafe {
-        let object = qjs::JS_ReadObject(
-            raw_ctx,
+    // SAFETY: QuickJS reads `bytes` within its length; the object it returns is
+    // owned by `object`.
+    let object = unsafe {
+        let raw = qjs::JS_ReadObject(
+            ctx.as_raw().as_ptr(),
             bytes.as_ptr(),
             bytes.len() as _,
             qjs::JS_READ_OBJ_BYTECODE as i32,
         );
-        if qjs::JS_IsException(object) {
-            return Err(pending_exception(ctx, "syntax"));
-        }
-        Value::from_raw(ctx.clone(), qjs::JS_EvalFunction(raw_ctx, object))
+        Value::from_raw(ctx.clone(), raw)
+    };
+    if object.is_exception() {
+        return Err(pending_exception(ctx, "syntax", Layout::Wrapped));
+    }
+    evaluate(ctx, object)
+        .and_then(|value| {
+            value
+                .into_function()
+                .ok_or_else(|| plain_error("syntax", "the bytecode is not a compiled clam".into()))
+        })
+}
+
+/// Evaluates compiled global code (from `compile_only` or read bytecode) to
+/// its value: for a wrapped script, the wrapper function.
+pub(crate) fn evaluate<'js>(ctx: &Ctx<'js>, compiled: Value<'js>) -> Result<Value<'js>, ScriptError> {
+    // SAFETY: JS_EvalFunction takes ownership of the value it is given, so it
+    // gets its own reference; its result is owned by `value`.
+    let value = unsafe {
+        let raw_ctx = ctx.as_raw().as_ptr();
+        let owned = qjs::JS_DupValue(raw_ctx, compiled.as_raw());
+        Value::from_raw(ctx.clone(), qjs::JS_EvalFunction(raw_ctx, owned))
     };
     if value.is_exception() {
-        return Err(pending_exception(ctx, "syntax"));
+        return Err(pending_exception(ctx, "exception", Layout::Wrapped));
     }
-    value
-        .into_function()
-        .ok_or_else(|| plain_error("syntax", "the bytecode is not a compiled clam".into()))
+    Ok(value)
 }

@@ -9,8 +9,10 @@
 
 mod api;
 mod bytecode;
+mod environment;
 mod prelude;
 mod script;
+mod syntax;
 mod wire;
 
 wit_bindgen::generate!({
@@ -31,6 +33,10 @@ impl Guest for Sandbox {
 
     fn run_compiled(bytecode: Vec<u8>, args_json: String) -> Result<String, ScriptError> {
         script::run_compiled(&bytecode, &args_json)
+    }
+
+    fn check_syntax(source: String, module: bool) -> Result<(), ScriptError> {
+        script::check_syntax(&source, module)
     }
 }
 

@@ -1,25 +1,64 @@
 // Installed once, before pre-initialisation; every run starts from this state.
-// It turns the native host functions into frozen globals and provides console
-// and ToolError. Nothing here grants anything: the host gates every call.
+// It turns the native host functions into globals and provides console and
+// ToolError. Nothing here grants anything: the host gates every call.
+//
+// The globals are ordinary ones, as `console` is in a browser or Node
+// (writable, configurable, not enumerable): a script may declare its own `log`,
+// `fs` or `http`, or replace one. The host objects themselves are frozen. What
+// the functions below use when a script calls them is captured here, before any
+// script runs, so a script that replaces a global or a built-in method
+// (`ToolError`, `JSON.stringify`, `Function.prototype.apply`, ...) changes only
+// its own code, never the prelude's. Returns the private ToolError class, which
+// the native side throws host errors with.
 (function (native, write) {
   "use strict";
 
-  class ToolError extends Error {
+  const { apply, defineProperty } = Reflect;
+  const { freeze, keys } = Object;
+  const { parse: jsonParse, stringify: jsonStringify } = JSON;
+  const promiseResolve = Promise.resolve.bind(Promise);
+  const promiseReject = Promise.reject.bind(Promise);
+  const isView = ArrayBuffer.isView;
+  const arrayFrom = Array.from;
+  const text = String;
+  const sliceOf = String.prototype.slice;
+  const slice = (string, start, end) => apply(sliceOf, string, [start, end]);
+  const ArrayClass = Array;
+  const ErrorClass = Error;
+  const ArrayBufferClass = ArrayBuffer;
+  const DataViewClass = DataView;
+  const Uint8ArrayClass = Uint8Array;
+  const ProxyClass = Proxy;
+
+  const data = (object, name, value, enumerable) =>
+    defineProperty(object, name, { value, writable: true, enumerable, configurable: true });
+
+  class ToolError extends ErrorClass {
     constructor(code, message, rule) {
       super(message);
-      this.name = "ToolError";
-      this.code = code;
-      if (rule !== undefined && rule !== null) this.rule = rule;
+      // Own data properties: a setter a script puts on ToolError.prototype
+      // cannot intercept them.
+      data(this, "name", "ToolError", true);
+      data(this, "code", code, true);
+      if (rule !== undefined && rule !== null) data(this, "rule", rule, true);
     }
   }
 
-  const constant = (object, name, value) =>
-    Object.defineProperty(object, name, {
+  // A global, the way a standard engine defines its own.
+  const global = (name, value) =>
+    defineProperty(globalThis, name, {
       value,
-      writable: false,
+      writable: true,
       enumerable: false,
-      configurable: false,
+      configurable: true,
     });
+
+  // `name` and `length` as a function declared with that name and arity would have.
+  const named = (fn, name, length) => {
+    defineProperty(fn, "name", { value: name, configurable: true });
+    defineProperty(fn, "length", { value: length, configurable: true });
+    return fn;
+  };
 
   const camel = (name) => {
     let out = "";
@@ -34,43 +73,53 @@
   };
 
   const { components, ...interfaces } = native;
-  for (const iface of Object.keys(interfaces)) {
+  const componentsCall = components.call;
+  for (const iface of keys(interfaces)) {
     const functions = interfaces[iface];
     const api = {};
-    for (const witName of Object.keys(functions)) {
+    for (const witName of keys(functions)) {
       const call = functions[witName];
       const name = camel(witName);
-      // `arguments` and `apply` rather than rest and spread: no array is built
-      // per call (the awaited-call benchmark is sensitive to it).
-      api[name] = function () {
-        try {
-          return Promise.resolve(call.apply(undefined, arguments));
-        } catch (error) {
-          return Promise.reject(error);
-        }
-      };
-      api[name + "Sync"] = function () {
-        return call.apply(undefined, arguments);
-      };
+      // `arguments` rather than rest: no array is built per call (the
+      // awaited-call benchmark is sensitive to it).
+      api[name] = named(
+        function () {
+          try {
+            return promiseResolve(apply(call, undefined, arguments));
+          } catch (error) {
+            return promiseReject(error);
+          }
+        },
+        name,
+        call.length,
+      );
+      api[name + "Sync"] = named(
+        function () {
+          return apply(call, undefined, arguments);
+        },
+        name + "Sync",
+        call.length,
+      );
     }
-    constant(globalThis, iface, Object.freeze(api));
+    global(iface, freeze(api));
   }
 
   // Tool components: `tools.NAME.fn(...)` returns a Promise and `tools.NAME.fnSync(...)`
   // the value, like the host interfaces. Names may be WIT spellings (`tools["my-tool"]`)
   // or camelCase; the host resolves them against the tool's WIT. Arguments travel as
   // a JSON array; typed arrays become arrays of numbers (WIT `list<u8>`).
+  const numbers = (view) => apply(arrayFrom, ArrayClass, [view]);
   const asJson = (_key, value) => {
-    if (value instanceof ArrayBuffer) return Array.from(new Uint8Array(value));
-    if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value);
+    if (value instanceof ArrayBufferClass) return numbers(new Uint8ArrayClass(value));
+    if (isView(value) && !(value instanceof DataViewClass)) return numbers(value);
     return value;
   };
   const callTool = (tool, fn, args) =>
-    JSON.parse(components.call(tool, fn, JSON.stringify(args, asJson)));
+    jsonParse(componentsCall(tool, fn, jsonStringify(args, asJson)));
   // `then` and `toJSON` stay undefined so `await tools.x` and JSON.stringify behave.
   const isToolName = (name) => typeof name === "string" && name !== "then" && name !== "toJSON";
   const readOnly = (get) =>
-    new Proxy(Object.freeze({}), {
+    new ProxyClass(freeze({}), {
       get: (_target, name) => (isToolName(name) ? get(name) : undefined),
       set: () => false,
       defineProperty: () => false,
@@ -78,40 +127,48 @@
     });
   const toolFunctions = (tool) =>
     readOnly((name) => {
-      if (name.length > 4 && name.endsWith("Sync")) {
-        const fn = name.slice(0, -4);
-        return (...args) => callTool(tool, fn, args);
+      if (name.length > 4 && slice(name, -4) === "Sync") {
+        const fn = slice(name, 0, -4);
+        return named((...args) => callTool(tool, fn, args), name, 0);
       }
-      return function (...args) {
-        try {
-          return Promise.resolve(callTool(tool, name, args));
-        } catch (error) {
-          return Promise.reject(error);
-        }
-      };
+      return named(
+        function (...args) {
+          try {
+            return promiseResolve(callTool(tool, name, args));
+          } catch (error) {
+            return promiseReject(error);
+          }
+        },
+        name,
+        0,
+      );
     });
-  constant(globalThis, "tools", readOnly(toolFunctions));
+  global("tools", readOnly(toolFunctions));
 
   const show = (value) => {
     if (typeof value === "string") return value;
-    if (value instanceof Error) {
-      return value.stack ? `${value.name}: ${value.message}\n${value.stack}` : String(value);
+    if (value instanceof ErrorClass) {
+      const stack = value.stack;
+      return stack ? `${value.name}: ${value.message}\n${stack}` : text(value);
     }
     try {
-      const json = JSON.stringify(value);
-      return json === undefined ? String(value) : json;
+      const json = jsonStringify(value);
+      return json === undefined ? text(value) : json;
     } catch (_) {
-      return String(value);
+      return text(value);
     }
   };
-  const line = (args) => args.map(show).join(" ") + "\n";
+  const line = (args) => {
+    let out = "";
+    for (let i = 0; i < args.length; i++) out += (i === 0 ? "" : " ") + show(args[i]);
+    return out + "\n";
+  };
   const STDOUT = 1;
   const STDERR = 2;
 
-  constant(
-    globalThis,
+  global(
     "console",
-    Object.freeze({
+    freeze({
       log: (...args) => write(STDOUT, line(args)),
       info: (...args) => write(STDOUT, line(args)),
       debug: (...args) => write(STDOUT, line(args)),
@@ -119,5 +176,6 @@
       error: (...args) => write(STDERR, line(args)),
     }),
   );
-  constant(globalThis, "ToolError", ToolError);
+  global("ToolError", ToolError);
+  return ToolError;
 })

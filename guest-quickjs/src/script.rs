@@ -3,9 +3,7 @@
 
 use std::cell::OnceCell;
 
-use javy::quickjs::{
-    CatchResultExt, CaughtError, Ctx, Function, Object, Promise, Value, context::EvalOptions,
-};
+use javy::quickjs::{CatchResultExt, CaughtError, Ctx, Function, Object, Promise, Value, qjs};
 use javy::{Config, Runtime};
 
 use crate::ScriptError;
@@ -38,9 +36,11 @@ pub fn initialize() {
             config
                 .max_stack_size(MAX_STACK_SIZE)
                 .text_encoding(true)
+                .weak_ref(true)
                 .javy_stream_io(false);
             let runtime = Runtime::new(config).expect("the QuickJS runtime starts");
             runtime.context().with(|ctx| {
+                crate::environment::install(&ctx).expect("the standard globals install");
                 crate::prelude::install(&ctx).expect("the prelude installs");
             });
             runtime
@@ -64,16 +64,20 @@ fn with_context<T>(f: impl FnOnce(&Ctx<'_>) -> T) -> T {
 /// Runs `source` with `args_json` as `args` and returns the value as JSON text.
 pub fn run(source: &str, args_json: &str) -> Result<String, ScriptError> {
     with_context(|ctx| {
-        let mut options = EvalOptions::default();
-        options.global = true;
-        options.strict = false;
-        options.filename = Some(SCRIPT_NAME.to_owned());
-        let function: Function = ctx
-            .eval_with_options(wrap(source), options)
-            .catch(ctx)
-            .map_err(|e| script_error(ctx, "syntax", e))?;
+        // Compiled exactly as `compile` compiles it for a saved clam.
+        let flags = qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_COMPILE_ONLY;
+        let compiled =
+            crate::syntax::compile_only(ctx, &wrap(source), SCRIPT_NAME, flags, Layout::Wrapped)?;
+        let function = crate::bytecode::evaluate(ctx, compiled)?
+            .into_function()
+            .ok_or_else(|| plain_error("syntax", "the wrapped script is not a function".into()))?;
         call(ctx, function, args_json)
     })
+}
+
+/// Checks that `source` parses as a whole Script (or Module): see `syntax`.
+pub fn check_syntax(source: &str, module: bool) -> Result<(), ScriptError> {
+    with_context(|ctx| crate::syntax::check(ctx, source, module))
 }
 
 /// Compiles `source` to bytecode for [`run_compiled`].
@@ -94,12 +98,12 @@ fn call<'js>(ctx: &Ctx<'js>, function: Function<'js>, args_json: &str) -> Result
     let args = ctx
         .json_parse(args_json)
         .catch(ctx)
-        .map_err(|e| script_error(ctx, "args", e))?;
+        .map_err(|e| script_error(ctx, "args", e, Layout::Wrapped))?;
 
     let promise: Promise = function
         .call((args,))
         .catch(ctx)
-        .map_err(|e| script_error(ctx, "exception", e))?;
+        .map_err(|e| script_error(ctx, "exception", e, Layout::Wrapped))?;
     let value: Value = match promise.finish::<Value>().catch(ctx) {
         Ok(value) => value,
         Err(CaughtError::Error(javy::quickjs::Error::WouldBlock)) => {
@@ -115,13 +119,13 @@ fn call<'js>(ctx: &Ctx<'js>, function: Function<'js>, args_json: &str) -> Result
                 rule: None,
             });
         }
-        Err(e) => return Err(script_error(ctx, "exception", e)),
+        Err(e) => return Err(script_error(ctx, "exception", e, Layout::Wrapped)),
     };
 
     let json = ctx
         .json_stringify(value)
         .catch(ctx)
-        .map_err(|e| script_error(ctx, "result", e))?;
+        .map_err(|e| script_error(ctx, "result", e, Layout::Wrapped))?;
     Ok(match json {
         Some(text) => text
             .to_string()
@@ -142,11 +146,29 @@ pub(crate) fn plain_error(kind: &str, message: String) -> ScriptError {
     }
 }
 
+/// How the text QuickJS parsed relates to the script: wrapped as `run` wraps
+/// it (positions on line 1 include the wrapper's head), or as given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    Wrapped,
+    Plain,
+}
+
+/// The pending exception as a [`ScriptError`] of `kind`.
+pub(crate) fn pending_exception(ctx: &Ctx<'_>, kind: &str, layout: Layout) -> ScriptError {
+    let failed: javy::quickjs::Result<()> = Err(javy::quickjs::Error::Exception);
+    match failed.catch(ctx) {
+        Err(caught) => script_error(ctx, kind, caught, layout),
+        Ok(()) => plain_error(kind, "QuickJS reported an error without an exception".into()),
+    }
+}
+
 /// Describes a caught JS error: `Name: message`, position and stack.
 pub(crate) fn script_error<'js>(
     ctx: &Ctx<'js>,
     kind: &str,
     caught: CaughtError<'js>,
+    layout: Layout,
 ) -> ScriptError {
     match caught {
         CaughtError::Exception(exception) => {
@@ -154,7 +176,7 @@ pub(crate) fn script_error<'js>(
             let name: Option<String> = object.get("name").ok();
             let message = exception.message().unwrap_or_default();
             let stack = exception.stack().filter(|s| !s.is_empty());
-            let (line, column) = error_position(object, stack.as_deref());
+            let (line, column) = error_position(stack.as_deref(), layout);
             let mut text = match name {
                 Some(name) if !name.is_empty() => format!("{name}: {message}"),
                 _ => message,
@@ -175,7 +197,10 @@ pub(crate) fn script_error<'js>(
                 message: text,
                 line,
                 column,
-                stack: stack.map(|s| fix_stack_columns(&s)),
+                stack: stack.map(|s| match layout {
+                    Layout::Wrapped => fix_stack_columns(&s),
+                    Layout::Plain => s,
+                }),
                 tool_code,
                 rule,
             }
@@ -201,18 +226,19 @@ fn is_tool_error(object: &Object<'_>) -> bool {
         .is_some_and(|n| n == "ToolError")
 }
 
-/// The position of an error in the script: QuickJS puts `lineNumber` and
-/// `columnNumber` on syntax errors; for others it is the first `script.js` frame.
-fn error_position(object: &Object<'_>, stack: Option<&str>) -> (Option<u32>, Option<u32>) {
-    let line: Option<u32> = object.get("lineNumber").ok().flatten();
-    let column: Option<u32> = object.get("columnNumber").ok().flatten();
-    if let (Some(line), Some(column)) = (line, column) {
-        return (Some(line), Some(script_column(line, column)));
-    }
+/// The position of an error in the script: the first frame of its stack in the
+/// script's file. A syntax error's stack starts with the parser's position
+/// (`at script.js:4:1`); any other's with the innermost call (`at f
+/// (script.js:3:17)`), whose column is the failing expression's.
+fn error_position(stack: Option<&str>, layout: Layout) -> (Option<u32>, Option<u32>) {
     let Some(stack) = stack else {
         return (None, None);
     };
-    let marker = format!("{SCRIPT_NAME}:");
+    let name = match layout {
+        Layout::Wrapped => SCRIPT_NAME,
+        Layout::Plain => crate::syntax::CHECKED_NAME,
+    };
+    let marker = format!("{name}:");
     for frame in stack.lines() {
         if let Some(at) = frame.find(&marker) {
             let rest = &frame[at + marker.len()..];
@@ -222,7 +248,11 @@ fn error_position(object: &Object<'_>, stack: Option<&str>) -> (Option<u32>, Opt
             let line = parts.next().and_then(|p| p.parse().ok());
             let column = parts.next().and_then(|p| p.parse().ok());
             if let (Some(line), Some(column)) = (line, column) {
-                return (Some(line), Some(script_column(line, column)));
+                let column = match layout {
+                    Layout::Wrapped => script_column(line, column),
+                    Layout::Plain => column,
+                };
+                return (Some(line), Some(column));
             }
         }
     }
@@ -231,7 +261,7 @@ fn error_position(object: &Object<'_>, stack: Option<&str>) -> (Option<u32>, Opt
 
 /// Columns on the first line include the wrapper's opening, and QuickJS counts
 /// them from 0 there (from 1 on later lines).
-fn script_column(line: u32, column: u32) -> u32 {
+pub(crate) fn script_column(line: u32, column: u32) -> u32 {
     let head = WRAPPER_HEAD.len() as u32;
     if line == 1 {
         (column + 1).saturating_sub(head).max(1)

@@ -289,6 +289,44 @@ async fn persistent_failure_runs_exactly_one_plus_three_times_and_says_so() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_fix_request_shows_the_model_the_failing_expression_its_line_and_a_caret() {
+    let s = setup(Kind::OpenAiCompatible, NO_POLICY, AgentSettings::default());
+    s.models
+        .json(Role::Selector, json!({"decision": "generate"}))
+        .text(
+            Role::Generator,
+            generated(
+                "count",
+                "const data = { items: null };\nreturn 1 + data.items.length;",
+                json!({}),
+            ),
+        )
+        .text(Role::Generator, generated("count", "return 0;", json!({})))
+        .json(Role::Analyst, json!({"decision": "accept", "answer": "0"}))
+        .json(Role::Facts, json!({"facts": []}));
+    let reply = turn(&s, "count the items").await;
+    assert_eq!(reply.text, "0");
+    let fix = s
+        .models
+        .asked()
+        .into_iter()
+        .filter(|a| a.role == Role::Generator)
+        .nth(1)
+        .expect("a fix was asked for");
+    assert!(
+        fix.prompt.contains("uncaught at 2:12: TypeError"),
+        "{}",
+        fix.prompt
+    );
+    assert!(
+        fix.prompt
+            .contains("2 | return 1 + data.items.length;\n    |            ^"),
+        "{}",
+        fix.prompt
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn malformed_model_output_is_repaired_or_refused_never_guessed() {
     let s = setup(Kind::OpenAiCompatible, NO_POLICY, AgentSettings::default());
     s.models

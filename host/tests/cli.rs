@@ -46,7 +46,7 @@ fn each_failure_has_its_exit_code_and_a_one_line_reason() {
             1,
             "uncaught at 1:11: Error: bad",
         ),
-        ("let = ;", &[], 1, "syntax error at 1:1: SyntaxError"),
+        ("let = ;", &[], 1, "syntax error at 1:7: SyntaxError"),
         ("await fs.readText('x')", &[], 3, "(rule: default-deny)"),
         (
             "while (true) {}",

@@ -1,4 +1,4 @@
 // expect-error: syntax
 // expect-message: SyntaxError
-// expect-position: 4:1
+// expect-position: 4:9
 let x = ;

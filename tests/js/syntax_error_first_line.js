@@ -1,4 +1,4 @@
 let x = );
 // expect-error: syntax
 // expect-message: SyntaxError
-// expect-position: 1:1
+// expect-position: 1:9

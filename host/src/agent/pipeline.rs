@@ -557,8 +557,10 @@ impl Agent {
         match outcome.result {
             Ok(json) => RunEnd::Value { json, console },
             Err(error) if error.is_denial() => RunEnd::Denied,
+            // The full report (frames, source line and caret): what the model
+            // needs to fix the script.
             Err(error) => RunEnd::Failed {
-                problem: error.to_string(),
+                problem: error.report(),
                 console,
             },
         }
@@ -754,7 +756,7 @@ impl Agent {
                 self.denied_reply(&attempt)
             }
             Err(error) => TurnReply {
-                text: format!("The clam {} failed: {error}", clam.meta.name),
+                text: format!("The clam {} failed: {}", clam.meta.name, error.report()),
                 outcome: TurnOutcome::Failed,
                 denied,
             },

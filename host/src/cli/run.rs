@@ -192,6 +192,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 };
                 writeln!(stderr, "clambot: {}", advice.render(policy))?;
             }
+            // Where it failed (the script's frames, the source line and a caret),
+            // then the one-line reason.
+            for context in error.context() {
+                writeln!(stderr, "clambot:   {}", terminal::inline(&context))?;
+            }
             let line = format!("{}: {error}", args.file.display());
             writeln!(stderr, "clambot: {}", terminal::inline(&line))?;
             Ok(ExitCode::from(exit_code(&error)))

@@ -13,6 +13,7 @@ pub mod bytecode;
 pub mod cache;
 pub mod limits;
 pub mod output;
+pub mod report;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -102,22 +103,54 @@ impl RunRequest {
     }
 }
 
-/// A failure inside the script, as the guest reports it.
+/// A failure inside the script, as the guest reports it (WIT `script-error`).
 #[derive(Debug, Clone, PartialEq, Eq, ComponentType, Lift)]
 #[component(record)]
+struct GuestFailure {
+    kind: String,
+    message: String,
+    line: Option<u32>,
+    column: Option<u32>,
+    stack: Option<String>,
+    #[component(name = "tool-code")]
+    tool_code: Option<String>,
+    rule: Option<String>,
+}
+
+/// A failure inside the script, made fit to show (see [`script_failure`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScriptFailure {
     /// `syntax`, `exception`, `args` or `result`.
     pub kind: String,
     /// `Name: message`.
     pub message: String,
+    /// Where the failing expression is: line and character column (1-based) in
+    /// the script's own text.
     pub line: Option<u32>,
     pub column: Option<u32>,
+    /// The stack as the guest wrote it (bounded).
     pub stack: Option<String>,
     /// The `ToolError` code, when the uncaught error was one.
-    #[component(name = "tool-code")]
     pub tool_code: Option<String>,
     /// The deciding rule, when the uncaught error was a denial.
     pub rule: Option<String>,
+    /// The script's own frames, innermost first: `at f (3:17)`.
+    pub frames: Vec<String>,
+    /// The failing line of the script and a caret under the column.
+    pub excerpt: Option<[String; 2]>,
+}
+
+impl ScriptFailure {
+    /// The lines that go under the one-line description: the stack, when it
+    /// says more than the position does, and the source excerpt.
+    pub fn context(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.frames.len() > 1 {
+            lines.extend(self.frames.iter().cloned());
+        }
+        lines.extend(self.excerpt.iter().flatten().cloned());
+        lines
+    }
 }
 
 /// Why a run did not produce a result.
@@ -149,6 +182,26 @@ impl RunError {
     /// Whether the script died of an uncaught denial.
     pub fn is_denial(&self) -> bool {
         matches!(self, Self::Script(f) if f.tool_code.as_deref() == Some("denied"))
+    }
+
+    /// The lines under the one-line description (empty unless the script
+    /// failed): its short stack and the failing source line with a caret.
+    pub fn context(&self) -> Vec<String> {
+        match self {
+            Self::Script(failure) => failure.context(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The description and, indented under it, the [`RunError::context`]: what
+    /// a reader (or a model fixing the script) needs to find the failure.
+    pub fn report(&self) -> String {
+        let mut text = self.to_string();
+        for line in self.context() {
+            text.push_str("\n  ");
+            text.push_str(&line);
+        }
+        text
     }
 }
 
@@ -244,6 +297,8 @@ enum Entry<'a> {
     Bytecode(&'a [u8]),
     /// Only compile the source; the "result" is the bytecode, hex.
     Compile,
+    /// Only parse the source as a whole Script or Module.
+    CheckSyntax { module: bool },
 }
 
 /// The compiled, linked guest, ready to run scripts concurrently.
@@ -253,6 +308,7 @@ pub struct Sandbox {
     run_export: ComponentExportIndex,
     compile_export: ComponentExportIndex,
     run_compiled_export: ComponentExportIndex,
+    check_syntax_export: ComponentExportIndex,
     implementations: Arc<Implementations>,
     permits: Semaphore,
     cache_status: CacheStatus,
@@ -336,6 +392,7 @@ impl Sandbox {
         let run_export = export("run")?;
         let compile_export = export("compile")?;
         let run_compiled_export = export("run-compiled")?;
+        let check_syntax_export = export("check-syntax")?;
         Ok(Self {
             _ticker: EpochTicker::start(&engine),
             engine,
@@ -343,6 +400,7 @@ impl Sandbox {
             run_export,
             compile_export,
             run_compiled_export,
+            check_syntax_export,
             implementations: Arc::new(implementations),
             permits: Semaphore::new(config.max_concurrent_runs as usize),
             cache_status,
@@ -422,6 +480,18 @@ impl Sandbox {
             .map_err(|e| RunError::Trap(format!("the guest's bytecode is not hex: {e}")))
     }
 
+    /// Parses `source` as a whole ECMAScript Script (with `module`, a Module),
+    /// as given rather than wrapped like a script run, in a fresh instance:
+    /// nothing runs, no host call is possible. A syntax or early error is a
+    /// [`RunError::Script`] of kind `syntax` with its position.
+    pub async fn check_syntax(&self, source: &str, module: bool) -> Result<(), RunError> {
+        let request = RunRequest::new(source);
+        let outcome = self
+            .run_inner(&request, None, Entry::CheckSyntax { module })
+            .await;
+        outcome.result.map(drop)
+    }
+
     /// Runs one script, stopping it within an epoch tick of `cancel` (even in a
     /// busy loop, which never yields to the async runtime); the run ends with
     /// [`RunError::Cancelled`].
@@ -496,7 +566,7 @@ impl Sandbox {
         let result = if cancel.is_some_and(CancellationToken::is_cancelled) {
             Err(RunError::Cancelled)
         } else {
-            self.classify(raw, &store, &output, &limits)
+            self.classify(raw, &store, &output, &limits, &request.source)
         };
         if let Some(audit) = &request.gate.audit
             && let Err(e) = audit.flush_index()
@@ -519,13 +589,13 @@ impl Sandbox {
         store: &mut Store<RunState>,
         request: &RunRequest,
         entry: Entry<'_>,
-    ) -> wasmtime::Result<Result<String, ScriptFailure>> {
+    ) -> wasmtime::Result<Result<String, GuestFailure>> {
         let instance = self.pre.instantiate_async(&mut *store).await?;
         let args = request.args_json.as_str();
         match entry {
             Entry::Source => {
                 let run = instance
-                    .get_typed_func::<(&str, &str), (Result<String, ScriptFailure>,)>(
+                    .get_typed_func::<(&str, &str), (Result<String, GuestFailure>,)>(
                         &mut *store,
                         &self.run_export,
                     )?;
@@ -536,7 +606,7 @@ impl Sandbox {
             }
             Entry::Bytecode(bytecode) => {
                 let run = instance
-                    .get_typed_func::<(&[u8], &str), (Result<String, ScriptFailure>,)>(
+                    .get_typed_func::<(&[u8], &str), (Result<String, GuestFailure>,)>(
                         &mut *store,
                         &self.run_compiled_export,
                     )?;
@@ -546,7 +616,7 @@ impl Sandbox {
             // The bytes travel back hex-encoded in the run's result slot.
             Entry::Compile => {
                 let compile = instance
-                    .get_typed_func::<(&str,), (Result<Vec<u8>, ScriptFailure>,)>(
+                    .get_typed_func::<(&str,), (Result<Vec<u8>, GuestFailure>,)>(
                         &mut *store,
                         &self.compile_export,
                     )?;
@@ -555,15 +625,26 @@ impl Sandbox {
                     .await?;
                 Ok(result.map(hex::encode))
             }
+            Entry::CheckSyntax { module } => {
+                let check = instance.get_typed_func::<(&str, bool), (Result<(), GuestFailure>,)>(
+                    &mut *store,
+                    &self.check_syntax_export,
+                )?;
+                let (result,) = check
+                    .call_async(&mut *store, (request.source.as_str(), module))
+                    .await?;
+                Ok(result.map(|()| String::new()))
+            }
         }
     }
 
     fn classify(
         &self,
-        raw: wasmtime::Result<Result<String, ScriptFailure>>,
+        raw: wasmtime::Result<Result<String, GuestFailure>>,
         store: &Store<RunState>,
         output: &OutputCapture,
         limits: &RunLimits,
+        source: &str,
     ) -> Result<String, RunError> {
         let memory_hit = store.data().limiter.was_hit();
         match raw {
@@ -587,6 +668,7 @@ impl Sandbox {
                 failure,
                 store.data().gate.calls(),
                 limits.max_output,
+                source,
             )))),
             Err(error) => Err(match error.downcast_ref::<Trap>() {
                 Some(Trap::Interrupt) => RunError::Timeout(limits.timeout),
@@ -614,11 +696,14 @@ impl Sandbox {
 /// and a claim to be a denial stands only if the gate really refused a call
 /// under that rule in this run. A script can throw `new ToolError('denied', …)`
 /// or any object with `code: 'denied'` and a `rule`; the host's own record of
-/// its decisions, not the script's word, says whether a call was denied.
+/// its decisions, not the script's word, says whether a call was denied. The
+/// position becomes a character column in `source` (none if it is not in the
+/// script's text), with the script's own frames and the source excerpt.
 fn script_failure(
-    mut failure: ScriptFailure,
+    mut failure: GuestFailure,
     calls: &[CallRecord],
     max_output: usize,
+    source: &str,
 ) -> ScriptFailure {
     if failure.tool_code.as_deref() == Some("denied") {
         let refused = |call: &CallRecord| {
@@ -646,10 +731,36 @@ fn script_failure(
     {
         output::bound_text(text, max_output);
     }
-    failure
+    let mut position = match (failure.line, failure.column) {
+        (Some(line), Some(column)) => report::script_position(source, line, column),
+        _ => None,
+    };
+    if position.is_none() && failure.kind == "syntax" && failure.line.is_some() {
+        // The parser met the error in the sandbox's wrapper, after the script.
+        position = Some(report::end_of_script(source));
+        failure.message.push_str(
+            " (after the end of the script: is a brace, bracket or parenthesis left open?)",
+        );
+    }
+    let frames = match (&failure.stack, failure.kind.as_str()) {
+        // A syntax error's "stack" is the parser's position, already reported.
+        (_, "syntax") | (None, _) => Vec::new(),
+        (Some(stack), _) => report::short_stack(stack, source),
+    };
+    ScriptFailure {
+        kind: failure.kind,
+        message: failure.message,
+        line: position.map(|(line, _)| line),
+        column: position.map(|(_, column)| column),
+        stack: failure.stack,
+        tool_code: failure.tool_code,
+        rule: failure.rule,
+        frames,
+        excerpt: position.and_then(|(line, column)| report::excerpt(source, line, column)),
+    }
 }
 
-fn is_out_of_memory(failure: &ScriptFailure) -> bool {
+fn is_out_of_memory(failure: &GuestFailure) -> bool {
     // QuickJS that cannot allocate even the exception object throws `null`; a
     // promise job that runs out of memory dies silently, and its promise then
     // never settles (the caller checks that the limit was hit).
