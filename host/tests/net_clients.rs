@@ -2,25 +2,19 @@
 //! the Telegram Bot API client and onboard's Ollama probe — against real
 //! servers on 127.0.0.1: none follows a redirect, none goes through a proxy
 //! named in the environment, each caps what it reads, and the bot token never
-//! shows in an error.
+//! shows in an error. (The proxy case is `net_proxied.rs`: it needs a
+//! process whose environment names a proxy.)
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use clambot::agent::provider::{
-    self, ApiKey, CompletionRequest, Kind, Message, ProviderConfig, ProviderError, RetryPolicy,
-};
+use clambot::agent::provider::ProviderError;
 use clambot::gateway::telegram::api::{ApiError, BotApi};
+use common::clients::{TOKEN, onboard, provider_answer};
 use common::http_server::{Reply, Server};
 use common::world::World;
-
-const TOKEN: &str = "123456:SECRET-bot-token-abcdef";
 
 /// Answers every path with a redirect to `/elsewhere`, and `/elsewhere` with 200.
 fn redirecting() -> Server {
@@ -39,52 +33,6 @@ fn redirecting() -> Server {
 
 fn followed(server: &Server) -> bool {
     server.seen().iter().any(|s| s.path.ends_with("/elsewhere"))
-}
-
-fn provider_config(base_url: String) -> ProviderConfig {
-    ProviderConfig {
-        kind: Kind::OpenAiCompatible,
-        name: "openai".into(),
-        base_url,
-        api_key: Some(ApiKey::new("sk-test-0123456789abcdef")),
-        model: "m".into(),
-        timeout: Duration::from_secs(10),
-        retry: RetryPolicy::none(),
-    }
-}
-
-fn ask() -> CompletionRequest {
-    CompletionRequest {
-        messages: vec![Message::user("hi")],
-        max_tokens: 8,
-        temperature: None,
-        json: false,
-    }
-}
-
-async fn provider_answer(base_url: String) -> Result<String, ProviderError> {
-    let provider = provider::build(provider_config(base_url)).expect("provider");
-    provider.complete(&ask()).await.map(|c| c.text)
-}
-
-/// `clambot onboard` in a fresh home, probing Ollama at `base`, with `env`.
-fn onboard(base: &str, env: &[(&str, String)]) -> String {
-    let home = tempfile::tempdir().expect("home");
-    let out = Command::new(env!("CARGO_BIN_EXE_clambot"))
-        .arg("onboard")
-        .env_clear()
-        .env("CLAMBOT_HOME", home.path())
-        .env("OLLAMA_HOST", base)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("clambot runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -136,121 +84,6 @@ fn no_client_follows_a_redirect() {
     assert!(stdout.contains("no provider found"), "{stdout}");
     assert_eq!(server.seen().len(), 1, "one probe, not followed");
     assert!(!followed(&server));
-}
-
-/// Counts the connections made to it; answers none.
-struct Listener {
-    addr: String,
-    connections: Arc<AtomicUsize>,
-}
-
-fn listener() -> Listener {
-    let socket = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = socket.local_addr().expect("addr").to_string();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&connections);
-    std::thread::spawn(move || {
-        for stream in socket.incoming() {
-            counter.fetch_add(1, Ordering::SeqCst);
-            drop(stream);
-        }
-    });
-    Listener { addr, connections }
-}
-
-const PROXY_VARIABLES: [&str; 6] = [
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-];
-
-#[test]
-fn no_client_goes_through_a_proxy_named_in_the_environment() {
-    // The clients run in a child process whose environment names the proxy
-    // (this process's environment is shared by its other tests' threads).
-    let proxy = listener();
-    let proxy_url = format!("http://{}", proxy.addr);
-    let mut child = Command::new(std::env::current_exe().expect("test binary"));
-    child.args([
-        "--exact",
-        "every_client_in_a_proxied_environment",
-        "--ignored",
-        "--test-threads=1",
-    ]);
-    for name in PROXY_VARIABLES {
-        child.env(name, &proxy_url);
-    }
-    child.env_remove("NO_PROXY").env_remove("no_proxy");
-    let out = child.output().expect("the child test runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        proxy.connections.load(Ordering::SeqCst),
-        0,
-        "a client used the proxy"
-    );
-}
-
-#[test]
-#[ignore = "run by no_client_goes_through_a_proxy_named_in_the_environment, in a proxied environment"]
-fn every_client_in_a_proxied_environment() {
-    let proxy = std::env::var("HTTP_PROXY").expect("run by the parent test");
-    let ok = Server::start("127.0.0.1", 0, |seen| {
-        let body = if seen.path.contains("chat/completions") {
-            r#"{"choices":[{"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#
-        } else if seen.path.contains("/api/tags") {
-            r#"{"models":[]}"#
-        } else {
-            r#"{"ok":true,"result":{"message_id":1,"chat":{"id":1}}}"#
-        };
-        Reply::text(200, "application/json", body)
-    });
-    // Named (not an IP), so a client honouring the proxy would have to use it.
-    let world = World::new();
-    world.resolver.answer("api.example", &["127.0.0.1"]);
-    let policy = format!(
-        "version = 1\n[[allow]]\ncall = \"http.fetch\"\nurl = [\"http://api.example:{}/**\"]\n[net]\nallow-private = [\"{}\"]\n",
-        ok.port(),
-        ok.addr
-    );
-    let status = world.ok(
-        &policy,
-        &format!(
-            "return (await http.fetch({{ method: 'GET', url: 'http://api.example:{}/x', headers: [], body: null }})).status",
-            ok.port()
-        ),
-    );
-    assert_eq!(status, 200);
-    let runtime = common::runtime();
-    let answer = runtime
-        .block_on(provider_answer(format!(
-            "http://localhost:{}/v1",
-            ok.port()
-        )))
-        .expect("the provider answers");
-    assert_eq!(answer, "hello");
-    let api = BotApi::new(&format!("http://localhost:{}", ok.port()), TOKEN).expect("api");
-    runtime
-        .block_on(api.send_message(1, "hi", false, None))
-        .expect("sent");
-    let env: Vec<(&str, String)> = PROXY_VARIABLES
-        .iter()
-        .map(|n| (*n, proxy.clone()))
-        .collect();
-    let stdout = onboard(&format!("http://localhost:{}", ok.port()), &env);
-    assert!(stdout.contains("provider ollama"), "{stdout}");
-    assert_eq!(
-        ok.seen().len(),
-        4,
-        "every client reached the server directly"
-    );
 }
 
 /// A server that sends an endless body with no length: only the reader's cap

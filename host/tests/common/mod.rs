@@ -47,6 +47,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub mod cli;
+pub mod clients;
 pub mod fault_proxy;
 pub mod http_server;
 pub mod model_server;
