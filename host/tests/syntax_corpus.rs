@@ -9,8 +9,8 @@
 //! the list fails, and also if a listed case passes (the list stays exact, so an
 //! engine upgrade shows what it fixed).
 //!
-//! Ignored in the default run (it needs `npm ci` first); CI runs it:
-//! `(cd tests/test262-parser && npm ci) && cargo test -p clambot --test syntax_corpus -- --ignored`.
+//! The corpus is installed by `scripts/install-test-deps.sh` (the README's
+//! set-up line); without it the test fails and says so.
 
 mod common;
 
@@ -61,12 +61,11 @@ fn verdict(result: &Result<(), RunError>) -> Result<(), String> {
 }
 
 #[test]
-#[ignore = "needs `npm ci` in tests/test262-parser; CI runs it"]
 fn test262_parser_tests_pass_fail_and_early_cases() {
     let root = corpus_dir();
     assert!(
         root.is_dir(),
-        "{} is missing: run `(cd tests/test262-parser && npm ci)`",
+        "{} is missing: run `scripts/install-test-deps.sh`",
         root.display()
     );
     let mut cases: Vec<(String, PathBuf, bool)> = Vec::new();

@@ -30,8 +30,8 @@ impl Emulator {
         let dir = super::repo_root().join("tests/telegram-emulator");
         assert!(
             dir.join("node_modules/telegram-test-api").is_dir(),
-            "the Bot API emulator is not installed: run `npm install --no-audit --no-fund` in {} \
-             (.ci/run does)",
+            "the Bot API emulator is not installed in {}: run `scripts/install-test-deps.sh` \
+             (the README's set-up line; .ci/run does)",
             dir.display()
         );
         let port = TcpListener::bind("127.0.0.1:0")
