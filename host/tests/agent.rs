@@ -15,7 +15,6 @@ use clambot::agent::{Agent, AgentParts, AgentSettings};
 use clambot::gate::approver::NonInteractive;
 use clambot::home::Home;
 use clambot::policy::Policy;
-use clambot::sandbox::{Sandbox, SandboxConfig};
 use clambot::state::HostState;
 use clambot::store::memory::Memory;
 use clambot::store::sessions::Sessions;
@@ -55,14 +54,7 @@ fn setup(kind: Kind, policy: &str, settings: AgentSettings) -> Setup {
     })
     .expect("provider");
     let state = HostState::open(Home::at(dir.path().join("home"))).expect("state");
-    let sandbox = Sandbox::with_implementations(
-        &SandboxConfig {
-            cache_dir: Some(common::cache_dir()),
-            max_concurrent_runs: 4,
-        },
-        state.implementations().expect("tools"),
-    )
-    .expect("sandbox");
+    let sandbox = common::sandbox_with(state.implementations().expect("tools"), 4);
     let agent = Agent::new(AgentParts {
         provider: Arc::from(provider),
         sandbox: Arc::new(sandbox),

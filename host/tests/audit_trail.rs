@@ -15,7 +15,7 @@ use clambot::components::Toolbox;
 use clambot::gate::GateSetup;
 use clambot::gate::audit::{AUDIT_VOLUME_RULE, AuditLimits, AuditLog, Retention};
 use clambot::policy::Policy;
-use clambot::sandbox::{RunOutcome, RunRequest, Sandbox, SandboxConfig};
+use clambot::sandbox::{RunOutcome, RunRequest, Sandbox};
 use clambot::store::audit::{AuditQuery, AuditRow};
 use clambot::tools::http::{Http, HttpLimits};
 use common::http_server::{Reply, Server};
@@ -502,14 +502,7 @@ fn a_tool_components_own_calls_draw_on_the_runs_audit_volume() {
     )
     .expect("toolbox");
     toolbox.register(&mut implementations);
-    let sandbox = Sandbox::with_implementations(
-        &SandboxConfig {
-            cache_dir: Some(common::cache_dir()),
-            max_concurrent_runs: 2,
-        },
-        implementations,
-    )
-    .expect("sandbox");
+    let sandbox = common::sandbox_with(implementations, 2);
     let limits = small_limits();
     let outcome = run_with(
         &sandbox,

@@ -15,7 +15,7 @@ use clambot::gate::redact::Redactor;
 use clambot::gate::{GateSetup, Implementations};
 use clambot::net::Resolver;
 use clambot::policy::Policy;
-use clambot::sandbox::{RunOutcome, RunRequest, Sandbox, SandboxConfig};
+use clambot::sandbox::{RunOutcome, RunRequest};
 use clambot::secrets::SecretStore;
 use clambot::store::Store;
 use clambot::tools::http::{Http, HttpLimits};
@@ -86,14 +86,7 @@ impl Setup {
         let toolbox = self.toolbox(&policy, dir);
         let mut implementations = self.host.clone();
         toolbox.register(&mut implementations);
-        let sandbox = Sandbox::with_implementations(
-            &SandboxConfig {
-                cache_dir: Some(common::cache_dir()),
-                max_concurrent_runs: 2,
-            },
-            implementations,
-        )
-        .expect("sandbox");
+        let sandbox = common::sandbox_with(implementations, 2);
         let mut request = RunRequest::new(source);
         request.gate = GateSetup {
             policy: Arc::new(policy),

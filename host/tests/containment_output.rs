@@ -22,7 +22,7 @@ use clambot::gate::{GateSetup, Implementations};
 use clambot::net::Resolver;
 use clambot::policy::Policy;
 use clambot::sandbox::output::{Console, Stream};
-use clambot::sandbox::{RunError, RunLimits, RunRequest, Sandbox, SandboxConfig};
+use clambot::sandbox::{RunError, RunLimits, RunRequest};
 use clambot::secrets::SecretStore;
 use clambot::store::Store;
 use clambot::terminal::{self, Newlines, SCRIPT_PREFIX};
@@ -695,14 +695,7 @@ fn a_tools_timeout_is_wall_clock_and_includes_its_own_host_calls() {
     .expect("toolbox");
     let mut implementations = host.clone();
     toolbox.register(&mut implementations);
-    let sandbox = Sandbox::with_implementations(
-        &SandboxConfig {
-            cache_dir: Some(common::cache_dir()),
-            max_concurrent_runs: 2,
-        },
-        implementations,
-    )
-    .expect("sandbox");
+    let sandbox = common::sandbox_with(implementations, 2);
     let mut request = RunRequest::new(format!(
         r#"const started = Date.now();
            try {{ await tools.textkit.pageTitle("http://slow.example:{}/"); return {{ ok: true }}; }}

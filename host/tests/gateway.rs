@@ -477,14 +477,7 @@ fn real_agent(dir: &std::path::Path, policy: &str) -> (Agent, HostState) {
         retry: RetryPolicy::default(),
     })
     .expect("provider");
-    let sandbox = Sandbox::with_implementations(
-        &SandboxConfig {
-            cache_dir: Some(common::cache_dir()),
-            max_concurrent_runs: 4,
-        },
-        state.implementations().expect("tools"),
-    )
-    .expect("sandbox");
+    let sandbox = common::sandbox_with(state.implementations().expect("tools"), 4);
     let agent = Agent::new(AgentParts {
         provider: Arc::from(provider),
         sandbox: Arc::new(sandbox),

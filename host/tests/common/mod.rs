@@ -23,6 +23,22 @@ pub fn sandbox() -> &'static Sandbox {
     })
 }
 
+/// A sandbox with these host implementations (tool components registered, a
+/// custom http tool…), sharing the tests' precompiled guest.
+pub fn sandbox_with(
+    implementations: clambot::gate::Implementations,
+    max_concurrent_runs: u32,
+) -> Sandbox {
+    Sandbox::with_implementations(
+        &SandboxConfig {
+            cache_dir: Some(cache_dir()),
+            max_concurrent_runs,
+        },
+        implementations,
+    )
+    .expect("the sandbox starts")
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

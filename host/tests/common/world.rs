@@ -18,7 +18,7 @@ use clambot::gate::redact::Redactor;
 use clambot::gate::{BoxFuture, GateSetup};
 use clambot::net::Resolver;
 use clambot::policy::Policy;
-use clambot::sandbox::{RunOutcome, RunRequest, Sandbox, SandboxConfig};
+use clambot::sandbox::{RunOutcome, RunRequest, Sandbox};
 use clambot::secrets::SecretStore;
 use clambot::store::Store;
 use clambot::tools::http::{Http, HttpLimits};
@@ -101,14 +101,7 @@ impl World {
         );
         let implementations =
             clambot::tools::standard(&workspace, &store, &secrets, http).expect("tools");
-        let sandbox = Sandbox::with_implementations(
-            &SandboxConfig {
-                cache_dir: Some(super::cache_dir()),
-                max_concurrent_runs: 4,
-            },
-            implementations,
-        )
-        .expect("sandbox");
+        let sandbox = super::sandbox_with(implementations, 4);
         Self {
             dir,
             workspace,
