@@ -181,6 +181,53 @@ fn the_gateway_answers_and_stops_on_sigterm_within_its_grace() {
     );
 }
 
+/// The reply streams into the chat's draft as the model writes it
+/// (`sendMessageDraft`, Bot API 9.3+), then the answer replaces the draft.
+#[test]
+fn the_reply_forms_in_a_draft_as_the_model_writes_it() {
+    let telegram = FakeTelegram::start();
+    telegram.accept_drafts();
+    let models = ModelServer::start();
+    let setup = GatewayHome::new(&telegram, &models);
+    let reply = "Here is what I found about your question, written word by word as it streams";
+    // Six characters a piece, 40 ms apart: the reply takes about 1.2 s to write.
+    models
+        .stream_gap(Duration::from_millis(40))
+        .json(Role::Selector, json!({"decision": "chat", "reply": reply}))
+        .json(Role::Facts, json!({"facts": []}));
+    let _gateway = Gateway::start(&setup.home, &setup.env());
+    telegram.message(42, 42, "owner", "tell me");
+    telegram.wait_until("the answer", Duration::from_secs(20), |t| {
+        t.texts_to(42).iter().any(|m| m == reply)
+    });
+    let drafts: Vec<String> = telegram
+        .calls("sendMessageDraft")
+        .iter()
+        .map(|call| call["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(drafts[0], "… thinking", "{drafts:?}");
+    let forming: Vec<&String> = drafts.iter().filter(|d| !d.starts_with('…')).collect();
+    assert!(
+        forming.len() >= 2,
+        "the reply showed as it formed, more than once: {drafts:?}"
+    );
+    for pair in forming.windows(2) {
+        assert!(pair[1].starts_with(pair[0].as_str()), "{drafts:?}");
+    }
+    for draft in &forming {
+        assert!(
+            reply.starts_with(draft.as_str()),
+            "{draft:?} is the reply so far"
+        );
+    }
+    assert!(forming[0].len() < reply.len(), "shown before it was whole");
+    // At most one draft per 300 ms while the reply forms (about 1.2 s of it).
+    assert!(forming.len() <= 8, "{} drafts: {drafts:?}", forming.len());
+    // The answer is one message, sent once; nothing to clean up.
+    assert_eq!(telegram.texts_to(42), [reply]);
+    assert!(telegram.calls("deleteMessage").is_empty());
+}
+
 #[test]
 fn without_a_token_the_gateway_says_how_to_set_one() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -25,6 +25,13 @@ enum Reply {
     Respond(u16, Vec<(&'static str, String)>, String),
     /// Read the request, then never answer.
     Hang,
+    /// A 200 whose body is `pieces` written `gap` apart, then the connection
+    /// closed (no content-length: the body ends where the connection does).
+    Events {
+        content_type: &'static str,
+        pieces: Vec<String>,
+        gap: Duration,
+    },
 }
 
 fn reply(status: u16, body: Value) -> Reply {
@@ -118,6 +125,27 @@ async fn handle(
         Some(Reply::Respond(status, extra, body)) => (status, extra, body),
         Some(Reply::Hang) => {
             tokio::time::sleep(Duration::from_secs(60)).await;
+            return;
+        }
+        Some(Reply::Events {
+            content_type,
+            pieces,
+            gap,
+        }) => {
+            let _ = stream.set_nodelay(true);
+            let head = format!(
+                "HTTP/1.1 200 Scripted\r\ncontent-type: {content_type}\r\nconnection: close\r\n\r\n"
+            );
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            for piece in pieces {
+                tokio::time::sleep(gap).await;
+                if stream.write_all(piece.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            let _ = stream.shutdown().await;
             return;
         }
         // Not retried, so a test that sends too many requests fails clearly.
@@ -910,4 +938,344 @@ fn errors_read_as_sentences() {
     for (error, text) in cases {
         assert_eq!(error.to_string(), text);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Streamed answers (server-sent events).
+
+/// Records what a streaming completion passed on, and when.
+#[derive(Debug, Default)]
+struct Recording {
+    seen: Mutex<Vec<(Instant, Option<String>)>>,
+}
+
+impl Recording {
+    /// The pieces since the last restart.
+    fn pieces(&self) -> Vec<String> {
+        let seen = self.seen.lock().expect("lock");
+        let last_restart = seen
+            .iter()
+            .rposition(|(_, p)| p.is_none())
+            .map_or(0, |i| i + 1);
+        seen[last_restart..]
+            .iter()
+            .filter_map(|(_, p)| p.clone())
+            .collect()
+    }
+
+    fn restarts(&self) -> usize {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(_, p)| p.is_none())
+            .count()
+    }
+
+    fn first_piece_at(&self) -> Instant {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .find_map(|(at, p)| p.as_ref().map(|_| *at))
+            .expect("a piece")
+    }
+}
+
+impl provider::TextSink for Recording {
+    fn restart(&self) {
+        self.seen.lock().expect("lock").push((Instant::now(), None));
+    }
+    fn push(&self, text: &str) {
+        self.seen
+            .lock()
+            .expect("lock")
+            .push((Instant::now(), Some(text.to_owned())));
+    }
+}
+
+const GAP: Duration = Duration::from_millis(60);
+
+fn events(pieces: Vec<String>) -> Reply {
+    Reply::Events {
+        content_type: "text/event-stream; charset=utf-8",
+        pieces,
+        gap: GAP,
+    }
+}
+
+/// OpenAI's chunks for `words`, each its own event, then `[DONE]` (unless `done` is false).
+fn openai_events(words: &[&str], done: bool) -> Reply {
+    let mut pieces: Vec<String> = words
+        .iter()
+        .map(|word| {
+            format!(
+                "data: {}\n\n",
+                json!({"id": "c1", "object": "chat.completion.chunk", "model": "streamed-model",
+                       "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": null}]})
+            )
+        })
+        .collect();
+    pieces.insert(
+        0,
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c1", "model": "streamed-model", "choices": [{"index": 0, "delta": {"role": "assistant"}}]})
+        ),
+    );
+    if done {
+        pieces.push(format!(
+            "data: {}\n\ndata: [DONE]\n\n",
+            json!({"id": "c1", "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 4}})
+        ));
+    }
+    events(pieces)
+}
+
+/// Anthropic's events for `words`, with a ping between, and usage.
+fn anthropic_events(words: &[&str]) -> Reply {
+    let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let mut pieces = vec![
+        event(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "m1", "model": "claude-streamed",
+                   "content": [], "usage": {"input_tokens": 11, "output_tokens": 1}}}),
+        ),
+        event(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        event("ping", json!({"type": "ping"})),
+    ];
+    for word in words {
+        pieces.push(event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}}),
+        ));
+    }
+    pieces.push(event(
+        "content_block_stop",
+        json!({"type": "content_block_stop", "index": 0}),
+    ));
+    pieces.push(event(
+        "message_delta",
+        json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}}),
+    ));
+    pieces.push(event("message_stop", json!({"type": "message_stop"})));
+    events(pieces)
+}
+
+fn anthropic_error_event(kind: &str, message: &str) -> Reply {
+    let start = format!(
+        "event: message_start\ndata: {}\n\n",
+        json!({"type": "message_start", "message": {"model": "claude-streamed", "usage": {"input_tokens": 1}}})
+    );
+    let error = format!(
+        "event: error\ndata: {}\n\n",
+        json!({"type": "error", "error": {"type": kind, "message": message}})
+    );
+    events(vec![start, error])
+}
+
+const WORDS: &[&str] = &[
+    "{\"decision\": ",
+    "\"chat\", ",
+    "\"reply\": \"Hel",
+    "lo!\"}",
+];
+
+#[tokio::test]
+async fn openai_streams_the_answer_as_it_is_written() {
+    let server = Server::start(vec![openai_events(WORDS, true)]).await;
+    let sink = Recording::default();
+    let started = Instant::now();
+    let completion = openai(&server)
+        .complete_streaming(&ask("hi"), &sink)
+        .await
+        .expect("completion");
+    let ended = Instant::now();
+    assert_eq!(completion.text, WORDS.concat());
+    assert_eq!(sink.pieces(), WORDS);
+    assert_eq!(completion.model, "streamed-model");
+    assert_eq!(completion.input_tokens, Some(9));
+    assert_eq!(completion.output_tokens, Some(4));
+    // The first piece arrived while the rest was still being written.
+    assert!(
+        ended - sink.first_piece_at() >= GAP * 3,
+        "first piece after {:?} of {:?}",
+        sink.first_piece_at() - started,
+        ended - started
+    );
+    assert_eq!(server.request(0).body["stream"], json!(true));
+    assert_eq!(server.request(0).path, "/v1/chat/completions");
+}
+
+#[tokio::test]
+async fn anthropic_streams_the_answer_as_it_is_written() {
+    let server = Server::start(vec![anthropic_events(WORDS)]).await;
+    let sink = Recording::default();
+    let completion = anthropic(&server)
+        .complete_streaming(&ask("hi"), &sink)
+        .await
+        .expect("completion");
+    assert_eq!(completion.text, WORDS.concat());
+    assert_eq!(sink.pieces(), WORDS);
+    assert_eq!(completion.model, "claude-streamed");
+    assert_eq!(completion.input_tokens, Some(11));
+    assert_eq!(completion.output_tokens, Some(7));
+    let request = server.request(0);
+    assert_eq!(request.body["stream"], json!(true));
+    assert_eq!(request.path, "/v1/messages");
+}
+
+#[tokio::test]
+async fn a_plain_request_does_not_ask_for_a_stream() {
+    let server = Server::start(vec![openai_ok("whole")]).await;
+    openai(&server)
+        .complete(&ask("hi"))
+        .await
+        .expect("completion");
+    assert!(server.request(0).body.get("stream").is_none());
+}
+
+#[tokio::test]
+async fn a_stream_that_breaks_off_is_tried_again_from_the_start() {
+    for kind in [Kind::OpenAiCompatible, Kind::Anthropic] {
+        let (broken, whole) = match kind {
+            Kind::OpenAiCompatible => (
+                openai_events(&WORDS[..2], false),
+                openai_events(WORDS, true),
+            ),
+            Kind::Anthropic => {
+                let Reply::Events { mut pieces, .. } = anthropic_events(WORDS) else {
+                    unreachable!()
+                };
+                pieces.truncate(5);
+                (events(pieces), anthropic_events(WORDS))
+            }
+        };
+        let server = Server::start(vec![broken, whole]).await;
+        let base = match kind {
+            Kind::OpenAiCompatible => format!("{}/v1", server.addr),
+            Kind::Anthropic => server.addr.clone(),
+        };
+        let provider = provider::build(config(kind, base)).expect("build");
+        let sink = Recording::default();
+        let completion = provider
+            .complete_streaming(&ask("hi"), &sink)
+            .await
+            .expect("completion");
+        assert_eq!(server.count(), 2, "{kind:?}");
+        assert_eq!(completion.text, WORDS.concat(), "{kind:?}: nothing doubled");
+        assert_eq!(sink.restarts(), 2, "{kind:?}: one restart per attempt");
+        assert_eq!(sink.pieces(), WORDS, "{kind:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_broken_stream_on_the_last_attempt_is_a_network_error() {
+    let server = Server::start(vec![openai_events(&WORDS[..1], false)]).await;
+    let mut config = config(Kind::OpenAiCompatible, format!("{}/v1", server.addr));
+    config.retry = RetryPolicy::none();
+    let error = provider::build(config)
+        .expect("build")
+        .complete_streaming(&ask("hi"), &Recording::default())
+        .await
+        .expect_err("cut short");
+    assert!(matches!(error, ProviderError::Network(_)), "{error:?}");
+    assert!(error.to_string().contains("ended before"), "{error}");
+}
+
+#[tokio::test]
+async fn an_overloaded_event_is_retried_and_a_refusal_is_not() {
+    let server = Server::start(vec![
+        anthropic_error_event("overloaded_error", "Overloaded"),
+        anthropic_events(WORDS),
+    ])
+    .await;
+    let completion = anthropic(&server)
+        .complete_streaming(&ask("hi"), &Recording::default())
+        .await
+        .expect("completion after the retry");
+    assert_eq!(completion.text, WORDS.concat());
+    assert_eq!(server.count(), 2);
+
+    let server = Server::start(vec![anthropic_error_event(
+        "invalid_request_error",
+        &format!("bad request with key {KEY}"),
+    )])
+    .await;
+    let error = anthropic(&server)
+        .complete_streaming(&ask("hi"), &Recording::default())
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(error, ProviderError::BadRequest { status: 400, .. }),
+        "{error:?}"
+    );
+    assert_eq!(server.count(), 1, "not retried");
+    assert_no_key(&error);
+}
+
+#[tokio::test]
+async fn an_error_chunk_inside_an_openai_stream_is_the_status_it_names() {
+    let error_chunk = format!(
+        "data: {}\n\n",
+        json!({"error": {"code": 401, "message": format!("key {KEY} is revoked")}})
+    );
+    let server = Server::start(vec![events(vec![error_chunk])]).await;
+    let error = openai(&server)
+        .complete_streaming(&ask("hi"), &Recording::default())
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(error, ProviderError::Unauthorized { status: 401, .. }),
+        "{error:?}"
+    );
+    assert_no_key(&error);
+}
+
+#[tokio::test]
+async fn a_server_that_answers_whole_is_read_whole() {
+    let server = Server::start(vec![openai_ok("not streamed")]).await;
+    let sink = Recording::default();
+    let completion = openai(&server)
+        .complete_streaming(&ask("hi"), &sink)
+        .await
+        .expect("completion");
+    assert_eq!(completion.text, "not streamed");
+    assert!(sink.pieces().is_empty());
+}
+
+#[tokio::test]
+async fn a_stream_is_held_to_the_answer_size_cap() {
+    // 9 MiB of one-byte pieces, in 64 KiB events.
+    let chunk = format!(
+        "data: {}\n\n",
+        json!({"choices": [{"index": 0, "delta": {"content": "x".repeat(64 * 1024)}}]})
+    );
+    let pieces = vec![chunk; 9 * 16];
+    let server = Server::start(vec![Reply::Events {
+        content_type: "text/event-stream",
+        pieces,
+        gap: Duration::ZERO,
+    }])
+    .await;
+    let error = openai(&server)
+        .complete_streaming(&ask("hi"), &Recording::default())
+        .await
+        .expect_err("too large");
+    assert!(matches!(error, ProviderError::Malformed(_)), "{error:?}");
+    assert!(error.to_string().contains("larger than"), "{error}");
+    assert_eq!(server.count(), 1, "not retried");
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_a_malformed_answer() {
+    let server = Server::start(vec![events(vec!["data: {not json\n\n".to_owned()])]).await;
+    let error = openai(&server)
+        .complete_streaming(&ask("hi"), &Recording::default())
+        .await
+        .expect_err("malformed");
+    assert!(matches!(error, ProviderError::Malformed(_)), "{error:?}");
 }

@@ -13,6 +13,7 @@
 pub mod checks;
 pub mod clams;
 pub mod config;
+pub mod forming;
 pub mod normalize;
 pub mod parse;
 pub mod pipeline;

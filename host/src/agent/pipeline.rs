@@ -16,9 +16,10 @@ use tokio_util::sync::CancellationToken;
 use super::Agent;
 use super::checks::check_script;
 use super::clams::{Clam, NewClam};
+use super::forming::{self, FormingReply};
 use super::parse::{self, Generated, Selection, Verdict};
 use super::prompt::{self, PromptParts};
-use super::provider::{Completion, CompletionRequest, Message, ProviderError};
+use super::provider::{Completion, CompletionRequest, Message, ProviderError, TextSink};
 use super::turn::{ClamRequest, Phase, TurnOutcome, TurnReply, TurnRequest};
 use crate::gate::{CallRecord, GateSetup};
 use crate::policy::Caller;
@@ -217,14 +218,16 @@ impl Agent {
         messages.extend(history.iter().rev().take(6).rev().cloned());
         messages.push(Message::user(request.message.clone()));
         let first = self
-            .ask(&request.cancel, messages.clone(), 1_024, true)
+            .ask_forming(request, messages.clone(), 1_024, forming::CHAT)
             .await?;
         match parse::selection(&first.text) {
             Ok(selection) => Ok(Ok(selection)),
             Err(error) => {
                 messages.push(Message::assistant(first.text));
                 messages.push(Message::user(prompt::repair(&error.0)));
-                let second = self.ask(&request.cancel, messages, 1_024, true).await?;
+                let second = self
+                    .ask_forming(request, messages, 1_024, forming::CHAT)
+                    .await?;
                 Ok(parse::selection(&second.text))
             }
         }
@@ -429,7 +432,9 @@ impl Agent {
                     }
                     let messages =
                         vec![Message::system(prompt::ANALYST_SYSTEM), Message::user(ask)];
-                    let answer = self.ask(&request.cancel, messages, 2_048, true).await?;
+                    let answer = self
+                        .ask_forming(request, messages, 2_048, forming::ACCEPT)
+                        .await?;
                     match parse::verdict(&answer.text) {
                         Ok(Verdict::Accept { answer }) => {
                             let saved_as = self.save_clam(request, &script, saved, attempt);
@@ -761,6 +766,34 @@ impl Agent {
                 denied,
             },
         })
+    }
+
+    /// A model call whose JSON answer may be the reply (`wanted` says when):
+    /// streamed, so the front end sees the reply as it is written.
+    async fn ask_forming(
+        &self,
+        request: &TurnRequest,
+        messages: Vec<Message>,
+        max_tokens: u32,
+        wanted: forming::Wanted,
+    ) -> Result<Completion, Stop> {
+        let request_body = CompletionRequest {
+            messages,
+            max_tokens,
+            temperature: Some(0.0),
+            json: true,
+        };
+        let sink = FormingReply::new(wanted, Arc::clone(&request.progress));
+        let answer = tokio::select! {
+            answer = self.provider.complete_streaming(&request_body, &sink) => answer,
+            () = request.cancel.cancelled() => return Err(Stop::Cancelled),
+        };
+        // A preview of an answer that failed is taken back (a phase that
+        // follows any other answer supersedes its preview at the front end).
+        if answer.is_err() {
+            sink.restart();
+        }
+        Ok(answer?)
     }
 
     /// One model call, cancellable.

@@ -50,6 +50,12 @@ pub trait Progress: Send + Sync + fmt::Debug {
     /// The script about to run, so a front end can show it when a person is
     /// asked to approve one of its calls. Most front ends ignore it.
     fn script(&self, _source: &str) {}
+
+    /// The reply as the model writes it, whole so far (each call replaces the
+    /// last; empty: what was shown is void, the model starts over). The turn's
+    /// [`TurnReply`] is the reply to send; this is only a preview of it, and
+    /// the next [`Progress::phase`] supersedes it.
+    fn answer_so_far(&self, _text: &str) {}
 }
 
 /// A [`Progress`] that shows nothing.

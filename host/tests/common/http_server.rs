@@ -38,6 +38,16 @@ pub enum Reply {
     },
     /// Accept, read the request, never answer (for timeouts).
     Hang,
+    /// A body sent in pieces (`transfer-encoding: chunked`), `gap` apart; when
+    /// `cut` is set, the connection is closed after the pieces instead of
+    /// ending the body properly (a stream that breaks off).
+    Stream {
+        status: u16,
+        headers: Vec<(String, String)>,
+        pieces: Vec<Vec<u8>>,
+        gap: Duration,
+        cut: bool,
+    },
 }
 
 impl Reply {
@@ -149,6 +159,35 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, handler: &Handler) {
             Reply::Hang => {
                 thread::sleep(Duration::from_secs(30));
                 return;
+            }
+            Reply::Stream {
+                status,
+                headers,
+                pieces,
+                gap,
+                cut,
+            } => {
+                let _ = writer.set_nodelay(true);
+                let mut head = format!("HTTP/1.1 {status} X\r\ntransfer-encoding: chunked\r\n");
+                for (name, value) in headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                head.push_str("\r\n");
+                if writer.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                for piece in pieces {
+                    thread::sleep(gap);
+                    let mut chunk = format!("{:x}\r\n", piece.len()).into_bytes();
+                    chunk.extend_from_slice(&piece);
+                    chunk.extend_from_slice(b"\r\n");
+                    if writer.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+                if cut || writer.write_all(b"0\r\n\r\n").is_err() {
+                    return;
+                }
             }
             Reply::Respond {
                 status,

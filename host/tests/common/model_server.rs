@@ -47,6 +47,8 @@ pub struct Asked {
 struct Script {
     queues: HashMap<Role, VecDeque<Answer>>,
     asked: Vec<Asked>,
+    /// The pause between the pieces of a streamed answer.
+    stream_gap: Duration,
 }
 
 pub struct ModelServer {
@@ -89,6 +91,50 @@ fn prompt_of(body: &Value) -> String {
     out
 }
 
+/// A streamed answer (`"stream": true`): the text in pieces of a few
+/// characters, each its own server-sent event, in the protocol's own events.
+fn respond_streaming(seen: &Seen, text: &str, gap: Duration) -> Reply {
+    let chars: Vec<char> = text.chars().collect();
+    let words: Vec<String> = chars.chunks(6).map(|c| c.iter().collect()).collect();
+    let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let mut pieces: Vec<String> = Vec::new();
+    if seen.path.ends_with("/messages") {
+        pieces.push(event(
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_1", "model": "scripted",
+                   "content": [], "usage": {"input_tokens": 10, "output_tokens": 1}}}),
+        ));
+        for word in &words {
+            pieces.push(event(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0,
+                       "delta": {"type": "text_delta", "text": word}}),
+            ));
+        }
+        pieces.push(event(
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}}),
+        ));
+        pieces.push(event("message_stop", json!({"type": "message_stop"})));
+    } else {
+        for word in &words {
+            pieces.push(format!(
+                "data: {}\n\n",
+                json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "scripted",
+                       "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": null}]})
+            ));
+        }
+        pieces.push("data: [DONE]\n\n".to_owned());
+    }
+    Reply::Stream {
+        status: 200,
+        headers: vec![("content-type".into(), "text/event-stream".into())],
+        pieces: pieces.into_iter().map(String::into_bytes).collect(),
+        gap,
+        cut: false,
+    }
+}
+
 fn respond(seen: &Seen, text: &str) -> Reply {
     let body = if seen.path.ends_with("/messages") {
         json!({
@@ -115,17 +161,23 @@ impl ModelServer {
             let body: Value = serde_json::from_str(&seen.body).unwrap_or(Value::Null);
             let prompt = prompt_of(&body);
             let role = role_of(&prompt);
-            let answer = {
+            let streaming = body["stream"] == json!(true);
+            let (answer, gap) = {
                 let mut script = shared.lock().expect("lock");
+                let gap = script.stream_gap;
                 script.asked.push(Asked {
                     role,
                     path: seen.path.clone(),
                     prompt,
                     body,
                 });
-                script.queues.get_mut(&role).and_then(VecDeque::pop_front)
+                (
+                    script.queues.get_mut(&role).and_then(VecDeque::pop_front),
+                    gap,
+                )
             };
             match answer {
+                Some(Answer::Text(text)) if streaming => respond_streaming(seen, &text, gap),
                 Some(Answer::Text(text)) => respond(seen, &text),
                 Some(Answer::Status(status)) => Reply::Respond {
                     status,
@@ -152,6 +204,12 @@ impl ModelServer {
     /// `http://127.0.0.1:PORT`
     pub fn base(&self) -> String {
         format!("http://{}", self.server.addr)
+    }
+
+    /// Streamed answers pause this long between pieces (none by default).
+    pub fn stream_gap(&self, gap: Duration) -> &Self {
+        self.script.lock().expect("lock").stream_gap = gap;
+        self
     }
 
     /// Queues `answer` for the next request of `role`.

@@ -12,9 +12,10 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::stream::{self, Event, StreamDecoder, TextSink};
 use super::{
     Completion, CompletionRequest, Message, Provider, ProviderConfig, ProviderError, Role,
-    Transport,
+    Streamed, Transport,
 };
 
 /// The API version this module speaks.
@@ -49,7 +50,7 @@ impl Anthropic {
         })
     }
 
-    async fn ask(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
+    fn body(&self, request: &CompletionRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {
         let (system, messages) = split(&request.messages);
         let body = MessagesRequest {
             model: &self.model,
@@ -57,12 +58,33 @@ impl Anthropic {
             system,
             messages,
             temperature: request.temperature,
+            stream,
         };
-        let body = serde_json::to_vec(&body).map_err(|error| {
+        serde_json::to_vec(&body).map_err(|error| {
             ProviderError::Malformed(format!("cannot encode the request: {error}"))
-        })?;
+        })
+    }
+
+    async fn ask(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
+        let body = self.body(request, false)?;
         let value = self.transport.post_json(&self.endpoint, body).await?;
         parse(&value, &self.model)
+    }
+
+    async fn ask_streaming(
+        &self,
+        request: &CompletionRequest,
+        sink: &dyn TextSink,
+    ) -> Result<Completion, ProviderError> {
+        let body = self.body(request, true)?;
+        match self
+            .transport
+            .post_streaming(&self.endpoint, body, sink, Events::default, &self.model)
+            .await?
+        {
+            Streamed::Events(completion) => Ok(completion),
+            Streamed::Whole(value) => parse(&value, &self.model),
+        }
     }
 }
 
@@ -81,6 +103,14 @@ impl Provider for Anthropic {
     ) -> Pin<Box<dyn Future<Output = Result<Completion, ProviderError>> + Send + 'a>> {
         Box::pin(self.ask(request))
     }
+
+    fn complete_streaming<'a>(
+        &'a self,
+        request: &'a CompletionRequest,
+        sink: &'a dyn TextSink,
+    ) -> Pin<Box<dyn Future<Output = Result<Completion, ProviderError>> + Send + 'a>> {
+        Box::pin(self.ask_streaming(request, sink))
+    }
 }
 
 #[derive(Serialize)]
@@ -92,6 +122,8 @@ struct MessagesRequest<'a> {
     messages: Vec<Turn>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
 }
 
 #[derive(Serialize, Debug, PartialEq, Eq)]
@@ -124,6 +156,96 @@ fn split(messages: &[Message]) -> (Option<String>, Vec<Turn>) {
     }
     let system = (!system.is_empty()).then(|| system.join("\n\n"));
     (system, turns)
+}
+
+/// A streamed message: `message_start` (model, input tokens), text in
+/// `content_block_delta` events (`text_delta`), `message_delta` (output
+/// tokens), then `message_stop`; `ping`s in between, and an `error` event for a
+/// failure after the stream began (e.g. `overloaded_error`).
+#[derive(Debug, Default)]
+struct Events {
+    text: String,
+    model: Option<String>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+}
+
+impl StreamDecoder for Events {
+    fn event(&mut self, name: &str, data: &str) -> Result<Event, String> {
+        let event = stream::json(data)?;
+        let kind = event.get("type").and_then(Value::as_str).unwrap_or(name);
+        match kind {
+            "message_start" => {
+                let message = event.get("message");
+                if let Some(model) = message
+                    .and_then(|m| m.get("model"))
+                    .and_then(Value::as_str)
+                    .filter(|m| !m.is_empty())
+                {
+                    self.model = Some(model.to_owned());
+                }
+                self.input_tokens = message
+                    .and_then(|m| m.pointer("/usage/input_tokens"))
+                    .and_then(Value::as_u64);
+                Ok(Event::Nothing)
+            }
+            "content_block_delta" => match event.pointer("/delta/type").and_then(Value::as_str) {
+                Some("text_delta") => {
+                    let text = event
+                        .pointer("/delta/text")
+                        .and_then(Value::as_str)
+                        .ok_or("a text_delta event has no text")?;
+                    self.text.push_str(text);
+                    Ok(Event::Text(text.to_owned()))
+                }
+                _ => Ok(Event::Nothing),
+            },
+            "message_delta" => {
+                if let Some(tokens) = event
+                    .pointer("/usage/output_tokens")
+                    .and_then(Value::as_u64)
+                {
+                    self.output_tokens = Some(tokens);
+                }
+                Ok(Event::Nothing)
+            }
+            "message_stop" => Ok(Event::End),
+            "error" => Ok(Event::Failed {
+                status: error_status(
+                    event
+                        .pointer("/error/type")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                ),
+                body: data.to_owned(),
+            }),
+            _ => Ok(Event::Nothing),
+        }
+    }
+
+    fn finish(self, configured_model: &str) -> Completion {
+        Completion {
+            text: self.text,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            model: self.model.unwrap_or_else(|| configured_model.to_owned()),
+        }
+    }
+}
+
+/// The HTTP status an error type inside a stream stands for (Anthropic's
+/// error types map one to one onto statuses), so it is retried or not the same.
+fn error_status(kind: &str) -> u16 {
+    match kind {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "overloaded_error" => 529,
+        _ => 500,
+    }
 }
 
 /// The text blocks of `content`, concatenated, and the usage.

@@ -24,13 +24,16 @@ use serde_json::Value;
 mod anthropic;
 mod openai;
 mod retry;
+mod stream;
 
 pub use anthropic::Anthropic;
 pub use openai::OpenAiCompatible;
 pub use retry::RetryPolicy;
+pub use stream::{Discard, TextSink};
 
 use crate::net::client::BodyError;
 use retry::Failure;
+use stream::{Event, StreamDecoder};
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -158,6 +161,17 @@ pub trait Provider: Send + Sync + fmt::Debug {
         &'a self,
         request: &'a CompletionRequest,
     ) -> Pin<Box<dyn Future<Output = Result<Completion, ProviderError>> + Send + 'a>>;
+    /// [`Provider::complete`], with the answer's text passed to `sink` as the
+    /// model writes it. A provider that cannot stream passes nothing; the
+    /// completion is the same either way.
+    fn complete_streaming<'a>(
+        &'a self,
+        request: &'a CompletionRequest,
+        sink: &'a dyn TextSink,
+    ) -> Pin<Box<dyn Future<Output = Result<Completion, ProviderError>> + Send + 'a>> {
+        let _ = sink;
+        self.complete(request)
+    }
 }
 
 /// The provider of commands that never ask a model (`clambot clams run`):
@@ -508,44 +522,136 @@ impl Transport {
 
     async fn attempt(&self, url: &str, body: &[u8]) -> Result<Value, Failure> {
         let exchange = async {
-            let response = self
-                .client
-                .post(url)
-                .headers(self.headers.clone())
-                .body(body.to_vec())
-                .send()
-                .await
-                .map_err(|error| self.transport_failure(error))?;
-            let status = response.status();
-            let retry_after = retry_after(response.headers());
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let bytes = crate::net::client::read_body(response, MAX_BODY_BYTES)
-                .await
-                .map_err(|error| match error {
-                    BodyError::Transport(error) => self.transport_failure(error),
-                    BodyError::TooLarge { limit } => Failure::fatal(ProviderError::Malformed(
-                        format!("the response body is larger than {limit} bytes"),
-                    )),
-                })?;
-            Ok((status, retry_after, location, bytes))
+            let response = self.send(url, body).await?;
+            let head = Head::of(&response);
+            let bytes = self.read(response).await?;
+            self.judge(&head, &bytes)
         };
-        // reqwest's timeout covers the body too; this is a second, outer bound.
-        let (status, retry_after, location, bytes) =
-            match tokio::time::timeout(self.timeout, exchange).await {
-                Ok(result) => result?,
-                Err(_) => {
-                    return Err(Failure::transient(
-                        ProviderError::Timeout(self.timeout),
-                        None,
-                    ));
+        self.within_timeout(exchange).await
+    }
+
+    /// POSTs a streaming request, passing the answer's text to `sink` as it
+    /// comes, until a whole answer arrives (retrying as the policy says; `sink`
+    /// is restarted before each attempt). A server that answers with a JSON
+    /// body instead of events gives [`Streamed::Whole`].
+    async fn post_streaming<D: StreamDecoder>(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        sink: &dyn TextSink,
+        decoder: impl Fn() -> D,
+        configured_model: &str,
+    ) -> Result<Streamed, ProviderError> {
+        self.retry
+            .run(|| {
+                sink.restart();
+                self.streaming_attempt(url, &body, sink, decoder(), configured_model)
+            })
+            .await
+    }
+
+    async fn streaming_attempt<D: StreamDecoder>(
+        &self,
+        url: &str,
+        body: &[u8],
+        sink: &dyn TextSink,
+        mut decoder: D,
+        configured_model: &str,
+    ) -> Result<Streamed, Failure> {
+        use eventsource_stream::Eventsource;
+        use futures_util::StreamExt;
+        let exchange = async {
+            let response = self.send(url, body).await?;
+            let head = Head::of(&response);
+            if !head.status.is_success() || !head.event_stream {
+                let bytes = self.read(response).await?;
+                return self.judge(&head, &bytes).map(Streamed::Whole);
+            }
+            // Counted as it comes: the same cap as a whole answer.
+            let mut read: u64 = 0;
+            let body = response.bytes_stream().map(move |chunk| {
+                let chunk = chunk.map_err(StreamBroke::Transport)?;
+                read += chunk.len() as u64;
+                if read > MAX_BODY_BYTES {
+                    return Err(StreamBroke::TooLarge);
                 }
-            };
+                Ok(chunk)
+            });
+            let mut events = body.eventsource();
+            while let Some(event) = events.next().await {
+                let event = event.map_err(|error| match error {
+                    eventsource_stream::EventStreamError::Transport(StreamBroke::Transport(e)) => {
+                        self.transport_failure(e)
+                    }
+                    eventsource_stream::EventStreamError::Transport(StreamBroke::TooLarge) => {
+                        too_large()
+                    }
+                    other => Failure::fatal(ProviderError::Malformed(format!(
+                        "the answer's event stream is broken ({})",
+                        self.clean(&other.to_string())
+                    ))),
+                })?;
+                match decoder.event(&event.event, &event.data) {
+                    Ok(Event::Text(text)) => sink.push(&text),
+                    Ok(Event::Nothing) => {}
+                    Ok(Event::End) => {
+                        return Ok(Streamed::Events(decoder.finish(configured_model)));
+                    }
+                    Ok(Event::Failed { status, body }) => {
+                        return Err(self.status_failure(status, None, body.as_bytes()));
+                    }
+                    Err(why) => {
+                        return Err(Failure::fatal(ProviderError::Malformed(self.clean(&why))));
+                    }
+                }
+            }
+            // No end event: the connection broke off mid-answer.
+            Err(Failure::transient(
+                ProviderError::Network("the answer's stream ended before the answer did".into()),
+                None,
+            ))
+        };
+        self.within_timeout(exchange).await
+    }
+
+    async fn send(&self, url: &str, body: &[u8]) -> Result<reqwest::Response, Failure> {
+        self.client
+            .post(url)
+            .headers(self.headers.clone())
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|error| self.transport_failure(error))
+    }
+
+    async fn read(&self, response: reqwest::Response) -> Result<Vec<u8>, Failure> {
+        crate::net::client::read_body(response, MAX_BODY_BYTES)
+            .await
+            .map_err(|error| match error {
+                BodyError::Transport(error) => self.transport_failure(error),
+                BodyError::TooLarge { .. } => too_large(),
+            })
+    }
+
+    /// reqwest's timeout covers the body too; this is a second, outer bound.
+    async fn within_timeout<T>(
+        &self,
+        exchange: impl Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::transient(
+                ProviderError::Timeout(self.timeout),
+                None,
+            )),
+        }
+    }
+
+    /// A whole response: its JSON body if it is a success, else why not.
+    fn judge(&self, head: &Head, bytes: &[u8]) -> Result<Value, Failure> {
+        let status = head.status;
         if status.is_redirection() {
-            let detail = match location {
+            let detail = match &head.location {
                 Some(to) => format!("redirected to {to}; set the base URL to where it points"),
                 None => "redirected; set the base URL to where it points".to_owned(),
             };
@@ -555,12 +661,12 @@ impl Transport {
             }));
         }
         if !status.is_success() {
-            return Err(self.status_failure(status.as_u16(), retry_after, &bytes));
+            return Err(self.status_failure(status.as_u16(), head.retry_after, bytes));
         }
-        let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
+        let value: Value = serde_json::from_slice(bytes).map_err(|error| {
             Failure::fatal(ProviderError::Malformed(format!(
                 "the body is not JSON ({error}): {}",
-                self.clean(&String::from_utf8_lossy(&bytes))
+                self.clean(&String::from_utf8_lossy(bytes))
             )))
         })?;
         // Some gateways (OpenRouter, for one) report an upstream failure as a
@@ -572,7 +678,7 @@ impl Transport {
                 .and_then(|code| u16::try_from(code).ok())
                 .filter(|code| (400..=599).contains(code))
                 .unwrap_or(502);
-            return Err(self.status_failure(status, retry_after, &bytes));
+            return Err(self.status_failure(status, head.retry_after, bytes));
         }
         Ok(value)
     }
@@ -630,6 +736,60 @@ impl Transport {
         cut.push('…');
         cut
     }
+}
+
+/// What a response's head says, read before its body.
+struct Head {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    location: Option<String>,
+    /// `Content-Type: text/event-stream`.
+    event_stream: bool,
+}
+
+impl Head {
+    fn of(response: &reqwest::Response) -> Self {
+        let headers = response.headers();
+        Self {
+            status: response.status(),
+            retry_after: retry_after(headers),
+            location: headers
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            event_stream: headers
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.trim_start()
+                        .to_ascii_lowercase()
+                        .starts_with("text/event-stream")
+                }),
+        }
+    }
+}
+
+/// How a streaming request ended well.
+enum Streamed {
+    /// Events, read into the answer.
+    Events(Completion),
+    /// An ordinary JSON body (the server does not stream).
+    Whole(Value),
+}
+
+/// Why the event stream's body stopped.
+#[derive(Debug, thiserror::Error)]
+enum StreamBroke {
+    #[error("the connection failed")]
+    Transport(reqwest::Error),
+    #[error("the body is too large")]
+    TooLarge,
+}
+
+fn too_large() -> Failure {
+    Failure::fatal(ProviderError::Malformed(format!(
+        "the response body is larger than {MAX_BODY_BYTES} bytes"
+    )))
 }
 
 /// `Retry-After` in (possibly fractional) seconds; the HTTP-date form is ignored.

@@ -9,7 +9,10 @@ use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Completion, CompletionRequest, Provider, ProviderConfig, ProviderError, Transport};
+use super::stream::{self, Event, StreamDecoder, TextSink};
+use super::{
+    Completion, CompletionRequest, Provider, ProviderConfig, ProviderError, Streamed, Transport,
+};
 
 /// A provider that speaks OpenAI's chat completions.
 #[derive(Debug)]
@@ -35,7 +38,7 @@ impl OpenAiCompatible {
         })
     }
 
-    async fn ask(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
+    fn body(&self, request: &CompletionRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {
         let body = ChatRequest {
             model: &self.model,
             messages: request
@@ -51,12 +54,33 @@ impl OpenAiCompatible {
             response_format: request.json.then_some(ResponseFormat {
                 kind: "json_object",
             }),
+            stream,
         };
-        let body = serde_json::to_vec(&body).map_err(|error| {
+        serde_json::to_vec(&body).map_err(|error| {
             ProviderError::Malformed(format!("cannot encode the request: {error}"))
-        })?;
+        })
+    }
+
+    async fn ask(&self, request: &CompletionRequest) -> Result<Completion, ProviderError> {
+        let body = self.body(request, false)?;
         let value = self.transport.post_json(&self.endpoint, body).await?;
         parse(&value, &self.model, &self.transport)
+    }
+
+    async fn ask_streaming(
+        &self,
+        request: &CompletionRequest,
+        sink: &dyn TextSink,
+    ) -> Result<Completion, ProviderError> {
+        let body = self.body(request, true)?;
+        match self
+            .transport
+            .post_streaming(&self.endpoint, body, sink, Chunks::default, &self.model)
+            .await?
+        {
+            Streamed::Events(completion) => Ok(completion),
+            Streamed::Whole(value) => parse(&value, &self.model, &self.transport),
+        }
     }
 }
 
@@ -75,6 +99,14 @@ impl Provider for OpenAiCompatible {
     ) -> Pin<Box<dyn Future<Output = Result<Completion, ProviderError>> + Send + 'a>> {
         Box::pin(self.ask(request))
     }
+
+    fn complete_streaming<'a>(
+        &'a self,
+        request: &'a CompletionRequest,
+        sink: &'a dyn TextSink,
+    ) -> Pin<Box<dyn Future<Output = Result<Completion, ProviderError>> + Send + 'a>> {
+        Box::pin(self.ask_streaming(request, sink))
+    }
 }
 
 #[derive(Serialize)]
@@ -86,6 +118,8 @@ struct ChatRequest<'a> {
     temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_format: Option<ResponseFormat>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
 }
 
 #[derive(Serialize)]
@@ -98,6 +132,72 @@ struct ChatMessage<'a> {
 struct ResponseFormat {
     #[serde(rename = "type")]
     kind: &'static str,
+}
+
+/// A streamed chat completion: `data:` chunks whose `choices[0].delta.content`
+/// is the next piece of text, then `data: [DONE]`. Usage comes in a chunk of
+/// its own when the server sends it (it is optional here).
+#[derive(Debug, Default)]
+struct Chunks {
+    text: String,
+    model: Option<String>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+}
+
+impl StreamDecoder for Chunks {
+    fn event(&mut self, _name: &str, data: &str) -> Result<Event, String> {
+        if data.trim() == "[DONE]" {
+            return Ok(Event::End);
+        }
+        let chunk = stream::json(data)?;
+        // A failure upstream, reported inside the stream (as OpenRouter does).
+        if chunk.get("error").is_some_and(|e| !e.is_null()) {
+            let status = chunk
+                .pointer("/error/code")
+                .and_then(Value::as_u64)
+                .and_then(|code| u16::try_from(code).ok())
+                .filter(|code| (400..=599).contains(code))
+                .unwrap_or(502);
+            return Ok(Event::Failed {
+                status,
+                body: data.to_owned(),
+            });
+        }
+        if let Some(model) = chunk.get("model").and_then(Value::as_str)
+            && !model.is_empty()
+        {
+            self.model = Some(model.to_owned());
+        }
+        if let Some(usage) = chunk.get("usage").filter(|u| !u.is_null()) {
+            self.input_tokens = usage.get("prompt_tokens").and_then(Value::as_u64);
+            self.output_tokens = usage.get("completion_tokens").and_then(Value::as_u64);
+        }
+        let delta = chunk.pointer("/choices/0/delta");
+        if let Some(refusal) = delta
+            .and_then(|d| d.get("refusal"))
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+        {
+            return Err(format!("the model refused: {refusal}"));
+        }
+        match delta.and_then(|d| d.get("content")).and_then(Value::as_str) {
+            Some(text) if !text.is_empty() => {
+                self.text.push_str(text);
+                Ok(Event::Text(text.to_owned()))
+            }
+            _ => Ok(Event::Nothing),
+        }
+    }
+
+    fn finish(self, configured_model: &str) -> Completion {
+        Completion {
+            text: self.text,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            model: self.model.unwrap_or_else(|| configured_model.to_owned()),
+        }
+    }
 }
 
 /// `choices[0].message.content` (a string, or text parts) and the usage.

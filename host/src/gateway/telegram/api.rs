@@ -622,19 +622,20 @@ impl BotApi {
     }
 
     /// Streams a draft of a message to a private chat (Bot API 9.3+): a
-    /// 30-second preview, replaced by the message when it is sent.
+    /// 30-second preview, replaced by the message when it is sent; `markdown`
+    /// selects MarkdownV2 (the text must be escaped).
     pub async fn send_message_draft(
         &self,
         chat: i64,
         draft: i64,
         text: &str,
+        markdown: bool,
     ) -> Result<(), ApiError> {
-        self.call::<Json>(
-            "sendMessageDraft",
-            json!({"chat_id": chat, "draft_id": draft, "text": text}),
-        )
-        .await
-        .map(drop)
+        let mut body = json!({"chat_id": chat, "draft_id": draft, "text": text});
+        if markdown {
+            body["parse_mode"] = json!("MarkdownV2");
+        }
+        self.call::<Json>("sendMessageDraft", body).await.map(drop)
     }
 
     pub async fn edit_message_text(

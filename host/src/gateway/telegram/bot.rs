@@ -19,7 +19,7 @@ use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::api::{BotApi, Message, Update};
+use super::api::{ApiError, BotApi, Message, Update};
 use super::format::reply_chunks;
 use crate::agent::turn::{AnnouncingApprover, Phase, Progress, TurnRequest, Turns};
 use crate::gate::grants::Grants;
@@ -73,11 +73,36 @@ impl std::fmt::Debug for Bot {
 
 /// The phases of a turn, for the status message.
 #[derive(Debug)]
-struct StatusPhases(tokio::sync::watch::Sender<String>);
+struct StatusPhases(tokio::sync::watch::Sender<Showing>);
 
 impl Progress for StatusPhases {
     fn phase(&self, phase: Phase) {
-        self.0.send_replace(format!("… {phase}"));
+        self.0.send_replace(Showing {
+            phase: format!("… {phase}"),
+            reply: String::new(),
+        });
+    }
+
+    fn answer_so_far(&self, text: &str) {
+        self.0
+            .send_modify(|showing| text.clone_into(&mut showing.reply));
+    }
+}
+
+/// What a turn shows while it runs: its phase, or the reply as it forms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Showing {
+    phase: String,
+    /// The reply so far (empty: none yet).
+    reply: String,
+}
+
+impl Showing {
+    fn thinking() -> Self {
+        Self {
+            phase: "… thinking".to_owned(),
+            reply: String::new(),
+        }
     }
 }
 
@@ -89,6 +114,34 @@ const DRAFTS_NO: u8 = 2;
 /// A draft is a 30-second preview: shown again this often while the turn runs.
 const DRAFT_REFRESH: Duration = Duration::from_secs(20);
 
+/// A reply forming in a draft is sent again at most this often (the latest
+/// text each time), which keeps a fast model's stream within Telegram's rate.
+const DRAFT_STREAM_EVERY: Duration = Duration::from_millis(300);
+
+/// Sends `showing` as the chat's draft: the reply so far (its first message's
+/// worth, formatted as the answer will be; plain if Telegram refuses the
+/// formatting), else the phase. Best effort: a draft is ephemeral, and the
+/// answer replaces it.
+async fn send_draft(api: &BotApi, chat: i64, draft_id: i64, showing: &Showing) {
+    if showing.reply.trim().is_empty() {
+        let _ = api
+            .send_message_draft(chat, draft_id, &showing.phase, false)
+            .await;
+        return;
+    }
+    let Some(piece) = reply_chunks(&showing.reply).into_iter().next() else {
+        return;
+    };
+    if let Err(ApiError::Entities { .. }) = api
+        .send_message_draft(chat, draft_id, &piece.markdown, true)
+        .await
+    {
+        let _ = api
+            .send_message_draft(chat, draft_id, &piece.plain, false)
+            .await;
+    }
+}
+
 /// Shows the phases until `done`: in a private chat as a message draft
 /// (`sendMessageDraft`, replaced by the answer, nothing to clean up), else —
 /// or if Telegram does not take drafts — as a status message, edited through
@@ -96,7 +149,7 @@ const DRAFT_REFRESH: Duration = Duration::from_secs(20);
 async fn show_phases(
     delivery: Delivery,
     chat: i64,
-    mut phases: tokio::sync::watch::Receiver<String>,
+    mut phases: tokio::sync::watch::Receiver<Showing>,
     done: CancellationToken,
     drafts: Arc<AtomicU8>,
     draft_id: i64,
@@ -105,10 +158,14 @@ async fn show_phases(
     let api = delivery.api().clone();
     // Drafts exist only in private chats (positive ids).
     if chat > 0 && drafts.load(Ordering::Relaxed) != DRAFTS_NO {
-        match api.send_message_draft(chat, draft_id, "… thinking").await {
+        match api
+            .send_message_draft(chat, draft_id, &Showing::thinking().phase, false)
+            .await
+        {
             Ok(()) => {
                 drafts.store(DRAFTS_YES, Ordering::Relaxed);
-                let mut text = "… thinking".to_owned();
+                let mut showing = Showing::thinking();
+                let mut sent = tokio::time::Instant::now();
                 loop {
                     tokio::select! {
                         biased;
@@ -117,12 +174,22 @@ async fn show_phases(
                             if changed.is_err() {
                                 return None;
                             }
-                            text = phases.borrow_and_update().clone();
+                            showing = phases.borrow_and_update().clone();
                         }
                         () = tokio::time::sleep(DRAFT_REFRESH) => {}
                     }
-                    // Best effort: a draft is ephemeral, and the answer replaces it.
-                    let _ = api.send_message_draft(chat, draft_id, &text).await;
+                    if !showing.reply.is_empty() {
+                        // A forming reply: wait out the rest of the interval,
+                        // then send the latest text.
+                        tokio::select! {
+                            biased;
+                            () = done.cancelled() => return None,
+                            () = tokio::time::sleep_until(sent + DRAFT_STREAM_EVERY) => {}
+                        }
+                        showing = phases.borrow_and_update().clone();
+                    }
+                    send_draft(&api, chat, draft_id, &showing).await;
+                    sent = tokio::time::Instant::now();
                 }
             }
             // A refusal (no such method, not for this bot) holds for the process;
@@ -155,6 +222,7 @@ async fn show_phases(
     {
         crate::gateway_log!("recording the status message: {error:#}");
     }
+    let mut edited = Showing::thinking().phase;
     loop {
         tokio::select! {
             biased;
@@ -163,7 +231,13 @@ async fn show_phases(
                 if changed.is_err() {
                     return Some(id);
                 }
-                let text = phases.borrow_and_update().clone();
+                // A status message shows the phases only: edits are too
+                // heavy to stream a reply through.
+                let text = phases.borrow_and_update().phase.clone();
+                if text == edited {
+                    continue;
+                }
+                edited.clone_from(&text);
                 if let Err(error) = delivery.edit(chat, id, &text).await {
                     crate::gateway_log!("could not update the status message: {error}");
                 }
@@ -432,7 +506,7 @@ impl Bot {
             }
         };
         // The phases show (a draft or a status message) while the turn already runs.
-        let (phases, phases_seen) = tokio::sync::watch::channel(String::new());
+        let (phases, phases_seen) = tokio::sync::watch::channel(Showing::thinking());
         let status_done = CancellationToken::new();
         let status = tokio::spawn(show_phases(
             self.delivery.clone(),
