@@ -9,11 +9,12 @@
 //! The database writes on the critical path are benched one by one:
 //! - the gateway: claiming the update id (`telegram_updates`, one commit),
 //!   marking the turn under way (`telegram_turns`, on the bulk connection: no
-//!   fsync), and queueing the answer (`telegram_outbox`, one commit, which also
-//!   marks the turn finished); removing the sent row happens after the send,
-//!   off the path;
+//!   fsync), and queueing the answer (`telegram_outbox`, one commit on the bulk
+//!   connection, which also marks the turn finished); removing the sent row
+//!   happens after the send, off the path;
 //! - the turn: `Sessions::append_exchange` (the user message and the answer
-//!   into `history` with its FTS index, one commit), after the model answered.
+//!   into `history` with its FTS index, one commit on the bulk connection),
+//!   after the model answered.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -167,11 +168,11 @@ fn bench(c: &mut Criterion) {
         markdown: "You said: hi\\.".into(),
         plain: "You said: hi.".into(),
     }];
-    group.bench_function("gateway: queue an answer (telegram_outbox)", |b| {
-        b.iter(|| outbox.enqueue(7, &row).expect("enqueue"));
+    group.bench_function("gateway: queue an answer (telegram_outbox, bulk)", |b| {
+        b.iter(|| outbox.enqueue_finishing(7, &row, None).expect("enqueue"));
     });
     let sessions = Sessions::new(Arc::clone(&state.store));
-    group.bench_function("turn: append_exchange (history + FTS)", |b| {
+    group.bench_function("turn: append_exchange (history + FTS, bulk)", |b| {
         b.iter(|| {
             sessions
                 .append_exchange("telegram:7", "what is the time?", "It is noon.")

@@ -69,7 +69,11 @@ impl Sessions {
 
     /// Appends the user's message and the answer, together (one transaction).
     pub fn append_exchange(&self, key: &str, user: &str, assistant: &str) -> Result<()> {
-        self.store.with(|c| {
+        // On the bulk connection: this commit sits between the model's answer
+        // and the reply, on every turn. It survives a crash or a kill (WAL); a
+        // power cut may lose the last exchanges of a conversation, never an
+        // answer in the outbox or a grant.
+        self.store.with_bulk(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let now = now_ms();
             for (role, text) in [(Role::User, user), (Role::Assistant, assistant)] {

@@ -68,9 +68,14 @@ impl Outbox {
 
     /// Queues what a turn's answer needs and, in the same transaction, marks
     /// the turn finished: from then on the outbox answers for it.
+    ///
+    /// On the bulk connection: the answer is sent right after this commit, so
+    /// waiting for an fsync here would delay every reply. The row survives a
+    /// crash or a kill (WAL); should the send fail, [`Outbox::failed`] commits
+    /// with a full sync, which makes the waiting row safe from a power cut too.
     pub fn enqueue_finishing(&self, chat: i64, rows: &[Outgoing], turn: Option<i64>) -> Result<()> {
         let now = now_ms() as i64;
-        self.store.with(|c| {
+        self.store.with_bulk(|c| {
             let tx = c.transaction()?;
             insert_rows(&tx, chat, rows, now)?;
             if let Some(turn) = turn {
@@ -155,9 +160,11 @@ impl Outbox {
         Ok(self.len()? == 0)
     }
 
-    /// Telegram confirmed the piece (or refused it for good): it leaves the outbox.
+    /// Telegram confirmed the piece (or refused it for good): it leaves the
+    /// outbox (on the bulk connection: a removal lost to a power cut would at
+    /// worst send the piece again, like a lost confirmation).
     pub fn remove(&self, id: i64) -> Result<()> {
-        self.store.with(|c| {
+        self.store.with_bulk(|c| {
             c.prepare_cached("DELETE FROM telegram_outbox WHERE id = ?1")?
                 .execute([id])
                 .map(drop)
@@ -165,6 +172,8 @@ impl Outbox {
     }
 
     /// A failed attempt: counted, with why (already scrubbed of the token).
+    /// Committed with a full sync, which also makes the waiting rows written
+    /// on the bulk connection durable: the WAL is one file.
     pub fn failed(&self, id: i64, error: &str) -> Result<()> {
         self.store.with(|c| {
             c.prepare_cached(
