@@ -15,7 +15,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use javy::quickjs::{Ctx, Exception, Function, Persistent, Promise, Value};
+use javy::quickjs::{Ctx, Exception, Function, Object, Persistent, Promise, Value};
 
 use crate::clambot::host::{calls, types};
 
@@ -86,6 +86,10 @@ struct Waiting {
     call: Box<dyn HostCall>,
     resolve: Persistent<Function<'static>>,
     reject: Persistent<Function<'static>>,
+    /// An error made where the script called: its stack becomes the stack of
+    /// the call's error, which is thrown later from the job loop, so an
+    /// uncaught failure still points at the script's line.
+    site: Persistent<Object<'static>>,
 }
 
 #[derive(Default)]
@@ -103,10 +107,12 @@ thread_local! {
 /// Queues `call` and returns the promise its outcome settles.
 pub fn queue<'js>(ctx: &Ctx<'js>, call: Box<dyn HostCall>) -> javy::quickjs::Result<Value<'js>> {
     let (promise, resolve, reject) = Promise::new(ctx)?;
+    let site = Exception::from_message(ctx.clone(), "")?;
     let waiting = Waiting {
         call,
         resolve: Persistent::save(ctx, resolve),
         reject: Persistent::save(ctx, reject),
+        site: Persistent::save(ctx, site.into_object()),
     };
     CALLS.with(|calls| calls.borrow_mut().queued.push(waiting));
     Ok(promise.into_value())
@@ -125,13 +131,8 @@ pub fn flush(ctx: &Ctx<'_>) -> javy::quickjs::Result<()> {
     });
     if idle && queued.len() == 1 {
         for waiting in queued {
-            let Waiting {
-                call,
-                resolve,
-                reject,
-            } = waiting;
-            let outcome = call.now(ctx);
-            settle(ctx, resolve, reject, outcome)?;
+            let outcome = waiting.call.now(ctx);
+            settle(ctx, waiting.resolve, waiting.reject, &waiting.site, outcome)?;
         }
         return Ok(());
     }
@@ -143,7 +144,7 @@ pub fn flush(ctx: &Ctx<'_>) -> javy::quickjs::Result<()> {
             }),
             Err(error) => {
                 let outcome = crate::api::finish::<()>(ctx, Err(error));
-                settle(ctx, waiting.resolve, waiting.reject, outcome)?;
+                settle(ctx, waiting.resolve, waiting.reject, &waiting.site, outcome)?;
             }
         }
     }
@@ -167,7 +168,7 @@ pub fn wait_next(ctx: &Ctx<'_>) -> javy::quickjs::Result<bool> {
         ));
     };
     let outcome = waiting.call.finish(ctx, completion.outcome);
-    settle(ctx, waiting.resolve, waiting.reject, outcome)?;
+    settle(ctx, waiting.resolve, waiting.reject, &waiting.site, outcome)?;
     Ok(true)
 }
 
@@ -176,18 +177,37 @@ fn settle<'js>(
     ctx: &Ctx<'js>,
     resolve: Persistent<Function<'static>>,
     reject: Persistent<Function<'static>>,
+    site: &Persistent<Object<'static>>,
     outcome: javy::quickjs::Result<Value<'js>>,
 ) -> javy::quickjs::Result<()> {
-    match outcome {
-        Ok(value) => resolve.restore(ctx)?.call::<_, ()>((value,)),
-        Err(javy::quickjs::Error::Exception) => {
-            let thrown = ctx.catch();
-            reject.restore(ctx)?.call::<_, ()>((thrown,))
-        }
+    let thrown = match outcome {
+        Ok(value) => return resolve.restore(ctx)?.call::<_, ()>((value,)),
+        Err(javy::quickjs::Error::Exception) => ctx.catch(),
         Err(other) => {
             let _ = Exception::throw_internal(ctx, &other.to_string());
-            let thrown = ctx.catch();
-            reject.restore(ctx)?.call::<_, ()>((thrown,))
+            ctx.catch()
         }
+    };
+    if let Some(error) = thrown.as_object() {
+        place_at_call_site(ctx, error, site);
     }
+    reject.restore(ctx)?.call::<_, ()>((thrown,))
+}
+
+/// Gives `error` the stack of the script's call: its own first frame (where
+/// it was made, e.g. `at ToolError (prelude.js:…)`), then the call site's.
+fn place_at_call_site<'js>(ctx: &Ctx<'js>, error: &Object<'js>, site: &Persistent<Object<'static>>) {
+    let Ok(site) = site.clone().restore(ctx) else {
+        return;
+    };
+    let Ok(Some(site_stack)) = site.get::<_, Option<String>>("stack") else {
+        return;
+    };
+    let own: String = error
+        .get::<_, Option<String>>("stack")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let first = own.lines().next().map(|l| format!("{l}\n")).unwrap_or_default();
+    let _ = error.set("stack", format!("{first}{site_stack}"));
 }
