@@ -40,30 +40,72 @@ wire_record!(memory::HistoryEntry { role: "role", text: "text", created_ms: "cre
 wire_enum!(log::Level { Debug: "debug", Info: "info", Warn: "warn", Error: "error" });
 
 /// Defines the native host functions: `"wit-name" => |arg: Type, …| call;`.
+/// Each gets two: the blocking one, and the async one, which checks the
+/// arguments the same way and queues the call (see `pending`).
 macro_rules! host_api {
     ($( $iface:ident { $( $name:literal => |$($arg:ident : $ty:ty),*| $call:expr; )* } )*) => {
-        /// Builds `{ interface: { "wit-name": nativeFunction } }`.
-        pub fn native_table<'js>(ctx: &Ctx<'js>) -> javy::quickjs::Result<Object<'js>> {
+        /// Builds `{ interface: { "wit-name": nativeFunction } }` of the
+        /// blocking functions (`blocking`) or of the async ones.
+        pub fn native_table<'js>(ctx: &Ctx<'js>, blocking: bool) -> javy::quickjs::Result<Object<'js>> {
             let table = Object::new(ctx.clone())?;
             $(
                 let functions = Object::new(ctx.clone())?;
-                $(
-                    functions.set($name, Function::new(
-                        ctx.clone(),
-                        |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> javy::quickjs::Result<Value<'js>> {
-                            const FUNCTION: &str = concat!(stringify!($iface), ".", $name);
-                            const ARITY: usize = <[&str]>::len(&[$(stringify!($arg)),*]);
-                            wire::no_more_args(&args, ARITY).map_err(|e| e.throw(&ctx, FUNCTION))?;
-                            #[allow(unused_mut, unused_variables, reason = "functions without arguments")]
-                            let mut args = args.0.into_iter();
-                            $(
-                                let $arg: $ty = wire::take_arg(&ctx, &mut args, stringify!($arg))
-                                    .map_err(|e| e.throw(&ctx, FUNCTION))?;
-                            )*
-                            finish(&ctx, $call)
-                        },
-                    )?.with_name($name)?.with_length(<[&str]>::len(&[$(stringify!($arg)),*]))?)?;
-                )*
+                $({
+                    const ARITY: usize = <[&str]>::len(&[$(stringify!($arg)),*]);
+                    let function = if blocking {
+                        Function::new(
+                            ctx.clone(),
+                            |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> javy::quickjs::Result<Value<'js>> {
+                                const FUNCTION: &str = concat!(stringify!($iface), ".", $name);
+                                wire::no_more_args(&args, ARITY).map_err(|e| e.throw(&ctx, FUNCTION))?;
+                                #[allow(unused_mut, unused_variables, reason = "functions without arguments")]
+                                let mut args = args.0.into_iter();
+                                $(
+                                    let $arg: $ty = wire::take_arg(&ctx, &mut args, stringify!($arg))
+                                        .map_err(|e| e.throw(&ctx, FUNCTION))?;
+                                )*
+                                // Calls the script made before this one start first.
+                                crate::pending::flush(&ctx)?;
+                                finish(&ctx, $call)
+                            },
+                        )?
+                    } else {
+                        Function::new(
+                            ctx.clone(),
+                            |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> javy::quickjs::Result<Value<'js>> {
+                                const FUNCTION: &str = concat!(stringify!($iface), ".", $name);
+                                wire::no_more_args(&args, ARITY).map_err(|e| e.throw(&ctx, FUNCTION))?;
+                                #[allow(unused_mut, unused_variables, reason = "functions without arguments")]
+                                let mut args = args.0.into_iter();
+                                $(
+                                    let $arg: $ty = wire::take_arg(&ctx, &mut args, stringify!($arg))
+                                        .map_err(|e| e.throw(&ctx, FUNCTION))?;
+                                )*
+                                crate::pending::queue(&ctx, Box::new(crate::pending::Deferred {
+                                    function: FUNCTION,
+                                    args: ($($arg,)*),
+                                    now: |($($arg,)*): ($($ty,)*)| $call,
+                                    view: |args: &($($ty,)*), out: &mut String| {
+                                        #[allow(unused_variables, reason = "functions without arguments")]
+                                        let ($($arg,)*) = args;
+                                        out.push('{');
+                                        let mut _first = true;
+                                        $(
+                                            if !_first {
+                                                out.push(',');
+                                            }
+                                            _first = false;
+                                            wire::view_key(stringify!($arg), out);
+                                            wire::View::view($arg, out);
+                                        )*
+                                        out.push('}');
+                                    },
+                                }))
+                            },
+                        )?
+                    };
+                    functions.set($name, function.with_name($name)?.with_length(ARITY)?)?;
+                })*
                 table.set(stringify!($iface), functions)?;
             )*
             Ok(table)
@@ -115,7 +157,7 @@ host_api! {
 }
 
 /// Returns a host function's value, or throws its error as a `ToolError`.
-fn finish<'js, T: Wire>(ctx: &Ctx<'js>, result: Result<T, types::Error>) -> javy::quickjs::Result<Value<'js>> {
+pub(crate) fn finish<'js, T: Wire>(ctx: &Ctx<'js>, result: Result<T, types::Error>) -> javy::quickjs::Result<Value<'js>> {
     match result {
         Ok(value) => value.to_js(ctx),
         Err(error) => Err(throw_tool_error(ctx, error)),

@@ -10,6 +10,7 @@
 mod api;
 mod bytecode;
 mod environment;
+mod pending;
 mod prelude;
 mod script;
 mod syntax;

@@ -10,14 +10,14 @@
 // (`ToolError`, `JSON.stringify`, `Function.prototype.apply`, ...) changes only
 // its own code, never the prelude's. Returns the private ToolError class, which
 // the native side throws host errors with.
-(function (native, write) {
+(function (native, nativeAsync, write) {
   "use strict";
 
   const { apply, defineProperty } = Reflect;
   const { freeze, keys } = Object;
   const { parse: jsonParse, stringify: jsonStringify } = JSON;
-  const promiseResolve = Promise.resolve.bind(Promise);
   const promiseReject = Promise.reject.bind(Promise);
+  const promiseThen = Promise.prototype.then;
   const isView = ArrayBuffer.isView;
   const arrayFrom = Array.from;
   const text = String;
@@ -72,20 +72,26 @@
     return out;
   };
 
+  // `nativeAsync` has the same functions: each checks its arguments, queues
+  // the call and returns a promise; the guest's job loop starts queued calls
+  // together when the script waits, so `Promise.all` overlaps them on the host.
   const { components, ...interfaces } = native;
   const componentsCall = components.call;
+  const componentsStart = nativeAsync.components.call;
   for (const iface of keys(interfaces)) {
     const functions = interfaces[iface];
+    const starts = nativeAsync[iface];
     const api = {};
     for (const witName of keys(functions)) {
       const call = functions[witName];
+      const start = starts[witName];
       const name = camel(witName);
       // `arguments` rather than rest: no array is built per call (the
       // awaited-call benchmark is sensitive to it).
       api[name] = named(
         function () {
           try {
-            return promiseResolve(apply(call, undefined, arguments));
+            return apply(start, undefined, arguments);
           } catch (error) {
             return promiseReject(error);
           }
@@ -116,6 +122,9 @@
   };
   const callTool = (tool, fn, args) =>
     jsonParse(componentsCall(tool, fn, jsonStringify(args, asJson)));
+  const parseResult = (json) => jsonParse(json);
+  const startTool = (tool, fn, args) =>
+    apply(promiseThen, componentsStart(tool, fn, jsonStringify(args, asJson)), [parseResult]);
   // `then` and `toJSON` stay undefined so `await tools.x` and JSON.stringify behave.
   const isToolName = (name) => typeof name === "string" && name !== "then" && name !== "toJSON";
   const readOnly = (get) =>
@@ -134,7 +143,7 @@
       return named(
         function (...args) {
           try {
-            return promiseResolve(callTool(tool, name, args));
+            return startTool(tool, name, args);
           } catch (error) {
             return promiseReject(error);
           }

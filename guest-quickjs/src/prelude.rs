@@ -20,7 +20,9 @@ pub fn install(ctx: &Ctx<'_>) -> javy::quickjs::Result<()> {
     options.filename = Some(PRELUDE_NAME.into());
     let setup: Function = ctx.eval_with_options(PRELUDE, options)?;
     let write = Function::new(ctx.clone(), write_stream)?;
-    let tool_error: Constructor = setup.call((crate::api::native_table(ctx)?, write))?;
+    let blocking = crate::api::native_table(ctx, true)?;
+    let queued = crate::api::native_table(ctx, false)?;
+    let tool_error: Constructor = setup.call((blocking, queued, write))?;
     TOOL_ERROR.with(|cell| {
         let _ = cell.set(Persistent::save(ctx, tool_error));
     });

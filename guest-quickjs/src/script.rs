@@ -104,7 +104,7 @@ fn call<'js>(ctx: &Ctx<'js>, function: Function<'js>, args_json: &str) -> Result
         .call((args,))
         .catch(ctx)
         .map_err(|e| script_error(ctx, "exception", e, Layout::Wrapped))?;
-    let value: Value = match promise.finish::<Value>().catch(ctx) {
+    let value: Value = match drive(ctx, &promise).catch(ctx) {
         Ok(value) => value,
         Err(CaughtError::Error(javy::quickjs::Error::WouldBlock)) => {
             return Err(ScriptError {
@@ -132,6 +132,29 @@ fn call<'js>(ctx: &Ctx<'js>, function: Function<'js>, args_json: &str) -> Result
             .map_err(|e| plain_error("result", e.to_string()))?,
         None => "null".to_owned(),
     })
+}
+
+/// Runs the script's promise jobs and its host calls until nothing is left to
+/// do, and returns the promise's outcome. Calls the script started and did not
+/// await are finished too (as Node waits for pending I/O): nothing it asked for
+/// is silently dropped.
+fn drive<'js>(ctx: &Ctx<'js>, promise: &Promise<'js>) -> javy::quickjs::Result<Value<'js>> {
+    loop {
+        if ctx.execute_pending_job() {
+            continue;
+        }
+        if crate::pending::has_queued() {
+            crate::pending::flush(ctx)?;
+            continue;
+        }
+        if crate::pending::wait_next(ctx)? {
+            continue;
+        }
+        return match promise.result::<Value>() {
+            Some(outcome) => outcome,
+            None => Err(javy::quickjs::Error::WouldBlock),
+        };
+    }
 }
 
 pub(crate) fn plain_error(kind: &str, message: String) -> ScriptError {

@@ -45,8 +45,13 @@ impl WireError {
 
     /// Throws this as a JS `TypeError` for `function`.
     pub fn throw(self, ctx: &Ctx<'_>, function: &str) -> javy::quickjs::Error {
+        Exception::throw_type(ctx, &format!("{function}: {}", self.describe()))
+    }
+
+    /// `path: message`.
+    pub fn describe(&self) -> String {
         let path: String = self.path.iter().rev().map(String::as_str).collect();
-        Exception::throw_type(ctx, &format!("{function}: {path}: {}", self.message))
+        format!("{path}: {}", self.message)
     }
 }
 
@@ -324,6 +329,22 @@ macro_rules! wire_record {
                 Ok(object.into_value())
             }
         }
+
+        impl $crate::wire::View for $ty {
+            fn view(&self, out: &mut String) {
+                out.push('{');
+                let mut _first = true;
+                $(
+                    if !_first {
+                        out.push(',');
+                    }
+                    _first = false;
+                    $crate::wire::view_key(stringify!($field), out);
+                    $crate::wire::View::view(&self.$field, out);
+                )*
+                out.push('}');
+            }
+        }
     };
 }
 
@@ -351,6 +372,13 @@ macro_rules! wire_enum {
             ) -> javy::quickjs::Result<javy::quickjs::Value<'js>> {
                 let text = match self { $($ty::$name::$case => $text,)* };
                 Ok(javy::quickjs::String::from_str(ctx.clone(), text)?.into_value())
+            }
+        }
+
+        impl $crate::wire::View for $ty::$name {
+            fn view(&self, out: &mut String) {
+                let text = match self { $($ty::$name::$case => $text,)* };
+                $crate::wire::json_string(text, out);
             }
         }
     };
@@ -386,7 +414,111 @@ macro_rules! wire_variant {
                 Ok(object.into_value())
             }
         }
+
+        impl $crate::wire::View for $ty::$name {
+            fn view(&self, out: &mut String) {
+                match self {
+                    $($ty::$name::$case(payload) => {
+                        out.push('{');
+                        $crate::wire::json_string($text, out);
+                        out.push(':');
+                        $crate::wire::View::view(payload, out);
+                        out.push('}');
+                    })*
+                }
+            }
+        }
     };
 }
 
 pub(crate) use {wire_enum, wire_record, wire_variant};
+
+/// A value in the gate's JSON view (`host/src/gate/value.rs`): WIT spellings
+/// (kebab-case record fields and cases), options as `null` or the value, lists
+/// (`list<u8>` too) as arrays. `calls.start` takes a concurrent call's arguments
+/// in it; the host checks them against the function's WIT types again.
+pub trait View {
+    fn view(&self, out: &mut String);
+}
+
+impl View for String {
+    fn view(&self, out: &mut String) {
+        json_string(self, out);
+    }
+}
+
+impl View for bool {
+    fn view(&self, out: &mut String) {
+        out.push_str(if *self { "true" } else { "false" });
+    }
+}
+
+macro_rules! view_integer {
+    ($($ty:ty),*) => {$(
+        impl View for $ty {
+            fn view(&self, out: &mut String) {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+
+view_integer!(u8, u16, u32, u64);
+
+impl<T: View> View for Vec<T> {
+    fn view(&self, out: &mut String) {
+        out.push('[');
+        for (index, item) in self.iter().enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            item.view(out);
+        }
+        out.push(']');
+    }
+}
+
+impl<T: View> View for Option<T> {
+    fn view(&self, out: &mut String) {
+        match self {
+            Some(value) => value.view(out),
+            None => out.push_str("null"),
+        }
+    }
+}
+
+impl View for () {
+    fn view(&self, out: &mut String) {
+        out.push_str("null");
+    }
+}
+
+/// Writes `"key":` for a field or parameter named `ident` in Rust (snake_case),
+/// which is its WIT name with `-` for `_`.
+pub fn view_key(ident: &str, out: &mut String) {
+    out.push('"');
+    out.extend(ident.trim_end_matches('_').chars().map(|c| if c == '_' { '-' } else { c }));
+    out.push_str("\":");
+}
+
+/// `text` as a JSON string.
+pub fn json_string(text: &str, out: &mut String) {
+    use std::fmt::Write as _;
+    out.reserve(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}

@@ -259,6 +259,41 @@ fn title_server() -> Server {
 }
 
 #[test]
+fn concurrent_tool_calls_overlap_each_in_its_own_instance_with_its_own_limits() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let setup = setup();
+    let dir = tools_dir(|_| {});
+    let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (now_in, peak_in) = (Arc::clone(&now), Arc::clone(&peak));
+    let server = Server::start("127.0.0.1", 0, move |seen| {
+        peak_in.fetch_max(now_in.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        now_in.fetch_sub(1, Ordering::SeqCst);
+        Reply::text(200, "text/html", format!("<title>{}</title>", seen.path))
+    });
+    setup.resolver.answer("tides.example", &["127.0.0.1"]);
+    let policy = format!(
+        "version = 1\n{}[[allow]]\ncall = \"tools.textkit.page-title\"\n[[allow]]\ncall = \"http.fetch\"\ncaller = \"tools.textkit\"\nurl = [\"http://tides.example:*/**\"]\n[net]\nallow-private = [\"{}\"]\n",
+        textkit_table("\"http\""),
+        server.addr
+    );
+    let base = format!("http://tides.example:{}", server.port());
+    let started = std::time::Instant::now();
+    let (out, outcome) = setup.ok(
+        &policy,
+        dir.path(),
+        &format!(
+            r#"return await Promise.all(["/a", "/b", "/c", "/d"].map((p) => tools.textkit.pageTitle({base:?} + p)));"#
+        ),
+    );
+    assert_eq!(out, json!(["/a", "/b", "/c", "/d"]));
+    assert_eq!(peak.load(Ordering::SeqCst), 4, "the four tool calls overlapped");
+    assert!(started.elapsed() < std::time::Duration::from_millis(1600), "{:?}", started.elapsed());
+    // Each tool call and the fetch it made are on record.
+    assert_eq!(outcome.calls.len(), 8, "{:?}", outcome.calls);
+}
+
+#[test]
 fn a_tools_own_http_call_is_judged_under_the_tools_identity() {
     let setup = setup();
     let dir = tools_dir(|_| {});

@@ -42,7 +42,10 @@ Rules for scripts:
 4. Return the data that answers the request (a string, or a JSON value); do not format prose
    in the script. Compute, do not hard-code answers.
 5. Secrets are passed by name (e.g. `bearerSecret: \"name\"` on an `http.fetch` request); their
-   values are never visible.";
+   values are never visible.
+6. Make independent host calls together and await them with `Promise.all` (several pages,
+   several exchanges, one tool call per item): they run concurrently, so eight fetches take
+   as long as the slowest one instead of all eight in a row.";
 
 const GENERATE_FORMAT: &str = "\
 Answer with one JSON object and nothing else:
@@ -255,6 +258,7 @@ mod tests {
             "api.example.com",
             "Lives in Lyon",
             "\"script\"",
+            "Promise.all",
         ] {
             assert!(prompt.contains(needle), "{needle}");
         }

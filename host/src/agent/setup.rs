@@ -139,7 +139,8 @@ pub fn tools_api_text(toolbox: &crate::components::Toolbox) -> String {
     let mut out = String::from(
         "\n### tools\nTool components loaded for this policy. Call them like the host \
          interfaces (`await tools.NAME.function(...)`); each call is gated as \
-         `tools.NAME.function`.\n```ts\n",
+         `tools.NAME.function`. Independent calls overlap when awaited together with \
+         `Promise.all`.\n```ts\n",
     );
     for tool in &toolbox.tools {
         out.push_str(&crate::components::signature::signatures(
@@ -173,7 +174,11 @@ pub fn wit_api_text() -> String {
          `secrets`, `log`). Call a function as a method with its parameters in order, using \
          camelCase for kebab-case names (`fetch-text` is `http.fetchText`, `bearer-secret` is \
          `bearerSecret`), and `await` it. Records are objects; `option` fields may be omitted; \
-         `list<u8>` is a Uint8Array; a `result` error throws a ToolError.\n",
+         `list<u8>` is a Uint8Array; a `result` error throws a ToolError. Calls that do not \
+         depend on each other run concurrently when made together: start them all and await \
+         `Promise.all([...])` (e.g. `await Promise.all(urls.map((url) => http.fetchText(url)))`) \
+         instead of awaiting one after another; `Promise.allSettled` keeps going past a failed \
+         one.\n",
     );
     for (name, text) in HOST_WIT {
         let body: String = text

@@ -14,7 +14,10 @@
 //! has no implementation for is `failed`, never silently successful.
 
 pub mod approver;
+pub mod ask_queue;
 pub mod audit;
+mod concurrent;
+mod concurrent_link;
 pub mod grants;
 pub mod redact;
 pub mod value;
@@ -24,6 +27,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -38,6 +42,7 @@ use crate::policy::{Caller, Usage};
 use crate::sandbox::limits::Deadline;
 use crate::sandbox::output::OutputCapture;
 use approver::{Approval, ApprovalRequest, Approver, NonInteractive};
+use ask_queue::{AskQueue, Ticket};
 use audit::{AuditLog, Decided, Ending, RunAudit, Stopped, Verdict};
 use grants::Grants;
 use redact::Redactor;
@@ -134,6 +139,12 @@ pub struct RunContext {
     /// Shared with the gates of the tool components serving it, so a tool's own
     /// calls draw on the run's `[run]` limits instead of fresh ones per call.
     usage: Arc<std::sync::Mutex<Usage>>,
+    /// The run's questions to a person, one at a time in call order; shared
+    /// with the gates of the tool components serving it.
+    asks: Arc<AskQueue>,
+    /// Set when a call waited for a person (which moved the deadline), so the
+    /// sandbox re-arms its epoch deadline.
+    waited: Arc<AtomicBool>,
 }
 
 /// The host side of one WIT interface. Reached only through the gate.
@@ -264,15 +275,16 @@ impl CallRecord {
 /// The gate's state for one run.
 #[derive(Debug)]
 pub struct RunGate {
-    script_sha256: String,
+    script_sha256: Arc<str>,
     implementations: Arc<Implementations>,
-    /// The setup, run id and deadline, as implementations see them.
-    context: RunContext,
+    /// The setup, run id and deadline, as implementations see them (shared
+    /// with the calls under way, which run as tasks of their own).
+    context: Arc<RunContext>,
     calls: Vec<CallRecord>,
-    /// Set when a call waited for a person, so the caller re-arms the deadline.
-    waited: bool,
     /// Whose calls these are: the script's, or a tool component's.
     caller: Caller,
+    /// Calls started with `calls.start` and not yet collected.
+    concurrent: concurrent::InFlight,
 }
 
 impl RunGate {
@@ -288,8 +300,9 @@ impl RunGate {
             .audit
             .as_ref()
             .map(|log| Arc::new(RunAudit::new(Arc::clone(log), &run_id)));
+        let max_concurrent = setup.policy.max_concurrent();
         Self {
-            context: RunContext {
+            context: Arc::new(RunContext {
                 output,
                 deadline,
                 gate: setup,
@@ -298,12 +311,14 @@ impl RunGate {
                 nested_calls: std::sync::Mutex::default(),
                 usage: Arc::default(),
                 audit,
-            },
-            script_sha256,
+                asks: Arc::default(),
+                waited: Arc::default(),
+            }),
+            script_sha256: script_sha256.into(),
             implementations,
             calls: Vec::new(),
-            waited: false,
             caller: Caller::Script,
+            concurrent: concurrent::InFlight::new(max_concurrent),
         }
     }
 
@@ -319,7 +334,7 @@ impl RunGate {
         deadline: Arc<Deadline>,
     ) -> Self {
         Self {
-            context: RunContext {
+            context: Arc::new(RunContext {
                 output: run.output.clone(),
                 deadline,
                 gate: run.gate.clone(),
@@ -328,18 +343,26 @@ impl RunGate {
                 nested_calls: std::sync::Mutex::default(),
                 usage: Arc::clone(&run.usage),
                 audit: run.audit.clone(),
-            },
-            script_sha256: component_sha256,
+                asks: Arc::clone(&run.asks),
+                waited: Arc::clone(&run.waited),
+            }),
+            script_sha256: component_sha256.into(),
             implementations,
             calls: Vec::new(),
-            waited: false,
             caller: tool,
+            concurrent: concurrent::InFlight::new(1),
         }
     }
 
-    /// Whether the last call waited for a person (and moved the deadline); clears it.
+    /// Whether a call waited for a person (and moved the deadline) since the
+    /// last time this was asked; clears it.
     pub fn take_waited(&mut self) -> bool {
-        std::mem::take(&mut self.waited)
+        self.context.waited.swap(false, Ordering::Relaxed)
+    }
+
+    /// The run's deadline.
+    pub fn deadline(&self) -> &Deadline {
+        &self.context.deadline
     }
 
     /// The calls made so far, in order.
@@ -367,6 +390,15 @@ impl RunGate {
     /// `components.call(tool, function, args-json)` from the guest: judged and
     /// audited as `tools.TOOL.FUNCTION` with the arguments named by the tool's WIT.
     async fn handle_tool_call(&mut self, function: &str, args: Json) -> Result<Json, ToolError> {
+        let (interface, function, named) = self.tool_call(function, &args)?;
+        self.judge_and_perform(&interface, &function, named)
+            .await
+            .map(|result| Json::String(result.to_string()))
+    }
+
+    /// The tool call `components.call(tool, function, args-json)` names: its
+    /// interface (`tools.TOOL`), function and named arguments.
+    fn tool_call(&self, function: &str, args: &Json) -> Result<(String, String, Json), ToolError> {
         let text = |key: &str| args.get(key).and_then(Json::as_str).unwrap_or_default();
         if function != "call" || self.caller != Caller::Script {
             return Err(ToolError::Invalid(
@@ -389,10 +421,7 @@ impl RunGate {
             .map_err(|e| ToolError::Invalid(format!("the tool arguments are not JSON: {e}")))?;
         let target = tool.resolve(wanted)?;
         let named = tool.named_args(target, positional)?;
-        let (interface, function) = (format!("tools.{tool_name}"), target.name.clone());
-        self.judge_and_perform(&interface, &function, named)
-            .await
-            .map(|result| Json::String(result.to_string()))
+        Ok((format!("tools.{tool_name}"), target.name.clone(), named))
     }
 
     async fn judge_and_perform(
@@ -402,12 +431,47 @@ impl RunGate {
         args: Json,
     ) -> Result<Json, ToolError> {
         let started = Instant::now();
+        let (verdict, rule, refusal) = match self.decide(interface, function, &args) {
+            Judgement::Settled(verdict, rule, refusal) => (verdict, rule, refusal),
+            Judgement::Ask { rule, scope } => {
+                let mut ticket = self.context.asks.ticket();
+                let name = format!("{interface}.{function}");
+                ask(&self.context, &name, &args, rule, scope, &mut ticket).await
+            }
+        };
+        let judged = record_decision(
+            &self.context,
+            &self.script_sha256,
+            &self.caller,
+            CallName {
+                interface,
+                function,
+            },
+            &args,
+            (verdict, rule, refusal),
+            started,
+        );
+        let (record, outcome) = perform(
+            &self.context,
+            &self.implementations,
+            interface,
+            function,
+            args,
+            judged,
+        )
+        .await;
+        self.record(interface, record);
+        outcome
+    }
+
+    /// The policy's decision on a call (its budgets reserved): settled, or a
+    /// question for a person.
+    fn decide(&self, interface: &str, function: &str, args: &Json) -> Judgement {
         let call = Call {
             interface,
             function,
-            args: &args,
+            args,
         };
-        let name = call.name();
         let decision = {
             let mut usage = self
                 .context
@@ -419,138 +483,28 @@ impl RunGate {
                 .policy
                 .decide_for(&self.caller, &call, &mut usage)
         };
-        let (verdict, rule, refusal) = match decision {
-            Decision::Allow { rule } => (Verdict::Allow, rule, None),
-            Decision::Deny { rule, reason } => (
+        match decision {
+            Decision::Allow { rule } => Judgement::Settled(Verdict::Allow, rule, None),
+            Decision::Deny { rule, reason } => Judgement::Settled(
                 Verdict::Deny,
                 rule.clone(),
                 Some(ToolError::Denied { rule, reason }),
             ),
             Decision::Limit { rule, reason } => {
-                (Verdict::Limit, rule, Some(ToolError::Limit(reason)))
+                Judgement::Settled(Verdict::Limit, rule, Some(ToolError::Limit(reason)))
             }
-            Decision::Invalid { reason } => (
+            Decision::Invalid { reason } => Judgement::Settled(
                 Verdict::Invalid,
                 INVALID_ARGUMENTS_RULE.to_owned(),
                 Some(ToolError::Invalid(reason)),
             ),
-            Decision::Ask { rule, scope } => {
-                if self.context.gate.grants.covers(&scope.fingerprint()) {
-                    (Verdict::Granted, rule, None)
-                } else {
-                    let request = ApprovalRequest {
-                        function: name.clone(),
-                        args: self.context.gate.redactor.json(&args),
-                        rule: rule.clone(),
-                        scope: scope.clone(),
-                    };
-                    // A person's thinking time is not the script's running time.
-                    self.context.deadline.pause();
-                    let approval = self.context.gate.approver.approve(&request).await;
-                    self.context.deadline.resume();
-                    self.waited = true;
-                    match approval {
-                        Approval::Once => (Verdict::Approved, rule, None),
-                        Approval::Turn => {
-                            self.context.gate.grants.grant_turn(&scope);
-                            (Verdict::Approved, rule, None)
-                        }
-                        Approval::Always => {
-                            if let Err(e) = self.context.gate.grants.grant_always(&scope, &rule) {
-                                // The person said yes to this call, so it goes ahead; the
-                                // grant could not be stored, and the output says so.
-                                let note = format!(
-                                    "[gate] allowed once: the grant for {} could not be stored ({e:#})",
-                                    scope.summary
-                                );
-                                let _ = self.context.output.note(&note);
-                            }
-                            (Verdict::Approved, rule, None)
-                        }
-                        Approval::Reject(reason) => {
-                            let reason = self.context.gate.redactor.text(&reason);
-                            (
-                                Verdict::Rejected,
-                                rule.clone(),
-                                Some(ToolError::Denied { rule, reason }),
-                            )
-                        }
-                    }
-                }
-            }
-        };
-        // The decision is on record before anything happens (and counted
-        // against the run's audit volume, which can refuse the call).
-        let (mut verdict, mut rule, mut refusal) = (verdict, rule, refusal);
-        let pending = match &self.context.audit {
-            None => None,
-            Some(audit) => {
-                let audited_args = self.context.gate.redactor.json(&args);
-                // Over the redacted arguments: a hash of a secret would let it be guessed.
-                let fingerprint = self
-                    .context
-                    .gate
-                    .policy
-                    .scope_for(
-                        &self.caller,
-                        &Call {
-                            interface,
-                            function,
-                            args: &audited_args,
-                        },
-                    )
-                    .fingerprint();
-                let decided = Decided {
-                    script_sha256: &self.script_sha256,
-                    function: &name,
-                    verdict,
-                    rule: &rule,
-                    fingerprint: &fingerprint,
-                    args: &audited_args,
-                };
-                match audit.decided(&decided, refusal.as_ref().map(ToolError::code), started) {
-                    Ok(pending) => pending,
-                    Err(Stopped::Volume { reason }) => {
-                        verdict = Verdict::Limit;
-                        rule = audit::AUDIT_VOLUME_RULE.to_owned();
-                        refusal = Some(ToolError::Limit(reason));
-                        None
-                    }
-                    Err(Stopped::Unwritable(e)) => {
-                        refusal = Some(ToolError::Failed(format!(
-                            "the audit log could not be written ({e:#}); the call was not made"
-                        )));
-                        None
-                    }
-                }
-            }
-        };
-        let denial = match &refusal {
-            Some(ToolError::Denied { reason, .. }) => Some(Denial {
-                reason: reason.clone(),
-                args: self.context.gate.redactor.json(&args),
-            }),
-            _ => None,
-        };
-        let mut outcome = match refusal {
-            Some(error) => Err(error),
-            None => match self.implementations.get(interface) {
-                // Whatever an implementation hands back (a response body, a file, an
-                // error message) passes the redactor: a secret value never reaches
-                // the guest, even when a server or a file echoes it.
-                Some(implementation) => implementation
-                    .call(function, args, &self.context)
-                    .await
-                    .map(|result| self.context.gate.redactor.json_values(result))
-                    .map_err(|error| error.redacted(&self.context.gate.redactor)),
-                None => Err(ToolError::Failed(format!(
-                    "the policy allows {name}, but this clambot has no implementation of the `{interface}` interface"
-                ))),
-            },
-        };
-        let duration = started.elapsed();
-        // A tool component's own calls, made while serving this one, come first:
-        // they finished before it did. (Only a tool call can have made any.)
+            Decision::Ask { rule, scope } => Judgement::Ask { rule, scope },
+        }
+    }
+
+    /// Adds a finished call to the run's record, after the calls a tool
+    /// component made while serving it (they finished before it did).
+    fn record(&mut self, interface: &str, record: CallRecord) {
         if interface.starts_with("tools.") {
             self.calls.append(
                 &mut self
@@ -560,34 +514,246 @@ impl RunGate {
                     .unwrap_or_else(std::sync::PoisonError::into_inner),
             );
         }
-        if let Some(pending) = pending {
-            let ending = Ending {
-                error: outcome.as_ref().err().map(ToolError::code),
-                refused_by: match &outcome {
-                    Err(ToolError::Denied { rule, .. }) => Some(rule.as_str()),
-                    _ => None,
-                },
-                result_bytes: outcome.as_ref().map_or(0, |v| v.to_string().len() as u64),
+        self.calls.push(record);
+    }
+}
+
+/// What the policy said of a call.
+enum Judgement {
+    /// Allowed or refused.
+    Settled(Verdict, String, Option<ToolError>),
+    /// An `ask` rule matched: a grant or a person decides.
+    Ask {
+        rule: String,
+        scope: crate::policy::Scope,
+    },
+}
+
+/// A call's interface and function, as the gate names it.
+#[derive(Debug, Clone, Copy)]
+struct CallName<'a> {
+    interface: &'a str,
+    function: &'a str,
+}
+
+/// A call the gate has decided, with its audit record under way.
+#[derive(Debug)]
+struct Judged {
+    name: String,
+    verdict: Verdict,
+    rule: String,
+    refusal: Option<ToolError>,
+    denial: Option<Denial>,
+    audit: Option<audit::PendingCall>,
+    started: Instant,
+}
+
+/// Answers an `ask` decision when `ticket`'s turn comes: by a grant (perhaps
+/// one given for an earlier question), else by a person. The deadline stands
+/// still while the person thinks.
+async fn ask(
+    context: &RunContext,
+    name: &str,
+    args: &Json,
+    rule: String,
+    scope: crate::policy::Scope,
+    ticket: &mut Ticket,
+) -> (Verdict, String, Option<ToolError>) {
+    ticket.turn().await;
+    if context.gate.grants.covers(&scope.fingerprint()) {
+        return (Verdict::Granted, rule, None);
+    }
+    let request = ApprovalRequest {
+        function: name.to_owned(),
+        args: context.gate.redactor.json(args),
+        rule: rule.clone(),
+        scope: scope.clone(),
+    };
+    // A person's thinking time is not the script's running time.
+    context.deadline.pause();
+    let approval = context.gate.approver.approve(&request).await;
+    context.deadline.resume();
+    context.waited.store(true, Ordering::Relaxed);
+    match approval {
+        Approval::Once => (Verdict::Approved, rule, None),
+        Approval::Turn => {
+            context.gate.grants.grant_turn(&scope);
+            (Verdict::Approved, rule, None)
+        }
+        Approval::Always => {
+            if let Err(e) = context.gate.grants.grant_always(&scope, &rule) {
+                // The person said yes to this call, so it goes ahead; the
+                // grant could not be stored, and the output says so.
+                let note = format!(
+                    "[gate] allowed once: the grant for {} could not be stored ({e:#})",
+                    scope.summary
+                );
+                let _ = context.output.note(&note);
+            }
+            (Verdict::Approved, rule, None)
+        }
+        Approval::Reject(reason) => {
+            let reason = context.gate.redactor.text(&reason);
+            (
+                Verdict::Rejected,
+                rule.clone(),
+                Some(ToolError::Denied { rule, reason }),
+            )
+        }
+    }
+}
+
+/// Puts the decision on record before anything happens (counted against the
+/// run's audit volume, which can refuse the call).
+fn record_decision(
+    context: &RunContext,
+    script_sha256: &str,
+    caller: &Caller,
+    call: CallName<'_>,
+    args: &Json,
+    (verdict, rule, refusal): (Verdict, String, Option<ToolError>),
+    started: Instant,
+) -> Judged {
+    let CallName {
+        interface,
+        function,
+    } = call;
+    let name = format!("{interface}.{function}");
+    let (mut verdict, mut rule, mut refusal) = (verdict, rule, refusal);
+    let audit = match &context.audit {
+        None => None,
+        Some(audit) => {
+            let audited_args = context.gate.redactor.json(args);
+            // Over the redacted arguments: a hash of a secret would let it be guessed.
+            let fingerprint = context
+                .gate
+                .policy
+                .scope_for(
+                    caller,
+                    &Call {
+                        interface,
+                        function,
+                        args: &audited_args,
+                    },
+                )
+                .fingerprint();
+            let decided = Decided {
+                script_sha256,
+                function: &name,
+                verdict,
+                rule: &rule,
+                fingerprint: &fingerprint,
+                args: &audited_args,
             };
-            if let Err(e) = pending.complete(&ending) {
-                // The effect has happened; what the gate can still do is withhold
-                // the result and say why.
-                outcome = Err(ToolError::Failed(format!(
-                    "the audit log could not be written ({e:#}); the call's result is withheld"
-                )));
+            match audit.decided(&decided, refusal.as_ref().map(ToolError::code), started) {
+                Ok(pending) => pending,
+                Err(Stopped::Volume { reason }) => {
+                    verdict = Verdict::Limit;
+                    rule = audit::AUDIT_VOLUME_RULE.to_owned();
+                    refusal = Some(ToolError::Limit(reason));
+                    None
+                }
+                Err(Stopped::Unwritable(e)) => {
+                    refusal = Some(ToolError::Failed(format!(
+                        "the audit log could not be written ({e:#}); the call was not made"
+                    )));
+                    None
+                }
             }
         }
-        self.calls.push(CallRecord {
-            function: name,
-            verdict,
-            rule,
-            error: outcome.as_ref().err().map(ToolError::code),
-            duration,
-            denial,
-            caller: self.caller.clone(),
-        });
-        outcome
+    };
+    let denial = match &refusal {
+        Some(ToolError::Denied { reason, .. }) => Some(Denial {
+            reason: reason.clone(),
+            args: context.gate.redactor.json(args),
+        }),
+        _ => None,
+    };
+    Judged {
+        name,
+        verdict,
+        rule,
+        refusal,
+        denial,
+        audit,
+        started,
     }
+}
+
+/// Makes a decided call (unless it was refused), completes its audit record and
+/// returns the run's record of it with its outcome.
+async fn perform(
+    context: &RunContext,
+    implementations: &Implementations,
+    interface: &str,
+    function: &str,
+    args: Json,
+    judged: Judged,
+) -> (CallRecord, Result<Json, ToolError>) {
+    let outcome = match judged.refusal.clone() {
+        Some(error) => Err(error),
+        None => match implementations.get(interface) {
+            // Whatever an implementation hands back (a response body, a file, an
+            // error message) passes the redactor: a secret value never reaches
+            // the guest, even when a server or a file echoes it.
+            Some(implementation) => implementation
+                .call(function, args, context)
+                .await
+                .map(|result| context.gate.redactor.json_values(result))
+                .map_err(|error| error.redacted(&context.gate.redactor)),
+            None => Err(ToolError::Failed(format!(
+                "the policy allows {}, but this clambot has no implementation of the `{interface}` interface",
+                judged.name
+            ))),
+        },
+    };
+    conclude(context, judged, outcome)
+}
+
+/// Completes a decided call's audit record with its outcome and returns the
+/// run's record of it.
+fn conclude(
+    context: &RunContext,
+    judged: Judged,
+    mut outcome: Result<Json, ToolError>,
+) -> (CallRecord, Result<Json, ToolError>) {
+    let Judged {
+        name,
+        verdict,
+        rule,
+        refusal: _,
+        denial,
+        audit,
+        started,
+    } = judged;
+    let duration = started.elapsed();
+    if let Some(pending) = audit {
+        let ending = Ending {
+            error: outcome.as_ref().err().map(ToolError::code),
+            refused_by: match &outcome {
+                Err(ToolError::Denied { rule, .. }) => Some(rule.as_str()),
+                _ => None,
+            },
+            result_bytes: outcome.as_ref().map_or(0, |v| v.to_string().len() as u64),
+        };
+        if let Err(e) = pending.complete(&ending) {
+            // The effect has happened; what the gate can still do is withhold
+            // the result and say why.
+            outcome = Err(ToolError::Failed(format!(
+                "the audit log could not be written ({e:#}); the call's result is withheld"
+            )));
+        }
+    }
+    let record = CallRecord {
+        function: name,
+        verdict,
+        rule,
+        error: outcome.as_ref().err().map(ToolError::code),
+        duration,
+        denial,
+        caller: context.caller.clone(),
+    };
+    (record, outcome)
 }
 
 /// Gives the gate's linker access to the run's gate.
@@ -597,13 +763,17 @@ pub trait GateView: Send {
 
 /// What the linker needs to know of one imported function.
 #[derive(Debug)]
-struct GatedFunction {
+pub(crate) struct GatedFunction {
     interface: String,
     function: String,
-    params: Vec<String>,
+    params: Vec<(String, Type)>,
     ok: Option<Type>,
     err: Type,
 }
+
+/// The host interface the guest's job loop starts and collects concurrent calls
+/// through (`wit/calls.wit`); not gated itself: every call it starts is.
+pub const CONCURRENT_CALLS_INTERFACE: &str = "calls";
 
 /// Links every function of every `clambot:host/*` interface `component` imports
 /// through the gate. Fails for a host function that cannot report a denial (no
@@ -614,6 +784,8 @@ pub fn link_host_imports<T: GateView + 'static>(
     engine: &Engine,
 ) -> Result<Vec<String>> {
     let mut linked = Vec::new();
+    let mut gated_functions: HashMap<String, Arc<GatedFunction>> = HashMap::new();
+    let mut concurrent_calls = None;
     for (name, item) in component.component_type().imports(engine) {
         let Some(rest) = name.strip_prefix(HOST_PACKAGE) else {
             continue;
@@ -622,6 +794,10 @@ pub fn link_host_imports<T: GateView + 'static>(
         let ComponentItem::ComponentInstance(instance) = item.ty else {
             bail!("the component imports `{name}`, which is not an interface");
         };
+        if interface == CONCURRENT_CALLS_INTERFACE {
+            concurrent_calls = Some((name.to_owned(), instance));
+            continue;
+        }
         let mut linker_instance = linker
             .instance(name)
             .map_err(anyhow::Error::from)
@@ -630,24 +806,9 @@ pub fn link_host_imports<T: GateView + 'static>(
             let ComponentItem::ComponentFunc(func) = item.ty else {
                 continue;
             };
-            let results: Vec<Type> = func.results().collect();
-            let (ok, err) = match results.as_slice() {
-                [Type::Result(result)] if result.err().is_some() => {
-                    (result.ok(), result.err().expect("checked above"))
-                }
-                _ => bail!(
-                    "`{interface}.{function}` must return `result<_, error>` so a denial can reach \
-                     the script as an error instead of a trap"
-                ),
-            };
-            let gated = Arc::new(GatedFunction {
-                interface: interface.clone(),
-                function: function.to_owned(),
-                params: func.params().map(|(n, _)| n.to_owned()).collect(),
-                ok,
-                err,
-            });
+            let gated = Arc::new(gated_function(&interface, function, &func)?);
             linked.push(format!("{interface}.{function}"));
+            gated_functions.insert(format!("{interface}.{function}"), Arc::clone(&gated));
             linker_instance
                 .func_new_async(function, move |store, _ty, params, results| {
                     let gated = Arc::clone(&gated);
@@ -656,7 +817,37 @@ pub fn link_host_imports<T: GateView + 'static>(
                 .map_err(anyhow::Error::from)?;
         }
     }
+    if let Some((name, instance)) = concurrent_calls {
+        concurrent_link::link(linker, &name, &instance, engine, gated_functions)?;
+        linked.push(format!("{CONCURRENT_CALLS_INTERFACE}.*"));
+    }
     Ok(linked)
+}
+
+/// The types of one imported host function, which must be able to report a
+/// denial.
+fn gated_function(
+    interface: &str,
+    function: &str,
+    func: &wasmtime::component::types::ComponentFunc,
+) -> Result<GatedFunction> {
+    let results: Vec<Type> = func.results().collect();
+    let (ok, err) = match results.as_slice() {
+        [Type::Result(result)] if result.err().is_some() => {
+            (result.ok(), result.err().expect("checked above"))
+        }
+        _ => bail!(
+            "`{interface}.{function}` must return `result<_, error>` so a denial can reach \
+             the script as an error instead of a trap"
+        ),
+    };
+    Ok(GatedFunction {
+        interface: interface.to_owned(),
+        function: function.to_owned(),
+        params: func.params().map(|(n, t)| (n.to_owned(), t)).collect(),
+        ok,
+        err,
+    })
 }
 
 async fn gated_call<T: GateView>(
@@ -670,7 +861,7 @@ async fn gated_call<T: GateView>(
             .params
             .iter()
             .zip(params)
-            .map(|(name, val)| (name.clone(), val_to_json(val)))
+            .map(|((name, _), val)| (name.clone(), val_to_json(val)))
             .collect::<Map<_, _>>(),
     );
     let outcome = store

@@ -285,6 +285,67 @@ fn json_to_val_at(ty: &Type, json: &Json, path: &str) -> Result<Val, ConvertErro
     })
 }
 
+/// The JSON view of a value of type `ty` in JavaScript's spelling, as the
+/// guest's typed imports give it to a script: record fields in camelCase
+/// (`bearer-secret` → `bearerSecret`); case names, enums and everything else as
+/// in the view. A concurrent call's result crosses to the guest in it.
+pub fn js_spelling(ty: &Type, json: &Json) -> Json {
+    match (ty, json) {
+        (Type::Record(record), Json::Object(object)) => Json::Object(
+            record
+                .fields()
+                .filter_map(|field| {
+                    let value = object.get(field.name)?;
+                    Some((camel_case(field.name), js_spelling(&field.ty, value)))
+                })
+                .collect(),
+        ),
+        (Type::List(list), Json::Array(items)) => {
+            let item_ty = list.ty();
+            Json::Array(
+                items
+                    .iter()
+                    .map(|item| js_spelling(&item_ty, item))
+                    .collect(),
+            )
+        }
+        (Type::Option(option), value) if !value.is_null() => js_spelling(&option.ty(), value),
+        (Type::Tuple(tuple), Json::Array(items)) => Json::Array(
+            tuple
+                .types()
+                .zip(items)
+                .map(|(ty, item)| js_spelling(&ty, item))
+                .collect(),
+        ),
+        (Type::Variant(variant), Json::Object(object)) if object.len() == 1 => {
+            let (name, payload) = object.iter().next().expect("one entry");
+            let payload = match variant.cases().find(|c| c.name == name).and_then(|c| c.ty) {
+                Some(ty) => js_spelling(&ty, payload),
+                None => payload.clone(),
+            };
+            Json::Object(Map::from_iter([(name.clone(), payload)]))
+        }
+        _ => json.clone(),
+    }
+}
+
+/// `modified-ms` → `modifiedMs`.
+fn camel_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '-' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn items_to_vals(item_ty: &Type, items: &[Json], path: &str) -> Result<Vec<Val>, ConvertError> {
     items
         .iter()

@@ -213,6 +213,7 @@ fn smaller_run(a: &RunSettings, b: &RunSettings) -> RunSettings {
         max_output: pick(a.max_output, b.max_output),
         max_calls: pick(a.max_calls, b.max_calls),
         max_egress: pick(a.max_egress, b.max_egress),
+        max_concurrent: pick(a.max_concurrent, b.max_concurrent),
     }
 }
 

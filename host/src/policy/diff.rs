@@ -231,7 +231,12 @@ fn run_changes(old: &Policy, new: &Policy, changes: &mut Vec<Change>) {
             p.max_output.unwrap_or(limits::DEFAULT_MAX_OUTPUT),
         ))
     };
-    let rows: [LimitRow<'_>; 5] = [
+    let concurrent = |p: &super::RunSettings| {
+        Some(u128::from(
+            p.max_concurrent.unwrap_or(limits::DEFAULT_MAX_CONCURRENT),
+        ))
+    };
+    let rows: [LimitRow<'_>; 6] = [
         ("[run] timeout", timeout(a), timeout(b), show_duration),
         ("[run] memory", memory(a), memory(b), show_bytes),
         ("[run] max-output", output(a), output(b), show_bytes),
@@ -247,6 +252,9 @@ fn run_changes(old: &Policy, new: &Policy, changes: &mut Vec<Change>) {
             b.max_egress.map(u128::from),
             show_bytes,
         ),
+        ("[run] max-concurrent", concurrent(a), concurrent(b), |n| {
+            n.to_string()
+        }),
     ];
     for (key, x, y, show) in rows {
         if let Some((direction, what)) = compare_limit(key, x, y, show) {

@@ -46,6 +46,11 @@ impl Policy {
             Some(e) => format!("{} sent", show_size(e)),
             None => "no cap on bytes sent".into(),
         });
+        limits.push(format!(
+            "{} host calls under way at once{}",
+            run.max_concurrent.unwrap_or(limits::DEFAULT_MAX_CONCURRENT),
+            given(run.max_concurrent.is_some())
+        ));
         let _ = writeln!(out, "Each run is limited to: {}.", limits.join(", "));
         if self.net().allow_private.is_empty() {
             let _ = writeln!(

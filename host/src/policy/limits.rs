@@ -26,6 +26,13 @@ pub const MAX_MEMORY: u64 = 512 * 1024 * 1024;
 pub const MIN_MEMORY: u64 = 2 * 1024 * 1024;
 /// Default cap on captured console and log output.
 pub const DEFAULT_MAX_OUTPUT: u64 = 1024 * 1024;
+/// Default number of a run's host calls under way at once (`Promise.all`):
+/// enough to overlap the fan-outs agents make (a few exchanges, a page of
+/// results) without letting one script open dozens of connections by default.
+pub const DEFAULT_MAX_CONCURRENT: u64 = 8;
+/// Most host calls a policy may let one run have under way at once: each holds
+/// a connection or a tool instance, and a run is one script answering one request.
+pub const MAX_CONCURRENT: u64 = 256;
 /// Default time one call of a tool component may take.
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default memory of one tool component instance.

@@ -166,6 +166,8 @@ pub struct RunSettings {
     pub max_output: Option<u64>,
     pub max_calls: Option<u64>,
     pub max_egress: Option<u64>,
+    /// Host calls under way at once (`Promise.all`); more wait their turn.
+    pub max_concurrent: Option<u64>,
 }
 
 /// `[net]`: private addresses the http tool may reach (tests use loopback).
@@ -399,6 +401,15 @@ impl Policy {
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// How many host calls a run may have under way at once.
+    pub fn max_concurrent(&self) -> u32 {
+        let n = self
+            .run
+            .max_concurrent
+            .unwrap_or(limits::DEFAULT_MAX_CONCURRENT);
+        u32::try_from(n.min(limits::MAX_CONCURRENT)).unwrap_or(1)
     }
 
     pub fn run(&self) -> &RunSettings {
@@ -998,6 +1009,19 @@ impl<'a> Compiler<'a> {
             max_output: self.size(raw.max_output),
             max_calls: self.count(raw.max_calls, "max-calls"),
             max_egress: self.size(raw.max_egress),
+            max_concurrent: raw.max_concurrent.and_then(|value| {
+                let span = value.span();
+                match self.count(Some(value), "max-concurrent")? {
+                    n if n > limits::MAX_CONCURRENT => self.error(
+                        &span,
+                        format!(
+                            "max-concurrent {n} is more than a run may have under way at once (at most {})",
+                            limits::MAX_CONCURRENT
+                        ),
+                    ),
+                    n => Some(n),
+                }
+            }),
         }
     }
 

@@ -43,6 +43,7 @@ pub struct RawRun {
     pub max_output: Option<Spanned<String>>,
     pub max_calls: Option<Spanned<i64>>,
     pub max_egress: Option<Spanned<String>>,
+    pub max_concurrent: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -563,6 +563,9 @@ impl Sandbox {
             Some(raw) => raw,
             None => Err(wasmtime::Error::from(Trap::Interrupt)),
         };
+        // Concurrent calls still under way when the run ended (its deadline,
+        // cancellation, a trap) end with it, each with its record.
+        store.data_mut().gate.end_calls_under_way().await;
         let result = if cancel.is_some_and(CancellationToken::is_cancelled) {
             Err(RunError::Cancelled)
         } else {
