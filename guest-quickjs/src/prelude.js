@@ -72,8 +72,9 @@
     return out;
   };
 
-  const { components, ...interfaces } = native;
+  const { components, mcp, ...interfaces } = native;
   const componentsCall = components.call;
+  const mcpCall = mcp.call;
   for (const iface of keys(interfaces)) {
     const functions = interfaces[iface];
     const api = {};
@@ -144,6 +145,32 @@
       );
     });
   global("tools", readOnly(toolFunctions));
+
+  // MCP servers: `mcp.NAME.tool(args)` returns a Promise and `mcp.NAME.toolSync(args)`
+  // the value. A tool takes one object of named arguments (its JSON Schema's
+  // properties); server and tool names may be spelled as declared (`mcp["my-server"]`)
+  // or camelCase, which the host resolves.
+  const callMcp = (server, tool, args) =>
+    jsonParse(mcpCall(server, tool, jsonStringify(args === undefined ? {} : args, asJson)));
+  const mcpTools = (server) =>
+    readOnly((name) => {
+      if (name.length > 4 && slice(name, -4) === "Sync") {
+        const tool = slice(name, 0, -4);
+        return named((args) => callMcp(server, tool, args), name, 1);
+      }
+      return named(
+        function (args) {
+          try {
+            return promiseResolve(callMcp(server, name, args));
+          } catch (error) {
+            return promiseReject(error);
+          }
+        },
+        name,
+        1,
+      );
+    });
+  global("mcp", readOnly(mcpTools));
 
   const show = (value) => {
     if (typeof value === "string") return value;
