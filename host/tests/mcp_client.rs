@@ -407,3 +407,77 @@ fn an_uncaught_mcp_denial_fails_the_run_as_a_denial() {
         other => panic!("expected a denial, got {other:?}"),
     }
 }
+
+#[test]
+fn the_prompt_shows_signatures_of_the_servers_rules_can_reach_only() {
+    let world = World::new();
+    let policy = world.policy(&format!(
+        "{}[[allow]]\ncall = \"mcp.everything.echo\"\n[mcp.idle]\ncommand = \"false\"\n",
+        everything()
+    ));
+    let hub = clambot::mcp::McpHub::new(&policy, Arc::clone(&world.state.secrets));
+    let text = common::runtime().block_on(clambot::mcp::api_text(&hub, &policy));
+    assert!(text.contains("### mcp"), "{text}");
+    assert!(
+        text.contains(
+            "mcp.everything.echo(args: { message: string /* Message to echo */ }): Promise<unknown>"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("mcp.everything.getSum(args: { a: number /* First number */; b: number /* Second number */ })"),
+        "{text}"
+    );
+    // No rule names `idle`, so it is neither started nor shown.
+    assert!(!text.contains("mcp.idle"), "{text}");
+}
+
+#[test]
+fn mcp_list_and_inspect_show_servers_and_signatures() {
+    let world = World::new();
+    let home = world.policy_dir.join("clihome");
+    let policy = world.policy_dir.join("cli-policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version = 1\n{}[mcp.broken]\ncommand = \"node\"\nargs = [\"-e\", \"process.exit(3)\"]\n",
+            everything()
+        ),
+    )
+    .expect("write");
+    let policy = policy.display().to_string();
+    let list = common::cli::run(&home, &[], &["mcp", "list", "--policy", &policy]);
+    let stdout = common::cli::text(&list.stdout);
+    assert_eq!(
+        list.status.code(),
+        Some(1),
+        "a failed server fails the list: {stdout}"
+    );
+    assert!(
+        stdout.contains("everything") && stdout.contains("ready"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("get-sum"), "{stdout}");
+    assert!(
+        stdout.contains("broken") && stdout.contains("failed"),
+        "{stdout}"
+    );
+    let json = common::cli::run(&home, &[], &["mcp", "list", "--policy", &policy, "--json"]);
+    let listed: Json = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(listed[1]["name"], "everything", "{listed}");
+    assert_eq!(listed[1]["status"], "ready", "{listed}");
+    let inspect = common::cli::run(
+        &home,
+        &[],
+        &["mcp", "inspect", "everything", "--policy", &policy],
+    );
+    let shown = common::cli::text(&inspect.stdout);
+    assert!(inspect.status.success(), "{shown}");
+    assert!(
+        shown.contains("mcp.everything.echo(args: { message: string"),
+        "{shown}"
+    );
+    let unknown = common::cli::run(&home, &[], &["mcp", "inspect", "nope", "--policy", &policy]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(common::cli::text(&unknown.stderr).contains("no MCP server `nope`"));
+}

@@ -99,3 +99,30 @@ impl McpHub {
         }
     }
 }
+
+/// The tools of every server some rule lets calls through to, as signatures,
+/// for the agent's prompt (the same text `clambot mcp inspect` prints). Each
+/// such server is started, asked and stopped; one that fails is named with
+/// why, so the model does not guess its tools.
+pub async fn api_text(hub: &McpHub, policy: &Policy) -> String {
+    let mut body = String::new();
+    for server in hub.servers() {
+        if !policy.may_let_through(&format!("mcp.{}", server.name())) {
+            continue;
+        }
+        match server.tools(server.timeout()).await {
+            Ok(tools) => body.push_str(&schema::signatures(server.name(), &tools)),
+            Err(e) => body.push_str(&format!("// mcp.{}: unavailable ({e})\n", server.name())),
+        }
+    }
+    hub.shutdown().await;
+    if body.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n### mcp\nTools of the MCP servers the policy declares. Call them with one object of \
+         named arguments (`await mcp.NAME.tool({{...}})`, or `mcp.NAME.toolSync({{...}})`); each \
+         call is gated as `mcp.NAME.TOOL` (the tool as the server spells it). The result is the \
+         tool's structured content, else its text, else `{{ content: [...] }}`.\n```ts\n{body}```\n"
+    )
+}
