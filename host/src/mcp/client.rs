@@ -25,6 +25,9 @@ use crate::secrets::SecretStore;
 /// about why it failed, not a log.
 const STDERR_TAIL: usize = 2048;
 
+/// The last bytes a server wrote to stderr (see [`STDERR_TAIL`]).
+type StderrTail = Arc<Mutex<Vec<u8>>>;
+
 /// One tool a running server offers.
 #[derive(Debug, Clone)]
 pub struct ServerTool {
@@ -39,7 +42,7 @@ pub struct ServerTool {
 struct Live {
     peer: Peer<RoleClient>,
     tools: Vec<ServerTool>,
-    stderr: Arc<Mutex<Vec<u8>>>,
+    stderr: StderrTail,
 }
 
 /// A running server: its rmcp service (which owns the child process) and the
@@ -232,7 +235,7 @@ impl McpServer {
         command: &str,
         args: &[String],
         env: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(TokioChildProcess, Arc<Mutex<Vec<u8>>>), ToolError> {
+    ) -> Result<(TokioChildProcess, StderrTail), ToolError> {
         let mut vars: Vec<(String, String)> = INHERITED_ENV
             .iter()
             .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)))

@@ -161,7 +161,7 @@ impl Compiler<'_> {
                         &command.span(),
                         "`command` is empty; name the program to run (e.g. `npx` or a path)",
                     );
-                } else if text.chars().any(|c| crate::unicode::is_hidden(c)) {
+                } else if text.chars().any(crate::unicode::is_hidden) {
                     ok = false;
                     self.error::<()>(
                         &command.span(),
