@@ -481,3 +481,66 @@ fn mcp_list_and_inspect_show_servers_and_signatures() {
     assert_eq!(unknown.status.code(), Some(1));
     assert!(common::cli::text(&unknown.stderr).contains("no MCP server `nope`"));
 }
+
+/// server-everything in Streamable HTTP mode on a free loopback port; killed on drop.
+struct HttpServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl HttpServer {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new("node")
+            .arg(package("server-everything", "dist/index.js"))
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("node starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the HTTP server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_streamable_http_server_is_reached_only_at_an_address_the_policy_lists() {
+    let world = World::new();
+    let server = HttpServer::start();
+    let table = format!(
+        "[mcp.remote]\nurl = \"http://127.0.0.1:{}/mcp\"\n[[allow]]\ncall = \"mcp.remote.echo\"\n",
+        server.port
+    );
+    let refused = value(&world.run_one(&table, &caught("mcp.remote.echo({ message: 'hi' })")));
+    assert_eq!(refused["code"], "denied", "{refused}");
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(message.contains("allow-private"), "{message}");
+    let allowed = format!(
+        "[net]\nallow-private = [\"127.0.0.1:{}\"]\n{table}",
+        server.port
+    );
+    let outcome = world.run_one(
+        &allowed,
+        "return await mcp.remote.echo({ message: 'over http' });",
+    );
+    assert_eq!(value(&outcome), "Echo: over http");
+}

@@ -67,10 +67,7 @@ pub struct McpServer {
     secrets: Arc<SecretStore>,
     /// The directory a stdio server runs in: the policy file's.
     base_dir: Option<PathBuf>,
-    #[expect(
-        dead_code,
-        reason = "for the Streamable HTTP transport's address rules"
-    )]
+    /// `[net]`: which private addresses a `url` server may be at.
     net: NetSettings,
     /// Held only while starting or stopping, never during a call, so calls overlap.
     state: tokio::sync::Mutex<Option<Running>>,
@@ -184,19 +181,21 @@ impl McpServer {
     }
 
     async fn start(&self) -> Result<Running, ToolError> {
-        let (transport, stderr) = match &self.settings.transport {
-            McpTransport::Stdio { command, args, env } => self.spawn(command, args, env)?,
-            McpTransport::Http { url, .. } => {
-                return Err(self.failed(format!(
-                    "is a Streamable HTTP server ({url}); this clambot reaches stdio servers only"
-                )));
-            }
-        };
         let info = ClientConfig::new(
             ClientCapabilities::default(),
             Implementation::new("clambot", env!("CARGO_PKG_VERSION")),
         );
-        let service = match info.serve(transport).await {
+        let (served, stderr) = match &self.settings.transport {
+            McpTransport::Stdio { command, args, env } => {
+                let (transport, stderr) = self.spawn(command, args, env)?;
+                (info.serve(transport).await, stderr)
+            }
+            McpTransport::Http { url, bearer_secret } => {
+                let transport = self.http_transport(url, bearer_secret.as_deref()).await?;
+                (info.serve(transport).await, StderrTail::default())
+            }
+        };
+        let service = match served {
             Ok(service) => service,
             Err(e) => {
                 // Give the process a moment to finish its last words.
@@ -228,6 +227,76 @@ impl McpServer {
             stderr,
         });
         Ok(Running { service, live })
+    }
+
+    /// The Streamable HTTP transport to `url`: its host resolved once, every
+    /// address judged by the http tool's rules (`[net] allow-private` lets a
+    /// listed private address through), the client pinned to those addresses.
+    async fn http_transport(
+        &self,
+        url: &url::Url,
+        bearer_secret: Option<&str>,
+    ) -> Result<rmcp::transport::StreamableHttpClientTransport<reqwest_mcp::Client>, ToolError>
+    {
+        use crate::net::Resolver as _;
+        let host = url
+            .host_str()
+            .ok_or_else(|| self.failed(format!("has no host in its url {url}")))?;
+        let port = url.port_or_known_default().unwrap_or(443);
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addresses: Vec<std::net::IpAddr> = match bare.parse() {
+            Ok(ip) => vec![ip],
+            Err(_) => crate::net::SystemResolver
+                .resolve(host, port)
+                .await
+                .map_err(|e| self.failed(format!("cannot be reached: resolving `{host}`: {e}")))?,
+        };
+        if addresses.is_empty() {
+            return Err(self.failed(format!("cannot be reached: `{host}` has no addresses")));
+        }
+        let mut sockets = Vec::new();
+        for ip in addresses {
+            let socket = std::net::SocketAddr::new(ip.to_canonical(), port);
+            if let Some(verdict) = crate::net::address::classify(ip)
+                && !self
+                    .net
+                    .allow_private
+                    .iter()
+                    .any(|a| a.ip().to_canonical() == socket.ip() && a.port() == port)
+            {
+                return Err(ToolError::Denied {
+                    rule: "net-address".into(),
+                    reason: format!(
+                        "the MCP server `{}` at {url} resolves to {ip}, {} ({}); list `{socket}` in [net] allow-private to reach it",
+                        self.settings.name,
+                        verdict.class.describe(),
+                        verdict.class.code()
+                    ),
+                });
+            }
+            sockets.push(socket);
+        }
+        let client = crate::net::client::build_for_mcp(bare, &sockets, self.timeout())
+            .map_err(|e| self.failed(e))?;
+        let mut config =
+            rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+                url.as_str(),
+            );
+        if let Some(secret) = bearer_secret {
+            let value = self
+                .secrets
+                .get(secret)
+                .map_err(|e| self.failed(format!("cannot read the secret `{secret}`: {e:#}")))?
+                .ok_or_else(|| {
+                    self.failed(format!(
+                        "needs the secret `{secret}` (its bearer-secret), which is not set; `clambot secrets set {secret}`"
+                    ))
+                })?;
+            config = config.auth_header(value.expose());
+        }
+        Ok(rmcp::transport::StreamableHttpClientTransport::with_client(
+            client, config,
+        ))
     }
 
     fn spawn(
