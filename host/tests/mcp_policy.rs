@@ -308,3 +308,17 @@ fn explain_says_what_each_server_runs_and_with_which_secrets() {
     }
     assert!(text.contains("mcp.everything.echo"), "{text}");
 }
+
+#[test]
+fn a_call_name_splits_back_with_dotted_mcp_tools_whole() {
+    use clambot::policy::split_call_name;
+    assert_eq!(
+        split_call_name("mcp.files.read.text"),
+        ("mcp.files", "read.text")
+    );
+    assert_eq!(
+        split_call_name("tools.kit.count-words"),
+        ("tools.kit", "count-words")
+    );
+    assert_eq!(split_call_name("http.fetch"), ("http", "fetch"));
+}

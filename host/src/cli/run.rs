@@ -175,10 +175,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 && let Some(call) = outcome.calls.iter().find(|c| c.denial.is_some())
                 && let Some(denial) = &call.denial
             {
-                let (interface, function) = call
-                    .function
-                    .rsplit_once('.')
-                    .unwrap_or((call.function.as_str(), ""));
+                let (interface, function) = clambot::policy::split_call_name(&call.function);
                 let policy = &request.gate.policy;
                 let advice = if call.verdict == clambot::gate::audit::Verdict::Limit {
                     clambot::policy::suggest::Advice::Nothing {

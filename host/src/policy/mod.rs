@@ -81,6 +81,19 @@ impl Call<'_> {
     }
 }
 
+/// `interface.function` split back into its parts, as [`Call::name`] joined
+/// them: the function is after the last dot, except for an MCP tool
+/// (`mcp.SERVER.TOOL`), whose name may contain dots.
+pub fn split_call_name(name: &str) -> (&str, &str) {
+    if let Some(rest) = name.strip_prefix("mcp.")
+        && let Some((server, _)) = rest.split_once('.')
+    {
+        let cut = "mcp.".len() + server.len();
+        return (&name[..cut], &name[cut + 1..]);
+    }
+    name.rsplit_once('.').unwrap_or((name, ""))
+}
+
 /// allow, ask or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RuleKind {
@@ -620,7 +633,14 @@ impl Policy {
             .filter(|r| r.kind != RuleKind::Deny)
             .map(|r| r.label.as_str())
             .collect();
-        if near.is_empty() {
+        if let Some(server) = call.interface.strip_prefix("mcp.")
+            && near.is_empty()
+        {
+            format!(
+                "no rule in {} allows {name}; add an [[allow]] or [[ask]] rule for `mcp.{server}.TOOL`, naming the tool as the server spells it (`clambot mcp inspect {server}`)",
+                self.name
+            )
+        } else if near.is_empty() {
             format!(
                 "no rule in {} allows {name}; add an [[allow]] or [[ask]] rule for it",
                 self.name
