@@ -6,7 +6,7 @@
 
 use javy::quickjs::{Ctx, Exception, Function, Object, Value, function::Rest};
 
-use crate::clambot::host::{components, cron, fs, http, log, memory, secrets, types};
+use crate::clambot::host::{components, cron, fs, http, log, mcp, memory, secrets, types};
 use crate::wire::{self, Wire, wire_enum, wire_record, wire_variant};
 
 wire_record!(types::Denial { rule: "rule", reason: "reason" });
@@ -153,6 +153,9 @@ host_api! {
     }
     components {
         "call" => |tool: String, function: String, args_json: String| components::call(&tool, &function, &args_json);
+    }
+    mcp {
+        "call" => |server: String, tool: String, args_json: String| mcp::call(&server, &tool, &args_json);
     }
 }
 

@@ -75,9 +75,11 @@
   // `nativeAsync` has the same functions: each checks its arguments, queues
   // the call and returns a promise; the guest's job loop starts queued calls
   // together when the script waits, so `Promise.all` overlaps them on the host.
-  const { components, ...interfaces } = native;
+  const { components, mcp, ...interfaces } = native;
   const componentsCall = components.call;
   const componentsStart = nativeAsync.components.call;
+  const mcpCall = mcp.call;
+  const mcpStart = nativeAsync.mcp.call;
   for (const iface of keys(interfaces)) {
     const functions = interfaces[iface];
     const starts = nativeAsync[iface];
@@ -153,6 +155,34 @@
       );
     });
   global("tools", readOnly(toolFunctions));
+
+  // MCP servers: `mcp.NAME.tool(args)` returns a Promise and `mcp.NAME.toolSync(args)`
+  // the value. A tool takes one object of named arguments (its JSON Schema's
+  // properties); server and tool names may be spelled as declared (`mcp["my-server"]`)
+  // or camelCase, which the host resolves.
+  const mcpArgs = (args) => jsonStringify(args === undefined ? {} : args, asJson);
+  const callMcp = (server, tool, args) => jsonParse(mcpCall(server, tool, mcpArgs(args)));
+  const startMcp = (server, tool, args) =>
+    apply(promiseThen, mcpStart(server, tool, mcpArgs(args)), [parseResult]);
+  const mcpTools = (server) =>
+    readOnly((name) => {
+      if (name.length > 4 && slice(name, -4) === "Sync") {
+        const tool = slice(name, 0, -4);
+        return named((args) => callMcp(server, tool, args), name, 1);
+      }
+      return named(
+        function (args) {
+          try {
+            return startMcp(server, name, args);
+          } catch (error) {
+            return promiseReject(error);
+          }
+        },
+        name,
+        1,
+      );
+    });
+  global("mcp", readOnly(mcpTools));
 
   const show = (value) => {
     if (typeof value === "string") return value;

@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod home;
 pub mod html_text;
 pub mod jobs;
+pub mod mcp;
 pub mod net;
 pub mod policy;
 pub mod sandbox;

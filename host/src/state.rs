@@ -81,6 +81,12 @@ impl HostState {
             Some(&self.home.cache_dir()),
         )?;
         toolbox.register(&mut implementations);
+        if !policy.mcp_servers().is_empty() {
+            implementations.set_mcp(Arc::new(crate::mcp::McpHub::new(
+                policy,
+                Arc::clone(&self.secrets),
+            )));
+        }
         Ok((implementations, toolbox))
     }
 

@@ -65,8 +65,8 @@ fn guest_imports_exactly_the_sandbox_world_and_minimal_wasi() {
     let mut expected = world_imports();
     assert_eq!(
         expected.len(),
-        8,
-        "the sandbox world imports http, fs, cron, memory, secrets, log, components, calls"
+        9,
+        "the sandbox world imports http, fs, cron, memory, secrets, log, components, mcp, calls"
     );
     // Pulled in by `use types.{error}`; it has types only, no functions.
     expected.insert("clambot:host/types@0.1.0".into());
@@ -102,9 +102,10 @@ fn host_functions() -> Vec<(String, String)> {
             continue;
         };
         let interface = rest.split('@').next().expect("name").to_owned();
-        // Reached only through the `tools` global, and tested in tests/components.rs;
-        // `calls` is how the guest overlaps the others (tests/concurrent.rs).
-        if interface == "components" || interface == "calls" {
+        // Reached only through the `tools` and `mcp` globals, and tested in
+        // tests/components.rs and tests/mcp_client.rs; `calls` is how the guest
+        // overlaps the others (tests/concurrent.rs).
+        if interface == "components" || interface == "mcp" || interface == "calls" {
             continue;
         }
         let ComponentItem::ComponentInstance(instance) = item else {

@@ -848,7 +848,7 @@ pub fn suggested_rule(
     caller: &Caller,
     args: &Json,
 ) -> crate::policy::suggest::Advice {
-    let (interface, function) = function.rsplit_once('.').unwrap_or((function, ""));
+    let (interface, function) = crate::policy::split_call_name(function);
     crate::policy::suggest::advise(
         policy,
         caller,

@@ -109,7 +109,16 @@ fn open(
     let (implementations, toolbox) = state.implementations_with_tools(&policy)?;
     let mut notices: Vec<String> = notice.into_iter().collect();
     notices.extend(toolbox.named_refusals().map(ToString::to_string));
-    let js_api = format!("{js_api}{}", tools_api_text(&toolbox));
+    let mut js_api = format!("{js_api}{}", tools_api_text(&toolbox));
+    if needs_model && let Some(hub) = implementations.mcp() {
+        // Read once at start, on a runtime of its own that stops the servers
+        // again: a script's first call starts them under the agent's.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        js_api.push_str(&runtime.block_on(crate::mcp::api_text(hub, &policy)));
+    }
     let sandbox = Sandbox::with_implementations(
         &SandboxConfig {
             cache_dir: Some(home.cache_dir()),

@@ -9,6 +9,7 @@ pub mod exit;
 mod gateway;
 mod grants;
 mod line_editor;
+mod mcp;
 mod memory;
 mod onboard;
 mod output;
@@ -65,6 +66,10 @@ enum Command {
     /// Tool components: which are loaded under the policy, and their signatures.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
+    /// MCP: the servers the policy declares and their tools; `serve` offers
+    /// the sandbox to other AI tools.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
     /// Run a JavaScript file in the sandbox and print its result as JSON.
     Run(run::RunArgs),
     /// Check, explain and compare policy files (for code review and CI).
@@ -104,6 +109,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Cron(command) => cron::run(command),
         Command::Run(args) => run::run(args),
         Command::Tools(command) => tools::run(command),
+        Command::Mcp(command) => mcp::run(command),
         Command::Policy(command) => policy::run(command),
         Command::Grants(command) => grants::run(command),
         Command::Secrets(command) => secrets::run(command),

@@ -121,6 +121,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     };
 
     let (implementations, toolbox) = state.implementations_with_tools(&request.gate.policy)?;
+    let mcp = implementations.mcp().cloned();
     for refusal in toolbox.named_refusals() {
         eprintln!("clambot: {refusal}");
     }
@@ -137,7 +138,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let outcome = runtime.block_on(sandbox.run(&request));
+    let outcome = runtime.block_on(async {
+        let outcome = sandbox.run(&request).await;
+        // The MCP servers the run started stop with it.
+        if let Some(hub) = &mcp {
+            hub.shutdown().await;
+        }
+        outcome
+    });
 
     // Everything below reaches a terminal: script-chosen text only through the
     // terminal module's escaping.
@@ -167,10 +175,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 && let Some(call) = outcome.calls.iter().find(|c| c.denial.is_some())
                 && let Some(denial) = &call.denial
             {
-                let (interface, function) = call
-                    .function
-                    .rsplit_once('.')
-                    .unwrap_or((call.function.as_str(), ""));
+                let (interface, function) = clambot::policy::split_call_name(&call.function);
                 let policy = &request.gate.policy;
                 let advice = if call.verdict == clambot::gate::audit::Verdict::Limit {
                     clambot::policy::suggest::Advice::Nothing {

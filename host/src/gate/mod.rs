@@ -54,6 +54,9 @@ pub const INVALID_ARGUMENTS_RULE: &str = "invalid-arguments";
 /// The host interface through which the guest calls tool components.
 pub const TOOL_CALLS_INTERFACE: &str = "components";
 
+/// The host interface through which the guest calls MCP servers' tools.
+pub const MCP_CALLS_INTERFACE: &str = "mcp";
+
 /// The WIT package every gated host interface belongs to.
 pub const HOST_PACKAGE: &str = "clambot:host/";
 
@@ -165,6 +168,8 @@ pub struct Implementations {
     by_interface: HashMap<String, Arc<dyn HostInterface>>,
     /// Loaded tool components, by name (reached as `tools.NAME`).
     tools: HashMap<String, Arc<Tool>>,
+    /// The policy's MCP servers (reached as `mcp.NAME`).
+    mcp: Option<Arc<crate::mcp::McpHub>>,
 }
 
 impl Implementations {
@@ -185,6 +190,16 @@ impl Implementations {
         self.tools.insert(tool.name().to_owned(), tool);
     }
 
+    /// Makes the policy's MCP servers callable as `mcp.NAME.*`.
+    pub fn set_mcp(&mut self, hub: Arc<crate::mcp::McpHub>) {
+        self.mcp = Some(hub);
+    }
+
+    /// The MCP servers, when the policy declares any.
+    pub fn mcp(&self) -> Option<&Arc<crate::mcp::McpHub>> {
+        self.mcp.as_ref()
+    }
+
     /// The loaded tool named `name`.
     pub fn tool(&self, name: &str) -> Option<&Arc<Tool>> {
         self.tools.get(name)
@@ -198,6 +213,13 @@ impl Implementations {
     }
 
     fn get(&self, interface: &str) -> Option<Arc<dyn HostInterface>> {
+        if let Some(server) = interface.strip_prefix("mcp.") {
+            return self
+                .mcp
+                .as_ref()?
+                .server(server)
+                .map(|s| Arc::clone(s) as Arc<dyn HostInterface>);
+        }
         match interface.strip_prefix("tools.") {
             Some(tool) => self
                 .tools
@@ -384,6 +406,9 @@ impl RunGate {
         if interface == TOOL_CALLS_INTERFACE {
             return self.handle_tool_call(function, args).await;
         }
+        if interface == MCP_CALLS_INTERFACE {
+            return self.handle_mcp_call(function, args).await;
+        }
         self.judge_and_perform(interface, function, args).await
     }
 
@@ -422,6 +447,61 @@ impl RunGate {
         let target = tool.resolve(wanted)?;
         let named = tool.named_args(target, positional)?;
         Ok((format!("tools.{tool_name}"), target.name.clone(), named))
+    }
+
+    /// `mcp.call(server, tool, args-json)` from the guest: judged and audited as
+    /// `mcp.SERVER.TOOL` with the tool's arguments, like a host call.
+    async fn handle_mcp_call(&mut self, function: &str, args: Json) -> Result<Json, ToolError> {
+        let text = |key: &str| args.get(key).and_then(Json::as_str).unwrap_or_default();
+        if function != "call" || self.caller != Caller::Script {
+            return Err(ToolError::Invalid(
+                "only a script calls MCP servers, through `mcp.NAME.tool(args)`".into(),
+            ));
+        }
+        let (server_name, wanted) = (text("server"), text("tool"));
+        let declared = self
+            .implementations
+            .mcp()
+            .map(|hub| hub.names())
+            .unwrap_or_default();
+        let Some(server) = self
+            .implementations
+            .mcp()
+            .and_then(|hub| hub.server(server_name))
+            .cloned()
+        else {
+            return Err(ToolError::NotFound(format!(
+                "no MCP server `{server_name}` is declared (declared: {}); add an [mcp.{server_name}] table to the policy",
+                if declared.is_empty() {
+                    "none".to_owned()
+                } else {
+                    declared.join(", ")
+                }
+            )));
+        };
+        let arguments: Json = serde_json::from_str(text("args-json"))
+            .map_err(|e| ToolError::Invalid(format!("the MCP tool arguments are not JSON: {e}")))?;
+        if !arguments.is_object() {
+            return Err(ToolError::Invalid(format!(
+                "mcp.{}.{wanted} takes one object of named arguments, not {arguments}",
+                server.name()
+            )));
+        }
+        let interface = format!("mcp.{}", server.name());
+        // The name is judged as the server spells it; looking that up starts
+        // the server, so only when some rule could let a call to it through.
+        let tool = if self.context.gate.policy.may_let_through(&interface) {
+            let budget = server.timeout().min(self.context.deadline.remaining());
+            server
+                .resolve(wanted, budget)
+                .await
+                .unwrap_or_else(|| wanted.to_owned())
+        } else {
+            wanted.to_owned()
+        };
+        self.judge_and_perform(&interface, &tool, arguments)
+            .await
+            .map(|result| Json::String(result.to_string()))
     }
 
     async fn judge_and_perform(

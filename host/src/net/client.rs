@@ -99,6 +99,53 @@ impl reqwest::dns::Resolve for NoLookup {
     }
 }
 
+/// The client of an MCP server's Streamable HTTP transport (rmcp is built on
+/// reqwest 0.13): the same rules as [`build`] — no redirects, no proxy, no
+/// referer, one `User-Agent` — and always pinned: only `name` is reachable, at
+/// the addresses the caller judged; any other lookup fails. TLS is rustls
+/// with the ring provider and the webpki roots, verification always on.
+pub fn build_for_mcp(
+    name: &str,
+    addresses: &[SocketAddr],
+    connect_timeout: Duration,
+) -> Result<reqwest_mcp::Client, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one place an MCP HTTP client is built"
+    )]
+    let builder = reqwest_mcp::Client::builder();
+    builder
+        .no_proxy()
+        .redirect(reqwest_mcp::redirect::Policy::none())
+        .referer(false)
+        .user_agent(USER_AGENT)
+        .connect_timeout(connect_timeout)
+        .tls_backend_preconfigured(tls)
+        .dns_resolver(Arc::new(NoLookup))
+        .resolve_to_addrs(name, addresses)
+        .build()
+        .map_err(|e| format!("building the HTTP client: {e}"))
+}
+
+impl reqwest_mcp::dns::Resolve for NoLookup {
+    fn resolve(&self, name: reqwest_mcp::dns::Name) -> reqwest_mcp::dns::Resolving {
+        let name = name.as_str().to_owned();
+        Box::pin(async move {
+            Err(
+                format!("`{name}` was not judged for this MCP server; refusing to resolve it")
+                    .into(),
+            )
+        })
+    }
+}
+
 /// Why a body was not read.
 #[derive(Debug)]
 pub enum BodyError {

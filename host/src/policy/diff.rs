@@ -47,6 +47,8 @@ pub enum Area {
     Tool,
     /// A tool component's bytes or location: a different program.
     Component,
+    /// An `[mcp.NAME]` server: what runs or is reached, with which secrets.
+    Mcp,
     /// What calls rules let through.
     Rules,
     /// How many times calls may be made per run.
@@ -112,6 +114,7 @@ pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
     run_changes(old, new, &mut changes);
     net_changes(old, new, &mut changes);
     tool_changes(old, new, &mut changes);
+    mcp_changes(old, new, &mut changes);
     rule_findings(old, new, Direction::Widened, &mut changes);
     rule_findings(new, old, Direction::Narrowed, &mut changes);
     changes
@@ -380,6 +383,145 @@ fn tool_changes(old: &Policy, new: &Policy, changes: &mut Vec<Change>) {
                 Direction::Narrowed,
                 Area::Component,
                 format!("[tools.{name}] removed (was {}:{})", old.name(), a.line),
+                new,
+                1,
+            ));
+        }
+    }
+}
+
+/// An added server, a different program, arguments, endpoint or secret is a
+/// widening whatever the rules say: the same `mcp.NAME.TOOL` reaches other code.
+fn mcp_changes(old: &Policy, new: &Policy, changes: &mut Vec<Change>) {
+    use super::McpTransport::{Http, Stdio};
+    for (name, b) in new.mcp_servers() {
+        let mut widened = |what: String| {
+            changes.push(change(Direction::Widened, Area::Mcp, what, new, b.line));
+        };
+        let Some(a) = old.mcp_servers().get(name) else {
+            widened(format!(
+                "[mcp.{name}] added: a new MCP server ({})",
+                b.describe()
+            ));
+            continue;
+        };
+        let mut narrowed = Vec::new();
+        match (&a.transport, &b.transport) {
+            (
+                Stdio {
+                    command: ca,
+                    args: aa,
+                    env: ea,
+                },
+                Stdio {
+                    command: cb,
+                    args: ab,
+                    env: eb,
+                },
+            ) => {
+                if ca != cb {
+                    widened(format!(
+                        "[mcp.{name}] command changed from `{}` to `{}`: a different program runs",
+                        escape(ca),
+                        escape(cb)
+                    ));
+                }
+                if aa != ab {
+                    let show = |args: &[String]| {
+                        args.iter().map(|a| escape(a)).collect::<Vec<_>>().join(" ")
+                    };
+                    widened(format!(
+                        "[mcp.{name}] args changed from `{}` to `{}`: the program runs differently",
+                        show(aa),
+                        show(ab)
+                    ));
+                }
+                for (var, secret) in eb {
+                    match ea.get(var) {
+                        None => widened(format!(
+                            "[mcp.{name}] env `{var}` added: the server is given the secret `{secret}`"
+                        )),
+                        Some(was) if was != secret => widened(format!(
+                            "[mcp.{name}] env `{var}` changed from the secret `{was}` to `{secret}`"
+                        )),
+                        Some(_) => {}
+                    }
+                }
+                for (var, secret) in ea {
+                    if !eb.contains_key(var) {
+                        narrowed.push(format!(
+                            "[mcp.{name}] env `{var}` removed: the server is no longer given the secret `{secret}`"
+                        ));
+                    }
+                }
+            }
+            (
+                Http {
+                    url: ua,
+                    bearer_secret: sa,
+                },
+                Http {
+                    url: ub,
+                    bearer_secret: sb,
+                },
+            ) => {
+                if ua != ub {
+                    widened(format!(
+                        "[mcp.{name}] url changed from {ua} to {ub}: a different endpoint is reached"
+                    ));
+                }
+                match (sa, sb) {
+                    (None, Some(s)) => widened(format!(
+                        "[mcp.{name}] bearer-secret added: the secret `{s}` is sent to {ub}"
+                    )),
+                    (Some(x), Some(y)) if x != y => widened(format!(
+                        "[mcp.{name}] bearer-secret changed from `{x}` to `{y}`"
+                    )),
+                    (Some(s), None) => narrowed.push(format!(
+                        "[mcp.{name}] bearer-secret removed: the secret `{s}` is no longer sent"
+                    )),
+                    _ => {}
+                }
+            }
+            _ => widened(format!(
+                "[mcp.{name}] changed from {} to {}: a different server",
+                a.describe(),
+                b.describe()
+            )),
+        }
+        let timeout = |s: &super::McpServerSettings| {
+            Some(s.timeout.unwrap_or(limits::DEFAULT_MCP_TIMEOUT).as_nanos())
+        };
+        let max_result = |s: &super::McpServerSettings| {
+            Some(u128::from(
+                s.max_result.unwrap_or(limits::DEFAULT_MCP_MAX_RESULT),
+            ))
+        };
+        for (key, x, y, show) in [
+            (
+                "timeout",
+                timeout(a),
+                timeout(b),
+                show_duration as fn(u128) -> String,
+            ),
+            ("max-result", max_result(a), max_result(b), show_bytes),
+        ] {
+            if let Some((direction, what)) =
+                compare_limit(&format!("[mcp.{name}] {key}"), x, y, show)
+            {
+                changes.push(change(direction, Area::Mcp, what, new, b.line));
+            }
+        }
+        for what in narrowed {
+            changes.push(change(Direction::Narrowed, Area::Mcp, what, new, b.line));
+        }
+    }
+    for (name, a) in old.mcp_servers() {
+        if !new.mcp_servers().contains_key(name) {
+            changes.push(change(
+                Direction::Narrowed,
+                Area::Mcp,
+                format!("[mcp.{name}] removed (was {}:{})", old.name(), a.line),
                 new,
                 1,
             ));
@@ -750,6 +892,7 @@ pub fn limits_grew(old: &Policy, new: &Policy) -> bool {
     let mut changes = Vec::new();
     run_changes(old, new, &mut changes);
     tool_changes(old, new, &mut changes);
+    mcp_changes(old, new, &mut changes);
     widens(&changes)
 }
 

@@ -96,6 +96,26 @@ impl Policy {
                 tool.line
             );
         }
+        for server in self.mcp_servers().values() {
+            let note = server
+                .note
+                .as_ref()
+                .map(|n| format!(" [{}]", escape(n)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "MCP      mcp.{}: {}; started only for a call a rule allows (`mcp.{}.TOOL`); each call at most {}{}, result at most {}{}{note}  ({}:{})",
+                server.name,
+                server.describe(),
+                server.name,
+                humantime::format_duration(server.timeout.unwrap_or(limits::DEFAULT_MCP_TIMEOUT)),
+                given(server.timeout.is_some()),
+                show_size(server.max_result.unwrap_or(limits::DEFAULT_MCP_MAX_RESULT)),
+                given(server.max_result.is_some()),
+                self.name(),
+                server.line
+            );
+        }
         for rule in self.rules() {
             let _ = writeln!(out, "{}", explain_rule(rule));
         }

@@ -37,6 +37,11 @@ pub const MAX_CONCURRENT: u64 = 256;
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default memory of one tool component instance.
 pub const DEFAULT_TOOL_MEMORY: u64 = 64 * 1024 * 1024;
+/// Default time one MCP tool call may take, the server's start included
+/// (`npx` fetching from its cache takes seconds; a hung server must not hold the run).
+pub const DEFAULT_MCP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap on one MCP tool result (its JSON text), as for an http body.
+pub const DEFAULT_MCP_MAX_RESULT: u64 = 1024 * 1024;
 
 /// Checks a timeout from `[run]` or `[tools.NAME]`.
 pub fn check_timeout(timeout: Duration) -> Result<Duration, String> {

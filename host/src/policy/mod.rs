@@ -32,6 +32,7 @@ mod explain;
 pub mod fs;
 pub mod http;
 pub mod limits;
+pub mod mcp;
 mod schema;
 pub mod suggest;
 mod tools;
@@ -52,6 +53,7 @@ use diagnostic::Locator;
 pub use diagnostic::{Diagnostic, PolicyError};
 use fs::{Coverage, PathGlob, PathIndex, WorkspacePath};
 use http::{HttpTarget, Method, UrlPattern};
+pub use mcp::{McpServerSettings, McpTransport};
 use schema::{RawCondition, RawPolicy, RawRule};
 pub use tools::{Caller, ToolSettings, is_tool_name};
 
@@ -77,6 +79,19 @@ impl Call<'_> {
     pub fn name(&self) -> String {
         format!("{}.{}", self.interface, self.function)
     }
+}
+
+/// `interface.function` split back into its parts, as [`Call::name`] joined
+/// them: the function is after the last dot, except for an MCP tool
+/// (`mcp.SERVER.TOOL`), whose name may contain dots.
+pub fn split_call_name(name: &str) -> (&str, &str) {
+    if let Some(rest) = name.strip_prefix("mcp.")
+        && let Some((server, _)) = rest.split_once('.')
+    {
+        let cut = "mcp.".len() + server.len();
+        return (&name[..cut], &name[cut + 1..]);
+    }
+    name.rsplit_once('.').unwrap_or((name, ""))
 }
 
 /// allow, ask or deny.
@@ -189,6 +204,8 @@ pub struct Policy {
     index: RuleIndex,
     /// `[tools.NAME]`: the tool components that may be loaded.
     tools: BTreeMap<String, ToolSettings>,
+    /// `[mcp.NAME]`: the MCP servers whose tools may be called.
+    mcp: BTreeMap<String, McpServerSettings>,
     /// Whether this is the implicit empty policy (no file at all).
     implicit: bool,
     /// The text the policy was parsed from (empty for the implicit policy), and
@@ -315,6 +332,7 @@ impl Policy {
             paths: PathIndex::new([], 0).expect("an empty index builds"),
             index: RuleIndex::default(),
             tools: BTreeMap::new(),
+            mcp: BTreeMap::new(),
             implicit: true,
             source: "".into(),
             sha256: hex::encode(Sha256::digest(b"")),
@@ -435,12 +453,28 @@ impl Policy {
         &self.tools
     }
 
+    /// `[mcp.NAME]` tables, by name.
+    pub fn mcp_servers(&self) -> &BTreeMap<String, McpServerSettings> {
+        &self.mcp
+    }
+
     /// The directory relative `[tools.NAME] component` paths start from.
     pub fn base_dir(&self) -> Option<&Path> {
         if self.implicit {
             return None;
         }
         Path::new(&self.name).parent()
+    }
+
+    /// Whether some `[[allow]]` or `[[ask]]` rule for the script names a
+    /// function of `interface` (`mcp.NAME`): an MCP server no rule could let a
+    /// call through to is never started, not even to look up a tool's name.
+    pub fn may_let_through(&self, interface: &str) -> bool {
+        self.rules.iter().any(|r| {
+            r.kind != RuleKind::Deny
+                && r.caller == Caller::Script
+                && r.call.interface() == interface
+        })
     }
 
     /// What an "always" grant for this call would cover.
@@ -610,7 +644,14 @@ impl Policy {
             .filter(|r| r.kind != RuleKind::Deny)
             .map(|r| r.label.as_str())
             .collect();
-        if near.is_empty() {
+        if let Some(server) = call.interface.strip_prefix("mcp.")
+            && near.is_empty()
+        {
+            format!(
+                "no rule in {} allows {name}; add an [[allow]] or [[ask]] rule for `mcp.{server}.TOOL`, naming the tool as the server spells it (`clambot mcp inspect {server}`)",
+                self.name
+            )
+        } else if near.is_empty() {
             format!(
                 "no rule in {} allows {name}; add an [[allow]] or [[ask]] rule for it",
                 self.name
@@ -683,6 +724,11 @@ enum Subject {
     Http(HttpTarget),
     /// The normalised paths, and the rules whose globs cover them.
     Fs(Vec<WorkspacePath>, Option<Coverage>),
+    /// An MCP tool call: the bytes of its arguments, which leave the sandbox
+    /// for another program (and perhaps another machine).
+    Mcp {
+        egress: u64,
+    },
     /// Arguments that cannot be judged (bad URL, escaping path): nothing matches.
     Invalid(String),
     Other,
@@ -708,6 +754,9 @@ impl Subject {
                 let coverage = index.map(|i| i.coverage(&paths));
                 Self::Fs(paths, coverage)
             }
+            i if i.starts_with("mcp.") => Self::Mcp {
+                egress: call.args.to_string().len() as u64,
+            },
             _ => Self::Other,
         }
     }
@@ -758,7 +807,7 @@ impl Subject {
         conditions
             && match self {
                 Self::Invalid(_) => false,
-                Self::Other => true,
+                Self::Other | Self::Mcp { .. } => true,
                 Self::Http(target) => {
                     // A deny catches any reading of the path; an allow or ask
                     // must cover every reading (see `http::PathReadings`).
@@ -815,16 +864,19 @@ impl Subject {
                     obj.insert("url".into(), Json::String(target.url.as_str().into()));
                 }
             }
-            Self::Invalid(_) | Self::Other => return std::borrow::Cow::Borrowed(args),
+            Self::Invalid(_) | Self::Other | Self::Mcp { .. } => {
+                return std::borrow::Cow::Borrowed(args);
+            }
         }
         std::borrow::Cow::Owned(view)
     }
 
-    /// Bytes an allowed call sends: URL, headers and body for http; nothing else
-    /// leaves the machine.
+    /// Bytes an allowed call sends: URL, headers and body for http; the
+    /// arguments for an MCP tool; nothing else leaves the sandbox's reach.
     fn egress_bytes(&self) -> u64 {
         match self {
             Self::Http(target) => target.egress,
+            Self::Mcp { egress } => *egress,
             _ => 0,
         }
     }
@@ -852,7 +904,9 @@ impl Subject {
                 let shown: Vec<&str> = paths.iter().map(WorkspacePath::as_str).collect();
                 (json!({ "paths": shown }), shown.join(", "))
             }
-            Self::Invalid(_) | Self::Other => (call.args.clone(), call.args.to_string()),
+            Self::Invalid(_) | Self::Other | Self::Mcp { .. } => {
+                (call.args.clone(), call.args.to_string())
+            }
         };
         Scope {
             summary: format!("{function} {summary}"),
@@ -919,6 +973,15 @@ impl<'a> Compiler<'a> {
                 tools.insert(name, tool);
             }
         }
+        // Rules are checked against every declared name, even one whose table has
+        // errors of its own (reported there, not again at each rule).
+        let mcp_names: Vec<String> = raw.mcp.keys().cloned().collect();
+        let mut mcp = BTreeMap::new();
+        for (name, raw_server) in raw.mcp {
+            if let Some(server) = self.mcp_server(&name, raw_server) {
+                mcp.insert(name, server);
+            }
+        }
         let mut rules = Vec::new();
         for (kind, raws) in [
             (RuleKind::Allow, raw.allow),
@@ -926,7 +989,7 @@ impl<'a> Compiler<'a> {
             (RuleKind::Deny, raw.deny),
         ] {
             for raw_rule in raws {
-                if let Some(rule) = self.rule(kind, rules.len(), raw_rule, &tools) {
+                if let Some(rule) = self.rule(kind, rules.len(), raw_rule, &tools, &mcp_names) {
                     rules.push(rule);
                 }
             }
@@ -959,6 +1022,7 @@ impl<'a> Compiler<'a> {
             net,
             paths,
             tools,
+            mcp,
             implicit: false,
             source: self.locator.text().into(),
             sha256: String::new(),
@@ -1045,6 +1109,9 @@ impl<'a> Compiler<'a> {
         let text = call.get_ref();
         let span = call.span();
         let interfaces: Vec<&str> = self.catalog.interfaces().collect();
+        if let Some(rest) = text.strip_prefix("mcp.") {
+            return self.mcp_call_pattern(text, rest, &span);
+        }
         let Some((interface, function)) = text.rsplit_once('.') else {
             return self.error(&span, format!(
                 "`{text}` is not a call; write `interface.function` (e.g. `http.fetch`) or `interface.*`; interfaces: {}",
@@ -1103,6 +1170,42 @@ impl<'a> Compiler<'a> {
         })
     }
 
+    /// `mcp.SERVER.TOOL` or `mcp.SERVER.*`: the server name has no dots, the
+    /// tool name may (MCP tool names can contain `.`).
+    fn mcp_call_pattern(
+        &mut self,
+        text: &str,
+        rest: &str,
+        span: &std::ops::Range<usize>,
+    ) -> Option<CallPattern> {
+        let Some((server, tool)) = rest.split_once('.') else {
+            return self.error(
+                span,
+                format!("`{text}` is not an MCP call; write `mcp.SERVER.TOOL` or `mcp.SERVER.*`"),
+            );
+        };
+        if !is_tool_name(server) {
+            return self.error(
+                span,
+                format!("`{text}`: `{server}` is not an MCP server name; write `mcp.SERVER.TOOL` with the name of an [mcp.SERVER] table"),
+            );
+        }
+        let interface = format!("mcp.{server}");
+        if tool == "*" {
+            return Some(CallPattern::Interface(interface));
+        }
+        if !mcp::is_mcp_tool_name(tool) {
+            return self.error(
+                span,
+                format!("`{}` is not an MCP tool name (letters, digits, `_`, `-` and `.`, at most 128), or `*` for every tool", escape(tool)),
+            );
+        }
+        Some(CallPattern::Function {
+            interface,
+            function: tool.to_owned(),
+        })
+    }
+
     /// Parses each item of a non-empty list.
     fn list<T>(
         &mut self,
@@ -1151,6 +1254,7 @@ impl<'a> Compiler<'a> {
         index: usize,
         raw: RawRule,
         tools: &BTreeMap<String, ToolSettings>,
+        mcp_names: &[String],
     ) -> Option<Rule> {
         let line = self.locator.line_of(&raw.call.span());
         let call = self.call_pattern(&raw.call);
@@ -1162,8 +1266,15 @@ impl<'a> Compiler<'a> {
                 pattern,
                 &raw.call.span(),
                 caller.as_ref(),
-                caller_span,
+                caller_span.clone(),
                 tools,
+            );
+            self.rule_names_mcp_server(
+                pattern,
+                &raw.call.span(),
+                caller.as_ref(),
+                caller_span,
+                mcp_names,
             );
         }
         if let Some(pattern) = &call {
@@ -1285,7 +1396,9 @@ impl<'a> Compiler<'a> {
         let (Some(Caller::Tool(name)), Some(caller_span)) = (caller, caller_span) else {
             return;
         };
-        if interface.starts_with("tools.") {
+        if interface.starts_with("mcp.") {
+            // Reported by `rule_names_mcp_server`.
+        } else if interface.starts_with("tools.") {
             self.error::<()>(
                 &caller_span,
                 format!("a tool cannot call tools: `{pattern}` is only for the script's calls; remove `caller`"),
@@ -1299,6 +1412,36 @@ impl<'a> Compiler<'a> {
                     "tools.{name} does not import `{interface}`; add it to `imports` in [tools.{name}] (policy.toml:{}) or remove this rule",
                     tool.line
                 ),
+            );
+        }
+    }
+
+    /// An `mcp.NAME.…` rule must name a declared server, and judges only the
+    /// script's calls (tool components do not call MCP servers).
+    fn rule_names_mcp_server(
+        &mut self,
+        pattern: &CallPattern,
+        span: &std::ops::Range<usize>,
+        caller: Option<&Caller>,
+        caller_span: Option<std::ops::Range<usize>>,
+        mcp_names: &[String],
+    ) {
+        let Some(server) = pattern.interface().strip_prefix("mcp.") else {
+            return;
+        };
+        if !mcp_names.iter().any(|n| n == server) {
+            self.error::<()>(
+                span,
+                format!(
+                    "`{pattern}` names the MCP server `{server}`, but there is no [mcp.{server}] table declaring it (declared: {})",
+                    if mcp_names.is_empty() { "none".to_owned() } else { mcp_names.join(", ") }
+                ),
+            );
+        }
+        if let (Some(Caller::Tool(_)), Some(caller_span)) = (caller, caller_span) {
+            self.error::<()>(
+                &caller_span,
+                format!("only scripts call MCP servers: `{pattern}` judges the script's calls; remove `caller`"),
             );
         }
     }

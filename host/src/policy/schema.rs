@@ -21,6 +21,24 @@ pub struct RawPolicy {
     /// `[tools.NAME]`: the tool components that may be loaded, by name.
     #[serde(default)]
     pub tools: BTreeMap<String, Spanned<RawTool>>,
+    /// `[mcp.NAME]`: the MCP servers whose tools may be called, by name.
+    #[serde(default)]
+    pub mcp: BTreeMap<String, Spanned<RawMcpServer>>,
+}
+
+/// `[mcp.NAME]`: one MCP server, run (`command`) or reached (`url`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawMcpServer {
+    pub command: Option<Spanned<String>>,
+    pub args: Option<Vec<Spanned<String>>>,
+    /// Variable → `{ secret = "NAME" }`; checked by hand for a clear message.
+    pub env: Option<BTreeMap<String, Spanned<toml::Value>>>,
+    pub url: Option<Spanned<String>>,
+    pub bearer_secret: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub max_result: Option<Spanned<String>>,
+    pub note: Option<String>,
 }
 
 /// `[tools.NAME]`: one tool component, pinned by hash.

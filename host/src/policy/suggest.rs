@@ -101,6 +101,18 @@ impl Advice {
 
 /// The advice for `call` by `caller`, which `policy` refused.
 pub fn advise(policy: &Policy, caller: &Caller, call: &Call<'_>) -> Advice {
+    // With no rule naming the server, it was not started, so the tool's name is
+    // as the script wrote it (perhaps camelCase), not as the server spells it.
+    if let Some(server) = call.interface.strip_prefix("mcp.")
+        && !policy.may_let_through(call.interface)
+    {
+        return Advice::Nothing {
+            why: format!(
+                "no rule names a tool of {}; add an [[allow]] or [[ask]] rule for `mcp.{server}.TOOL` with the tool as the server spells it (`clambot mcp inspect {server}` lists them)",
+                call.interface
+            ),
+        };
+    }
     match policy.decide_for(caller, call, &mut Usage::default()) {
         Decision::Ask { rule, .. } => return Advice::Ask { rule },
         Decision::Deny { rule, .. } if rule != super::DEFAULT_DENY_RULE => {

@@ -46,6 +46,25 @@ impl Default for RunLimits {
     }
 }
 
+impl RunLimits {
+    /// These limits, lowered by `policy`'s `[run]` (which are ceilings).
+    pub fn lowered_by(mut self, policy: &crate::policy::Policy) -> Self {
+        let ceiling = policy.run();
+        if let Some(timeout) = ceiling.timeout {
+            self.timeout = self.timeout.min(timeout);
+        }
+        if let Some(memory) = ceiling.memory {
+            self.memory = self.memory.min(memory);
+        }
+        if let Some(max_output) = ceiling.max_output {
+            self.max_output = self
+                .max_output
+                .min(usize::try_from(max_output).unwrap_or(usize::MAX));
+        }
+        self
+    }
+}
+
 /// Refuses linear-memory growth past the run's budget (the guest sees a failed
 /// `memory.grow`, so QuickJS throws "out of memory" instead of the host trapping),
 /// and remembers that it did.
