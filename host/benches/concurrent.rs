@@ -81,8 +81,13 @@ fn bench(c: &mut Criterion) {
         ),
     )
     .expect("policy");
-    let toolbox = Toolbox::load(&policy, &[root.join("tools")], &implementations, Some(&cache))
-        .expect("toolbox");
+    let toolbox = Toolbox::load(
+        &policy,
+        &[root.join("tools")],
+        &implementations,
+        Some(&cache),
+    )
+    .expect("toolbox");
     toolbox.register(&mut implementations);
     let sandbox = Sandbox::with_implementations(
         &SandboxConfig {
@@ -123,7 +128,12 @@ fn bench(c: &mut Criterion) {
         .expect("tokio");
     let run = |req: &RunRequest, expected: &str| {
         let outcome = rt.block_on(sandbox.run(req));
-        assert_eq!(outcome.result.as_deref(), Ok(expected), "{:?}", outcome.result);
+        assert_eq!(
+            outcome.result.as_deref(),
+            Ok(expected),
+            "{:?}",
+            outcome.result
+        );
     };
     let mut group = c.benchmark_group("concurrent");
     group
@@ -131,7 +141,9 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
     group.bench_function("fetch_1_of_100ms", |b| b.iter(|| run(&one, "1")));
-    group.bench_function("fetch_8_concurrent_of_100ms", |b| b.iter(|| run(&eight, "8")));
+    group.bench_function("fetch_8_concurrent_of_100ms", |b| {
+        b.iter(|| run(&eight, "8"))
+    });
     group.bench_function("fetch_64_concurrent_of_100ms", |b| {
         b.iter(|| run(&sixty_four, "64"))
     });

@@ -156,12 +156,18 @@ fn example_clams_run_from_the_command_line() {
     assert_eq!(out.status.code(), Some(3), "denied without a policy");
     // The concurrent one reports each coin's denial instead of dying of the first.
     let prices = clams.join("crypto-prices/clam.js").display().to_string();
-    let out = clambot(&home, &["run", &prices, "--args", r#"{"coins":["btc","eth"]}"#]);
+    let out = clambot(
+        &home,
+        &["run", &prices, "--args", r#"{"coins":["btc","eth"]}"#],
+    );
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(value[0]["coin"], "BTC", "{value}");
     assert_eq!(value[1]["coin"], "ETH", "{value}");
     assert!(
-        value[1]["error"].as_str().unwrap_or_default().starts_with("denied"),
+        value[1]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("denied"),
         "{value}"
     );
 }

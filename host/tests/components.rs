@@ -287,8 +287,16 @@ fn concurrent_tool_calls_overlap_each_in_its_own_instance_with_its_own_limits() 
         ),
     );
     assert_eq!(out, json!(["/a", "/b", "/c", "/d"]));
-    assert_eq!(peak.load(Ordering::SeqCst), 4, "the four tool calls overlapped");
-    assert!(started.elapsed() < std::time::Duration::from_millis(1600), "{:?}", started.elapsed());
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        4,
+        "the four tool calls overlapped"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1600),
+        "{:?}",
+        started.elapsed()
+    );
     // Each tool call and the fetch it made are on record.
     assert_eq!(outcome.calls.len(), 8, "{:?}", outcome.calls);
 }

@@ -250,7 +250,7 @@ impl RunGate {
             .calls
             .remove(&handle)
             .ok_or_else(|| ToolError::Failed(format!("host call {handle} was not started")))?;
-        let record = record.unwrap_or_else(|| CallRecord {
+        let record = record.unwrap_or(CallRecord {
             error: Some("failed"),
             ..started.record
         });
