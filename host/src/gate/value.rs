@@ -296,7 +296,10 @@ pub fn js_spelling(ty: &Type, json: &Json) -> Json {
                 .fields()
                 .filter_map(|field| {
                     let value = object.get(field.name)?;
-                    Some((camel_case(field.name), js_spelling(&field.ty, value)))
+                    Some((
+                        crate::components::camel_case(field.name),
+                        js_spelling(&field.ty, value),
+                    ))
                 })
                 .collect(),
         ),
@@ -327,23 +330,6 @@ pub fn js_spelling(ty: &Type, json: &Json) -> Json {
         }
         _ => json.clone(),
     }
-}
-
-/// `modified-ms` → `modifiedMs`.
-fn camel_case(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '-' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn items_to_vals(item_ty: &Type, items: &[Json], path: &str) -> Result<Vec<Val>, ConvertError> {
