@@ -31,6 +31,9 @@ pub const ACCEPT: Wanted = Wanted {
     keys: &["answer"],
 };
 
+/// The most of an answer read for a preview (the final reply is not bound by it).
+const MAX_PREVIEWED_BYTES: usize = 64 * 1024;
+
 /// A [`TextSink`] that shows the reply forming.
 #[derive(Debug)]
 pub struct FormingReply {
@@ -68,6 +71,11 @@ impl TextSink for FormingReply {
 
     fn push(&self, piece: &str) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Each reading scans from the start; past this a preview (a draft shows
+        // one message's worth) is not worth a provider's megabytes of scanning.
+        if state.text.len() + piece.len() > MAX_PREVIEWED_BYTES {
+            return;
+        }
         state.text.push_str(piece);
         if let Some(reply) = reply_so_far(&state.text, self.wanted)
             && reply.len() > state.shown
